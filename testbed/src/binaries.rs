@@ -1,0 +1,67 @@
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// Where the control-plane binaries live.
+#[derive(Clone, Debug)]
+pub struct ControlPlaneBinaries {
+    pub etcd: PathBuf,
+    pub kube_apiserver: PathBuf,
+    pub kubectl: PathBuf,
+}
+
+/// The workspace root: the directory holding `crds/`, `tools/` and `target/`.
+pub fn workspace_root() -> PathBuf {
+    // testbed/ sits directly under the workspace root.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+impl ControlPlaneBinaries {
+    /// Uses `TESTBED_BIN_DIR` when set; otherwise runs `tools/envtest/build.sh`, which returns at
+    /// once when its cache is current and builds from the pinned Go modules when it is not.
+    pub fn locate() -> Result<Self> {
+        let dir = match std::env::var_os("TESTBED_BIN_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => build_with_script(&workspace_root().join("tools/envtest/build.sh"))?,
+        };
+        let binaries = Self {
+            etcd: dir.join("etcd"),
+            kube_apiserver: dir.join("kube-apiserver"),
+            kubectl: dir.join("kubectl"),
+        };
+        for path in [&binaries.etcd, &binaries.kube_apiserver, &binaries.kubectl] {
+            if !path.is_file() {
+                bail!(
+                    "control-plane binary {} is missing; run tools/envtest/build.sh",
+                    path.display()
+                );
+            }
+        }
+        Ok(binaries)
+    }
+}
+
+fn build_with_script(script: &Path) -> Result<PathBuf> {
+    let output = Command::new("bash")
+        .arg(script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} failed ({}); the control plane cannot be built, so no test that needs it can run",
+            script.display(),
+            output.status
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let dir = stdout
+        .lines()
+        .last()
+        .context("build.sh printed no binary directory")?;
+    Ok(PathBuf::from(dir.trim()))
+}

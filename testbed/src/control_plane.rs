@@ -1,0 +1,402 @@
+//! A real etcd + kube-apiserver pair on loopback.
+//!
+//! Both run under one small `sh` supervisor whose stdin is a pipe held by this process. When the
+//! pipe closes (explicit [`ControlPlane::stop`], drop, or this process dying for any reason, even
+//! `kill -9`), the supervisor stops the API server, then etcd, then removes the temporary
+//! directory. So a test binary that exits without running destructors still leaves nothing behind.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::wait::{await_condition, conditions};
+use serde::Deserialize;
+
+use crate::binaries::ControlPlaneBinaries;
+use crate::pki::Pki;
+
+/// How to start a control plane.
+#[derive(Clone, Debug)]
+pub struct ControlPlaneOptions {
+    /// CRD manifests to install once the API server is ready (every `*.yaml` file in each directory).
+    pub crd_dirs: Vec<PathBuf>,
+    /// How long to wait for `/readyz`.
+    pub start_timeout: Duration,
+}
+
+impl Default for ControlPlaneOptions {
+    fn default() -> Self {
+        Self {
+            crd_dirs: vec![crate::workspace_root().join("crds")],
+            start_timeout: Duration::from_secs(90),
+        }
+    }
+}
+
+/// A running control plane. Stops on [`ControlPlane::stop`] or drop.
+pub struct ControlPlane {
+    supervisor: Option<Child>,
+    supervisor_stdin: Option<ChildStdin>,
+    dir: PathBuf,
+    server: String,
+    ca_cert_pem: String,
+    admin_token: String,
+    pids: Vec<u32>,
+    binaries: ControlPlaneBinaries,
+}
+
+const SUPERVISOR: &str = r#"
+set -u
+dir=$1
+"$dir/etcd.sh" >"$dir/etcd.log" 2>&1 </dev/null &
+etcd_pid=$!
+"$dir/kube-apiserver.sh" >"$dir/kube-apiserver.log" 2>&1 </dev/null &
+api_pid=$!
+# Signals to the whole process group (Ctrl-C, timeout(1)) may stop the servers, but never this
+# script: only the closed pipe ends it, so the clean-up below always runs. Set after the servers
+# start, so that they keep the default dispositions.
+trap '' INT TERM HUP
+echo "pids $etcd_pid $api_pid"
+# Returns when the owner closes the pipe or dies.
+read -r _ignored || true
+kill -TERM "$api_pid" 2>/dev/null; wait "$api_pid" 2>/dev/null
+kill -TERM "$etcd_pid" 2>/dev/null; wait "$etcd_pid" 2>/dev/null
+rm -rf "$dir"
+"#;
+
+impl ControlPlane {
+    /// Builds (if needed) and starts etcd and kube-apiserver, waits for `/readyz` and installs CRDs.
+    pub async fn start(options: ControlPlaneOptions) -> Result<Self> {
+        let binaries = tokio::task::spawn_blocking(ControlPlaneBinaries::locate).await??;
+        let started = Instant::now();
+        let dir = tempfile::Builder::new()
+            .prefix("testbed-")
+            .tempdir()
+            .context("creating the control plane's temp directory")?
+            // The supervisor owns removal, so that it happens even when this process is killed.
+            .keep();
+        let mut plane = Self::spawn(binaries, dir).await?;
+        if let Err(error) = plane.wait_ready(options.start_timeout).await {
+            let logs = plane.log_tails(40);
+            plane.stop_blocking();
+            bail!("{error:#}\n{logs}");
+        }
+        for crd_dir in &options.crd_dirs {
+            plane.install_crds(crd_dir).await?;
+        }
+        tracing::info!(
+            server = %plane.server,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "control plane ready"
+        );
+        Ok(plane)
+    }
+
+    async fn spawn(binaries: ControlPlaneBinaries, dir: PathBuf) -> Result<Self> {
+        let pki = Pki::generate()?;
+        let admin_token = random_token();
+        let write = |name: &str, contents: &str| -> Result<PathBuf> {
+            let path = dir.join(name);
+            std::fs::write(&path, contents)
+                .with_context(|| format!("writing {}", path.display()))?;
+            Ok(path)
+        };
+        let ca = write("ca.crt", &pki.ca_cert_pem)?;
+        let serving_cert = write("serving.crt", &pki.serving_cert_pem)?;
+        let serving_key = write("serving.key", &pki.serving_key_pem)?;
+        let sa_key = write("sa.key", &pki.sa_private_key_pem)?;
+        let sa_pub = write("sa.pub", &pki.sa_public_key_pem)?;
+        let tokens = write(
+            "tokens.csv",
+            &format!("{admin_token},testbed-admin,testbed-admin,\"system:masters\"\n"),
+        )?;
+
+        // Ports are reserved by binding to port 0 and released just before the processes bind
+        // them; the window is small and a collision fails the start loudly rather than silently.
+        let [etcd_client, etcd_peer, api_port] = free_ports::<3>()?;
+        let etcd_url = format!("http://127.0.0.1:{etcd_client}");
+        let etcd_peer_url = format!("http://127.0.0.1:{etcd_peer}");
+        let etcd_args: Vec<String> = vec![
+            "--name=testbed".into(),
+            format!("--data-dir={}", dir.join("etcd-data").display()),
+            format!("--listen-client-urls={etcd_url}"),
+            format!("--advertise-client-urls={etcd_url}"),
+            format!("--listen-peer-urls={etcd_peer_url}"),
+            format!("--initial-advertise-peer-urls={etcd_peer_url}"),
+            format!("--initial-cluster=testbed={etcd_peer_url}"),
+            "--unsafe-no-fsync=true".into(),
+            "--log-level=warn".into(),
+        ];
+        let api_args: Vec<String> = vec![
+            format!("--etcd-servers={etcd_url}"),
+            "--bind-address=127.0.0.1".into(),
+            "--advertise-address=127.0.0.1".into(),
+            format!("--secure-port={api_port}"),
+            format!("--cert-dir={}", dir.join("certs").display()),
+            format!("--tls-cert-file={}", serving_cert.display()),
+            format!("--tls-private-key-file={}", serving_key.display()),
+            format!("--client-ca-file={}", ca.display()),
+            format!("--token-auth-file={}", tokens.display()),
+            "--authorization-mode=RBAC".into(),
+            "--anonymous-auth=false".into(),
+            format!("--service-account-key-file={}", sa_pub.display()),
+            format!("--service-account-signing-key-file={}", sa_key.display()),
+            "--service-account-issuer=https://testbed.local".into(),
+            "--api-audiences=https://testbed.local".into(),
+            "--service-cluster-ip-range=10.0.0.0/24".into(),
+            "--allow-privileged=true".into(),
+            // No Service endpoints to maintain: nothing here runs as a pod.
+            "--endpoint-reconciler-type=none".into(),
+            "--v=1".into(),
+        ];
+        write_launcher(&dir.join("etcd.sh"), &binaries.etcd, &etcd_args)?;
+        write_launcher(
+            &dir.join("kube-apiserver.sh"),
+            &binaries.kube_apiserver,
+            &api_args,
+        )?;
+
+        let mut supervisor = Command::new("sh")
+            .arg("-c")
+            .arg(SUPERVISOR)
+            .arg("testbed-supervisor")
+            .arg(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting the control-plane supervisor")?;
+        let stdin = supervisor.stdin.take();
+        let stdout = supervisor
+            .stdout
+            .take()
+            .context("supervisor has no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .context("reading the supervisor's process ids")?;
+        let pids = line
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|pid| pid.parse().ok())
+            .collect();
+
+        Ok(Self {
+            supervisor: Some(supervisor),
+            supervisor_stdin: stdin,
+            dir,
+            server: format!("https://127.0.0.1:{api_port}"),
+            ca_cert_pem: pki.ca_cert_pem,
+            admin_token,
+            pids,
+            binaries,
+        })
+    }
+
+    async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let client = self.client().await?;
+        let deadline = Instant::now() + timeout;
+        let mut last_error = String::from("no answer yet");
+        while Instant::now() < deadline {
+            if let Some(child) = self.supervisor.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                bail!("control-plane supervisor exited early ({status})");
+            }
+            if !self.processes_alive() {
+                bail!("etcd or kube-apiserver exited during start");
+            }
+            let request = http::Request::get("/readyz").body(Vec::new())?;
+            match client.request_text(request).await {
+                Ok(body) if body.trim() == "ok" => return Ok(()),
+                Ok(body) => last_error = body,
+                Err(error) => last_error = error.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        bail!("kube-apiserver was not ready within {timeout:?}: {last_error}")
+    }
+
+    /// Applies every CRD manifest in `dir` and waits until each is Established.
+    pub async fn install_crds(&self, dir: &Path) -> Result<()> {
+        if !dir.is_dir() {
+            return Ok(());
+        }
+        let client = self.client().await?;
+        let crds: Api<CustomResourceDefinition> = Api::all(client);
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let text = std::fs::read_to_string(&path)?;
+            for document in serde_yaml::Deserializer::from_str(&text) {
+                let value = serde_json::to_value(serde_yaml::Value::deserialize(document)?)?;
+                if value.is_null() {
+                    continue;
+                }
+                let crd: CustomResourceDefinition = serde_json::from_value(value)
+                    .with_context(|| format!("{} is not a CRD", path.display()))?;
+                let name = crd.metadata.name.clone().context("CRD without a name")?;
+                crds.patch(
+                    &name,
+                    &PatchParams::apply("testbed").force(),
+                    &Patch::Apply(&crd),
+                )
+                .await
+                .with_context(|| format!("installing CRD {name}"))?;
+                tokio::time::timeout(
+                    crate::DEFAULT_WAIT,
+                    await_condition(crds.clone(), &name, conditions::is_crd_established()),
+                )
+                .await
+                .with_context(|| format!("CRD {name} not established in time"))??;
+            }
+        }
+        Ok(())
+    }
+
+    /// A kubeconfig for the static admin identity (`system:masters`).
+    pub fn kubeconfig(&self) -> Kubeconfig {
+        self.kubeconfig_for_token("testbed-admin", &self.admin_token)
+    }
+
+    /// A kubeconfig that authenticates with `token` (for example a ServiceAccount token).
+    pub fn kubeconfig_for_token(&self, user: &str, token: &str) -> Kubeconfig {
+        let ca = base64::engine::general_purpose::STANDARD.encode(&self.ca_cert_pem);
+        let yaml = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: testbed\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: {user}\n  user:\n    token: {token}\ncontexts:\n- name: testbed\n  context:\n    cluster: testbed\n    user: {user}\ncurrent-context: testbed\n",
+            server = self.server,
+        );
+        // The text above is built from known-good parts; a failure here is a bug in this function.
+        Kubeconfig::from_yaml(&yaml).unwrap_or_default()
+    }
+
+    /// The kubeconfig as YAML, ready to write to a file for kubectl or another process.
+    pub fn kubeconfig_yaml(&self) -> Result<String> {
+        Ok(serde_yaml::to_string(&self.kubeconfig())?)
+    }
+
+    /// A client for the admin identity.
+    pub async fn client(&self) -> Result<kube::Client> {
+        client_from_kubeconfig(self.kubeconfig()).await
+    }
+
+    /// The API server's URL.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The binaries this control plane runs (kubectl among them).
+    pub fn binaries(&self) -> &ControlPlaneBinaries {
+        &self.binaries
+    }
+
+    /// The temporary directory holding data, keys and logs; removed when the control plane stops.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Process ids of etcd and kube-apiserver.
+    pub fn pids(&self) -> &[u32] {
+        &self.pids
+    }
+
+    fn processes_alive(&self) -> bool {
+        self.pids
+            .iter()
+            .all(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    }
+
+    /// The last `lines` lines of both logs, for error messages.
+    pub fn log_tails(&self, lines: usize) -> String {
+        let mut out = String::new();
+        for name in ["etcd.log", "kube-apiserver.log"] {
+            let text = std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
+            let all: Vec<&str> = text.lines().collect();
+            let tail = &all[all.len().saturating_sub(lines)..];
+            out.push_str(&format!("--- last {} lines of {name} ---\n", tail.len()));
+            for line in tail {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Stops both processes and removes the temporary directory, waiting for the supervisor.
+    pub fn stop_blocking(&mut self) {
+        // Closing the pipe is the supervisor's signal to shut down.
+        if let Some(mut stdin) = self.supervisor_stdin.take() {
+            let _ = stdin.flush();
+        }
+        if let Some(mut child) = self.supervisor.take() {
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops both processes and removes the temporary directory.
+    pub async fn stop(mut self) {
+        let _ = tokio::task::spawn_blocking(move || self.stop_blocking()).await;
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        self.stop_blocking();
+    }
+}
+
+/// A kube client from a kubeconfig, with no ambient environment involved.
+pub async fn client_from_kubeconfig(kubeconfig: Kubeconfig) -> Result<kube::Client> {
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .context("building a client config from the test bed kubeconfig")?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+fn write_launcher(path: &Path, program: &Path, args: &[String]) -> Result<()> {
+    let mut script = format!(
+        "#!/bin/sh\nexec {}",
+        shell_quote(&program.to_string_lossy())
+    );
+    for arg in args {
+        script.push_str(" \\\n  ");
+        script.push_str(&shell_quote(arg));
+    }
+    script.push('\n');
+    std::fs::write(path, script)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+fn free_ports<const N: usize>() -> Result<[u16; N]> {
+    let listeners = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("reserving loopback ports")?;
+    let mut ports = [0u16; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener.local_addr()?.port();
+    }
+    Ok(ports)
+}
+
+fn random_token() -> String {
+    use rand::Rng;
+    let bytes: [u8; 24] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

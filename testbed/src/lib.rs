@@ -1,0 +1,26 @@
+//! The operator's test bed: real parts, no mocks at the edges.
+//!
+//! * [`ControlPlane`] runs a real `etcd` and `kube-apiserver` (built from their published Go modules
+//!   by `tools/envtest/build.sh`) on free loopback ports, with serving certificates, a static admin
+//!   token, service-account signing keys and RBAC authorization, and installs the CRDs in `crds/`.
+//! * [`BackgroundEmulator`] runs the Rekognition emulator on a runtime of its own, so one instance can
+//!   outlive the test that started it.
+//! * [`shared`] gives every test of a test binary the same control plane and a namespace of its own.
+//!
+//! The `testbed` binary (`cargo run -p testbed -- up`) starts both for people and scripts.
+#![forbid(unsafe_code)]
+
+mod binaries;
+mod control_plane;
+mod emulator;
+mod pki;
+mod shared;
+
+pub use binaries::{ControlPlaneBinaries, workspace_root};
+pub use control_plane::client_from_kubeconfig;
+pub use control_plane::{ControlPlane, ControlPlaneOptions};
+pub use emulator::{BackgroundEmulator, aws_env_lines, with_generated_credentials};
+pub use shared::{SharedTestbed, TestNamespace, shared};
+
+/// Deadline for every wait in the test bed that has no better-known bound.
+pub const DEFAULT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);

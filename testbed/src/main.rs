@@ -1,0 +1,111 @@
+//! `testbed up`: a real control plane and the Rekognition emulator, for people and scripts.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use testbed::{
+    BackgroundEmulator, ControlPlane, ControlPlaneOptions, aws_env_lines, workspace_root,
+};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Real kube-apiserver + etcd and the Rekognition emulator on loopback"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start everything, write target/testbed/{kubeconfig,aws.env}, print `testbed ready`, and run
+    /// until SIGINT or SIGTERM.
+    Up {
+        /// Where to write kubeconfig and aws.env.
+        #[arg(long, default_value_os_t = workspace_root().join("target/testbed"))]
+        out_dir: PathBuf,
+        /// Directories of CRD manifests to install (default: the repository's crds/).
+        #[arg(long = "crds")]
+        crd_dirs: Vec<PathBuf>,
+        /// Emulator quota per operation in calls per second (0 turns quotas off).
+        #[arg(long, default_value_t = 5.0)]
+        emulator_rate: f64,
+        /// Emulator state file, so collections survive restarts of the test bed.
+        #[arg(long)]
+        emulator_state_file: Option<PathBuf>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                // The readiness poll expects failures while the API server starts; kube's client
+                // logs each as an error, which would only alarm.
+                .unwrap_or_else(|_| "info,kube_client::client::builder=off".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Up {
+            out_dir,
+            crd_dirs,
+            emulator_rate,
+            emulator_state_file,
+        } => up(out_dir, crd_dirs, emulator_rate, emulator_state_file).await,
+    }
+}
+
+async fn up(
+    out_dir: PathBuf,
+    crd_dirs: Vec<PathBuf>,
+    emulator_rate: f64,
+    emulator_state_file: Option<PathBuf>,
+) -> Result<()> {
+    let mut options = ControlPlaneOptions::default();
+    if !crd_dirs.is_empty() {
+        options.crd_dirs = crd_dirs;
+    }
+    let control_plane = ControlPlane::start(options).await?;
+    let mut config = testbed::with_generated_credentials(Default::default());
+    config.quota.rate_per_sec = emulator_rate;
+    config.state_file = emulator_state_file;
+    let emulator = BackgroundEmulator::start(config)?;
+
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let kubeconfig = out_dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, control_plane.kubeconfig_yaml()?)?;
+    let aws_env = out_dir.join("aws.env");
+    std::fs::write(&aws_env, aws_env_lines(&emulator))?;
+
+    println!("kube-apiserver:  {}", control_plane.server());
+    println!("emulator:        {}", emulator.endpoint_url());
+    println!("emulator admin:  {}", emulator.admin_url());
+    println!("export KUBECONFIG={}", kubeconfig.display());
+    println!(". {}", aws_env.display());
+    println!("testbed ready");
+
+    wait_for_shutdown_signal().await?;
+    eprintln!("testbed: stopping");
+    drop(emulator);
+    control_plane.stop().await;
+    let _ = std::fs::remove_file(&kubeconfig);
+    let _ = std::fs::remove_file(&aws_env);
+    Ok(())
+}
+
+async fn wait_for_shutdown_signal() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! Key material for one control plane: a CA, the API server's serving certificate and the
+//! service-account signing key. Generated fresh for every start; nothing is reused across runs.
+
+use anyhow::{Context, Result};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
+
+pub struct Pki {
+    pub ca_cert_pem: String,
+    pub serving_cert_pem: String,
+    pub serving_key_pem: String,
+    pub sa_private_key_pem: String,
+    pub sa_public_key_pem: String,
+}
+
+impl Pki {
+    pub fn generate() -> Result<Self> {
+        let ca_key = KeyPair::generate().context("generating CA key")?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "testbed-ca");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_cert = ca_params.self_signed(&ca_key).context("signing CA")?;
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+
+        let serving_key = KeyPair::generate().context("generating serving key")?;
+        let mut serving_params = CertificateParams::new(vec!["localhost".to_string()])?;
+        serving_params
+            .distinguished_name
+            .push(DnType::CommonName, "kube-apiserver");
+        serving_params
+            .subject_alt_names
+            .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
+        serving_params
+            .subject_alt_names
+            .push(SanType::DnsName("kubernetes.default.svc".try_into()?));
+        let serving_cert = serving_params
+            .signed_by(&serving_key, &issuer)
+            .context("signing serving certificate")?;
+
+        let sa_key = KeyPair::generate().context("generating service-account key")?;
+
+        Ok(Self {
+            ca_cert_pem: ca_cert.pem(),
+            serving_cert_pem: serving_cert.pem(),
+            serving_key_pem: serving_key.serialize_pem(),
+            sa_private_key_pem: sa_key.serialize_pem(),
+            sa_public_key_pem: sa_key.public_key_pem(),
+        })
+    }
+}
