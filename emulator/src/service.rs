@@ -1,0 +1,440 @@
+//! The seven collection operations, from decoded JSON input to JSON output.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::model::{
+    CollectionArn, CollectionIdInput, CreateCollectionInput, DEFAULT_PAGE_SIZE,
+    ListCollectionsInput, MAX_TAGS, ResourceArnInput, TagResourceInput, UntagResourceInput,
+    Validator, is_collection_id,
+};
+use crate::protocol::{ApiError, ErrorKind, Operation};
+use crate::server::lock;
+use crate::state::{Collection, Store};
+
+// Page tokens handed out and not yet used; old ones are forgotten first.
+const PAGE_TOKEN_CAPACITY: usize = 10_000;
+
+/// Rekognition's collection API for one account in one region.
+#[derive(Debug)]
+pub struct Service {
+    account_id: String,
+    region: String,
+    partition: &'static str,
+    face_model_version: String,
+    validator: Validator,
+    store: Mutex<Store>,
+    page_tokens: Mutex<PageTokens>,
+}
+
+impl Service {
+    pub fn new(config: &Config) -> Result<Self, Error> {
+        Ok(Service {
+            account_id: config.account_id.clone(),
+            region: config.region.clone(),
+            partition: config.partition(),
+            face_model_version: config.face_model_version.clone(),
+            validator: Validator::new()?,
+            store: Mutex::new(Store::open(config)?),
+            page_tokens: Mutex::new(PageTokens::default()),
+        })
+    }
+
+    /// Runs one operation on an already authenticated, admitted request.
+    pub fn call(&self, op: Operation, input: Value) -> Result<Value, ApiError> {
+        match op {
+            Operation::CreateCollection => self.create_collection(decode(input)?),
+            Operation::DescribeCollection => self.describe_collection(decode(input)?),
+            Operation::DeleteCollection => self.delete_collection(decode(input)?),
+            Operation::ListCollections => self.list_collections(decode(input)?),
+            Operation::TagResource => self.tag_resource(decode(input)?),
+            Operation::UntagResource => self.untag_resource(decode(input)?),
+            Operation::ListTagsForResource => self.list_tags_for_resource(decode(input)?),
+        }
+    }
+
+    /// A copy of every collection, in ID order.
+    pub fn collections(&self) -> Vec<Collection> {
+        lock(&self.store).iter().cloned().collect()
+    }
+
+    /// The ARN of collection `id` in this account and region.
+    pub fn arn(&self, id: &str) -> CollectionArn {
+        CollectionArn {
+            partition: self.partition.to_owned(),
+            region: self.region.clone(),
+            account_id: self.account_id.clone(),
+            collection_id: id.to_owned(),
+        }
+    }
+
+    /// Deletes every collection and forgets every page token.
+    pub fn reset(&self) -> Result<(), Error> {
+        lock(&self.store).clear()?;
+        *lock(&self.page_tokens) = PageTokens::default();
+        Ok(())
+    }
+
+    fn create_collection(&self, input: CreateCollectionInput) -> Result<Value, ApiError> {
+        self.validator.create_collection(&input)?;
+        let id = input.collection_id.unwrap_or_default();
+        let collection = Collection {
+            collection_id: id.clone(),
+            tags: input.tags.unwrap_or_default(),
+            created_at: now_millis(),
+            face_model_version: self.face_model_version.clone(),
+            face_count: 0,
+            user_count: 0,
+        };
+        lock(&self.store).update(|collections| {
+            if collections.contains_key(&id) {
+                return Err(ApiError::new(
+                    ErrorKind::ResourceAlreadyExists,
+                    format!("The collection id: {id} already exists"),
+                ));
+            }
+            collections.insert(id.clone(), collection);
+            Ok(())
+        })?;
+        Ok(json!({
+            "StatusCode": 200,
+            "CollectionArn": self.arn(&id).without_arn_prefix(),
+            "FaceModelVersion": self.face_model_version,
+        }))
+    }
+
+    fn describe_collection(&self, input: CollectionIdInput) -> Result<Value, ApiError> {
+        self.validator
+            .collection_id(input.collection_id.as_deref())?;
+        let id = input.collection_id.unwrap_or_default();
+        let store = lock(&self.store);
+        let collection = store.get(&id).ok_or_else(|| collection_not_found(&id))?;
+        Ok(json!({
+            "CollectionARN": self.arn(&id).to_arn(),
+            "FaceCount": collection.face_count,
+            "UserCount": collection.user_count,
+            "FaceModelVersion": collection.face_model_version,
+            // Epoch seconds with millisecond fraction, as the service sends it.
+            "CreationTimestamp": collection.created_at.timestamp_millis() as f64 / 1000.0,
+        }))
+    }
+
+    fn delete_collection(&self, input: CollectionIdInput) -> Result<Value, ApiError> {
+        self.validator
+            .collection_id(input.collection_id.as_deref())?;
+        let id = input.collection_id.unwrap_or_default();
+        lock(&self.store).update(|collections| {
+            collections
+                .remove(&id)
+                .map(|_| ())
+                .ok_or_else(|| collection_not_found(&id))
+        })?;
+        Ok(json!({ "StatusCode": 200 }))
+    }
+
+    fn list_collections(&self, input: ListCollectionsInput) -> Result<Value, ApiError> {
+        self.validator.list_collections(&input)?;
+        let after = match &input.next_token {
+            None => None,
+            Some(token) => Some(lock(&self.page_tokens).resolve(token).ok_or_else(|| {
+                ApiError::new(
+                    ErrorKind::InvalidPaginationToken,
+                    "Invalid pagination token",
+                )
+            })?),
+        };
+        let limit = match input.max_results {
+            Some(n) if n > 0 => usize::try_from(n).unwrap_or(DEFAULT_PAGE_SIZE),
+            _ => DEFAULT_PAGE_SIZE,
+        };
+        let store = lock(&self.store);
+        let (page, more) = store.page_after(after.as_deref(), limit);
+        let mut output = json!({
+            "CollectionIds": page.iter().map(|c| c.collection_id.as_str()).collect::<Vec<_>>(),
+            "FaceModelVersions":
+                page.iter().map(|c| c.face_model_version.as_str()).collect::<Vec<_>>(),
+        });
+        if let (true, Some(last)) = (more, page.last()) {
+            output["NextToken"] = lock(&self.page_tokens).issue(&last.collection_id).into();
+        }
+        Ok(output)
+    }
+
+    fn tag_resource(&self, input: TagResourceInput) -> Result<Value, ApiError> {
+        self.validator.tag_resource(&input)?;
+        let arn = input.resource_arn.unwrap_or_default();
+        let id = self.resolve_arn(&arn)?;
+        let tags = input.tags.unwrap_or_default();
+        lock(&self.store).update(|collections| {
+            let collection = collections
+                .get_mut(&id)
+                .ok_or_else(|| resource_not_found(&arn))?;
+            let added = tags
+                .keys()
+                .filter(|k| !collection.tags.contains_key(*k))
+                .count();
+            if collection.tags.len() + added > MAX_TAGS {
+                return Err(ApiError::new(
+                    ErrorKind::InvalidParameter,
+                    format!(
+                        "The resource {arn} would have {} tags; at most {MAX_TAGS} are allowed",
+                        collection.tags.len() + added
+                    ),
+                ));
+            }
+            collection.tags.extend(tags);
+            Ok(())
+        })?;
+        Ok(json!({}))
+    }
+
+    fn untag_resource(&self, input: UntagResourceInput) -> Result<Value, ApiError> {
+        self.validator.untag_resource(&input)?;
+        let arn = input.resource_arn.unwrap_or_default();
+        let id = self.resolve_arn(&arn)?;
+        let keys = input.tag_keys.unwrap_or_default();
+        lock(&self.store).update(|collections| {
+            let collection = collections
+                .get_mut(&id)
+                .ok_or_else(|| resource_not_found(&arn))?;
+            for key in &keys {
+                collection.tags.remove(key);
+            }
+            Ok(())
+        })?;
+        Ok(json!({}))
+    }
+
+    fn list_tags_for_resource(&self, input: ResourceArnInput) -> Result<Value, ApiError> {
+        self.validator.resource_arn(input.resource_arn.as_deref())?;
+        let arn = input.resource_arn.unwrap_or_default();
+        let id = self.resolve_arn(&arn)?;
+        let store = lock(&self.store);
+        let collection = store.get(&id).ok_or_else(|| resource_not_found(&arn))?;
+        Ok(json!({ "Tags": collection.tags }))
+    }
+
+    /// The collection ID an ARN names. An ARN that is not a collection ARN of this partition
+    /// is invalid; one of another account or region names nothing this endpoint holds.
+    fn resolve_arn(&self, arn: &str) -> Result<String, ApiError> {
+        let invalid = || {
+            ApiError::new(
+                ErrorKind::InvalidParameter,
+                format!(
+                    "{arn} is not a valid collection ARN \
+                     (arn:{}:rekognition:<region>:<account>:collection/<id>)",
+                    self.partition
+                ),
+            )
+        };
+        let parsed = CollectionArn::parse(arn).ok_or_else(invalid)?;
+        if parsed.partition != self.partition || !is_collection_id(&parsed.collection_id) {
+            return Err(invalid());
+        }
+        if parsed.region != self.region || parsed.account_id != self.account_id {
+            return Err(resource_not_found(arn));
+        }
+        Ok(parsed.collection_id)
+    }
+}
+
+fn decode<T: DeserializeOwned>(input: Value) -> Result<T, ApiError> {
+    serde_json::from_value(input)
+        .map_err(|err| ApiError::new(ErrorKind::Serialization, err.to_string()))
+}
+
+fn collection_not_found(id: &str) -> ApiError {
+    ApiError::new(
+        ErrorKind::ResourceNotFound,
+        format!("The collection id: {id} does not exist"),
+    )
+}
+
+fn resource_not_found(arn: &str) -> ApiError {
+    ApiError::new(
+        ErrorKind::ResourceNotFound,
+        format!("The resource {arn} does not exist"),
+    )
+}
+
+// Stored at millisecond precision: what the API reports, and what survives the state file.
+fn now_millis() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
+
+/// Opaque `NextToken`s mapped to the last collection ID of the page they follow.
+#[derive(Debug, Default)]
+struct PageTokens {
+    after: HashMap<String, String>,
+    order: VecDeque<String>,
+}
+
+impl PageTokens {
+    fn issue(&mut self, last_id: &str) -> String {
+        let token = hex::encode(rand::random::<[u8; 24]>());
+        if self.order.len() == PAGE_TOKEN_CAPACITY
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.after.remove(&oldest);
+        }
+        self.after.insert(token.clone(), last_id.to_owned());
+        self.order.push_back(token.clone());
+        token
+    }
+
+    fn resolve(&self, token: &str) -> Option<String> {
+        self.after.get(token).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service() -> Service {
+        Service::new(&Config::default()).unwrap()
+    }
+
+    fn create(service: &Service, id: &str) -> Value {
+        service
+            .call(Operation::CreateCollection, json!({ "CollectionId": id }))
+            .unwrap()
+    }
+
+    fn arn(id: &str) -> String {
+        format!("arn:aws:rekognition:us-east-1:123456789012:collection/{id}")
+    }
+
+    #[test]
+    fn create_answers_the_arn_without_the_arn_prefix() {
+        let output = create(&service(), "photos");
+        assert_eq!(output["StatusCode"], 200);
+        assert_eq!(
+            output["CollectionArn"],
+            "aws:rekognition:us-east-1:123456789012:collection/photos"
+        );
+        assert_eq!(output["FaceModelVersion"], "7.0");
+    }
+
+    #[test]
+    fn describe_answers_the_canonical_arn_and_a_numeric_timestamp() {
+        let service = service();
+        create(&service, "photos");
+        let output = service
+            .call(
+                Operation::DescribeCollection,
+                json!({"CollectionId": "photos"}),
+            )
+            .unwrap();
+        assert_eq!(output["CollectionARN"], arn("photos"));
+        assert_eq!(output["FaceCount"], 0);
+        assert_eq!(output["UserCount"], 0);
+        assert!(output["CreationTimestamp"].as_f64().unwrap() > 1.6e9);
+    }
+
+    #[test]
+    fn creating_twice_is_resource_already_exists() {
+        let service = service();
+        create(&service, "photos");
+        let err = service
+            .call(
+                Operation::CreateCollection,
+                json!({"CollectionId": "photos"}),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::ResourceAlreadyExists);
+    }
+
+    #[test]
+    fn a_mistyped_member_is_a_serialization_error() {
+        let err = service()
+            .call(Operation::CreateCollection, json!({"CollectionId": 5}))
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Serialization);
+    }
+
+    #[test]
+    fn tags_of_an_arn_in_another_account_are_not_found() {
+        let service = service();
+        create(&service, "photos");
+        let other = "arn:aws:rekognition:us-east-1:999999999999:collection/photos";
+        let err = service
+            .call(
+                Operation::ListTagsForResource,
+                json!({"ResourceArn": other}),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::ResourceNotFound);
+    }
+
+    #[test]
+    fn tags_of_a_malformed_arn_are_an_invalid_parameter() {
+        let err = service()
+            .call(
+                Operation::ListTagsForResource,
+                json!({"ResourceArn": "arn:aws:s3:::bucket/photos"}),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidParameter);
+    }
+
+    #[test]
+    fn tagging_beyond_two_hundred_tags_is_refused_and_changes_nothing() {
+        let service = service();
+        create(&service, "photos");
+        let tags = |range: std::ops::Range<u32>| -> Value {
+            range
+                .map(|i| (format!("k{i}"), Value::from("v")))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        };
+        service
+            .call(
+                Operation::TagResource,
+                json!({"ResourceArn": arn("photos"), "Tags": tags(0..150)}),
+            )
+            .unwrap();
+        let err = service
+            .call(
+                Operation::TagResource,
+                json!({"ResourceArn": arn("photos"), "Tags": tags(100..201)}),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidParameter);
+        let output = service
+            .call(
+                Operation::ListTagsForResource,
+                json!({"ResourceArn": arn("photos")}),
+            )
+            .unwrap();
+        assert_eq!(output["Tags"].as_object().unwrap().len(), 150);
+    }
+
+    #[test]
+    fn an_unknown_page_token_is_invalid() {
+        let err = service()
+            .call(Operation::ListCollections, json!({"NextToken": "nope"}))
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidPaginationToken);
+    }
+
+    #[test]
+    fn the_last_page_has_no_next_token() {
+        let service = service();
+        for id in ["a", "b"] {
+            create(&service, id);
+        }
+        let output = service
+            .call(Operation::ListCollections, json!({"MaxResults": 2}))
+            .unwrap();
+        assert_eq!(output["CollectionIds"], json!(["a", "b"]));
+        assert!(output.get("NextToken").is_none());
+    }
+}
