@@ -1,0 +1,601 @@
+//! Rekognition behind one small trait, and the AWS SDK adapter that implements it.
+//!
+//! The adapter is the only place that knows SDK error types: every failure is mapped once, here,
+//! into an [`AwsErrorKind`] that the rest of the operator reasons about.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_rekognition::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use chrono::{DateTime, Utc};
+
+use crate::metrics::Metrics;
+use crate::rate::RateLimiters;
+
+/// Tags as Rekognition holds them.
+pub type Tags = BTreeMap<String, String>;
+
+/// What a successful CreateCollection tells.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreatedCollection {
+    /// Canonical (`arn:`-prefixed) ARN.
+    pub arn: String,
+    pub face_model_version: Option<String>,
+}
+
+/// CreateCollection either creates the collection or finds one under the same ID.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CreateOutcome {
+    Created(CreatedCollection),
+    AlreadyExists,
+}
+
+/// What DescribeCollection tells.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CollectionDescription {
+    /// Canonical (`arn:`-prefixed) ARN.
+    pub arn: String,
+    pub face_model_version: Option<String>,
+    pub face_count: Option<i64>,
+    pub user_count: Option<i64>,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// The Rekognition calls the operator makes. NotFound answers that mean "nothing there" come back
+/// as `Ok(None)` / `Ok(false)`, so callers treat "missing is OK" without matching on errors.
+pub trait CollectionApi: Send + Sync + 'static {
+    fn create(
+        &self,
+        region: &str,
+        collection_id: &str,
+        tags: &Tags,
+    ) -> impl Future<Output = Result<CreateOutcome, AwsError>> + Send;
+
+    fn describe(
+        &self,
+        region: &str,
+        collection_id: &str,
+    ) -> impl Future<Output = Result<Option<CollectionDescription>, AwsError>> + Send;
+
+    /// Returns false when the collection was already gone.
+    fn delete(
+        &self,
+        region: &str,
+        collection_id: &str,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+
+    fn list_tags(
+        &self,
+        region: &str,
+        arn: &str,
+    ) -> impl Future<Output = Result<Option<Tags>, AwsError>> + Send;
+
+    fn tag(
+        &self,
+        region: &str,
+        arn: &str,
+        tags: &Tags,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    fn untag(
+        &self,
+        region: &str,
+        arn: &str,
+        keys: &[String],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// The Rekognition operations the operator can call. `deploy/iam-policy.json` grants exactly these.
+pub const OPERATIONS: [&str; 6] = [
+    "CreateCollection",
+    "DescribeCollection",
+    "DeleteCollection",
+    "ListTagsForResource",
+    "TagResource",
+    "UntagResource",
+];
+
+/// How the operator treats a failed AWS call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AwsErrorKind {
+    /// ResourceNotFoundException.
+    NotFound,
+    /// ResourceAlreadyExistsException.
+    AlreadyExists,
+    /// The request itself is wrong; only a spec change helps.
+    InvalidParameter,
+    /// Missing permission or bad credentials; an operator (IAM) change helps.
+    AccessDenied,
+    /// A service quota is exhausted.
+    QuotaExceeded,
+    /// AWS asked to slow down.
+    Throttled,
+    /// Server error, timeout or connection failure: transient.
+    Unavailable,
+    /// Anything else AWS answered.
+    Unknown,
+}
+
+impl AwsErrorKind {
+    /// Maps an AWS error code (the `__type` of the JSON protocol) to a kind. `status` is the HTTP
+    /// status when known, used only for codes this table does not name.
+    pub fn from_code(code: &str, status: Option<u16>) -> Self {
+        match code {
+            "ResourceNotFoundException" => Self::NotFound,
+            "ResourceAlreadyExistsException" => Self::AlreadyExists,
+            "InvalidParameterException" | "ValidationException" | "SerializationException" => {
+                Self::InvalidParameter
+            }
+            "AccessDeniedException"
+            | "UnrecognizedClientException"
+            | "InvalidSignatureException"
+            | "MissingAuthenticationTokenException"
+            | "InvalidClientTokenId"
+            | "ExpiredTokenException"
+            | "IncompleteSignature" => Self::AccessDenied,
+            "ServiceQuotaExceededException" => Self::QuotaExceeded,
+            "ThrottlingException"
+            | "ProvisionedThroughputExceededException"
+            | "LimitExceededException"
+            | "TooManyRequestsException"
+            | "RequestLimitExceeded" => Self::Throttled,
+            "InternalServerError"
+            | "InternalFailure"
+            | "ServiceUnavailable"
+            | "ServiceUnavailableException"
+            | "ResourceInUseException" => Self::Unavailable,
+            _ => match status {
+                Some(429) => Self::Throttled,
+                Some(s) if s >= 500 => Self::Unavailable,
+                _ => Self::Unknown,
+            },
+        }
+    }
+
+    /// Short label for metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::AlreadyExists => "already_exists",
+            Self::InvalidParameter => "invalid_parameter",
+            Self::AccessDenied => "access_denied",
+            Self::QuotaExceeded => "quota_exceeded",
+            Self::Throttled => "throttled",
+            Self::Unavailable => "unavailable",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// A failed AWS call.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{operation} failed ({}): {message}", code.as_deref().unwrap_or(kind.as_str()))]
+pub struct AwsError {
+    pub kind: AwsErrorKind,
+    pub operation: &'static str,
+    /// AWS's error code, when AWS answered.
+    pub code: Option<String>,
+    /// AWS's message, or what went wrong on the way.
+    pub message: String,
+}
+
+impl AwsError {
+    /// Maps an SDK error. Timeouts, dispatch (connection) failures and unreadable responses are
+    /// transient; service errors are classified by their code.
+    pub fn from_sdk<E>(operation: &'static str, error: SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let code = error.code().map(str::to_owned);
+        let message = error
+            .message()
+            .map(str::to_owned)
+            .unwrap_or_else(|| error_chain(&error));
+        let kind = match &error {
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => AwsErrorKind::Unavailable,
+            SdkError::ServiceError(service) => match code.as_deref() {
+                Some(code) => AwsErrorKind::from_code(code, Some(service.raw().status().as_u16())),
+                None => AwsErrorKind::from_code("", Some(service.raw().status().as_u16())),
+            },
+            _ => AwsErrorKind::Unknown,
+        };
+        Self {
+            kind,
+            operation,
+            code,
+            message,
+        }
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Puts `arn:` in front of an ARN that lacks it: CreateCollection answers
+/// `aws:rekognition:<region>:<account>:collection/<id>`, DescribeCollection the full form.
+pub fn canonical_arn(arn: &str) -> String {
+    if arn.starts_with("arn:") {
+        arn.to_owned()
+    } else {
+        format!("arn:{arn}")
+    }
+}
+
+/// The SDK adapter: one Rekognition client per region, every call through that region's limiter.
+#[derive(Clone)]
+pub struct SdkCollectionApi {
+    base: aws_config::SdkConfig,
+    clients: Arc<Mutex<HashMap<String, aws_sdk_rekognition::Client>>>,
+    limiters: RateLimiters,
+    metrics: Metrics,
+}
+
+impl SdkCollectionApi {
+    pub fn new(base: aws_config::SdkConfig, limiters: RateLimiters, metrics: Metrics) -> Self {
+        Self {
+            base,
+            clients: Arc::default(),
+            limiters,
+            metrics,
+        }
+    }
+
+    fn client(&self, region: &str) -> aws_sdk_rekognition::Client {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients
+            .entry(region.to_owned())
+            .or_insert_with(|| {
+                let config = aws_sdk_rekognition::config::Builder::from(&self.base)
+                    .region(aws_config::Region::new(region.to_owned()))
+                    .build();
+                aws_sdk_rekognition::Client::from_conf(config)
+            })
+            .clone()
+    }
+
+    /// Waits for the region's limiter, then records the outcome (and tells the limiter about
+    /// throttling so it slows down).
+    async fn call<T, F>(&self, region: &str, operation: &'static str, f: F) -> Result<T, AwsError>
+    where
+        F: Future<Output = Result<T, AwsError>>,
+    {
+        let limiter = self.limiters.for_region(region);
+        let waited = limiter.acquire().await;
+        self.metrics.observe_limiter_wait(waited);
+        let result = f.await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(error) => error.kind.as_str(),
+        };
+        self.metrics.count_aws_call(operation, outcome);
+        match &result {
+            Err(error) if error.kind == AwsErrorKind::Throttled => {
+                self.metrics.count_throttle(operation);
+                limiter.on_throttle();
+            }
+            _ => limiter.on_success(),
+        }
+        result
+    }
+}
+
+impl CollectionApi for SdkCollectionApi {
+    async fn create(
+        &self,
+        region: &str,
+        collection_id: &str,
+        tags: &Tags,
+    ) -> Result<CreateOutcome, AwsError> {
+        const OP: &str = "CreateCollection";
+        let client = self.client(region);
+        let request = client
+            .create_collection()
+            .collection_id(collection_id)
+            .set_tags(Some(tags.clone().into_iter().collect()));
+        let result = self
+            .call(region, OP, async {
+                request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
+            })
+            .await;
+        match result {
+            Ok(output) => Ok(CreateOutcome::Created(CreatedCollection {
+                arn: canonical_arn(output.collection_arn().unwrap_or_default()),
+                face_model_version: output.face_model_version().map(str::to_owned),
+            })),
+            Err(error) if error.kind == AwsErrorKind::AlreadyExists => {
+                Ok(CreateOutcome::AlreadyExists)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn describe(
+        &self,
+        region: &str,
+        collection_id: &str,
+    ) -> Result<Option<CollectionDescription>, AwsError> {
+        const OP: &str = "DescribeCollection";
+        let request = self
+            .client(region)
+            .describe_collection()
+            .collection_id(collection_id);
+        let result = self
+            .call(region, OP, async {
+                request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
+            })
+            .await;
+        match result {
+            Ok(output) => Ok(Some(CollectionDescription {
+                arn: canonical_arn(output.collection_arn().unwrap_or_default()),
+                face_model_version: output.face_model_version().map(str::to_owned),
+                face_count: output.face_count(),
+                user_count: output.user_count(),
+                created_at: output
+                    .creation_timestamp()
+                    .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
+            })),
+            Err(error) if error.kind == AwsErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn delete(&self, region: &str, collection_id: &str) -> Result<bool, AwsError> {
+        const OP: &str = "DeleteCollection";
+        let request = self
+            .client(region)
+            .delete_collection()
+            .collection_id(collection_id);
+        let result = self
+            .call(region, OP, async {
+                request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
+            })
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if error.kind == AwsErrorKind::NotFound => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn list_tags(&self, region: &str, arn: &str) -> Result<Option<Tags>, AwsError> {
+        const OP: &str = "ListTagsForResource";
+        let request = self
+            .client(region)
+            .list_tags_for_resource()
+            .resource_arn(arn);
+        let result = self
+            .call(region, OP, async {
+                request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
+            })
+            .await;
+        match result {
+            Ok(output) => Ok(Some(
+                output
+                    .tags()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
+            )),
+            Err(error) if error.kind == AwsErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn tag(&self, region: &str, arn: &str, tags: &Tags) -> Result<(), AwsError> {
+        const OP: &str = "TagResource";
+        let request = self
+            .client(region)
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(tags.clone().into_iter().collect()));
+        self.call(region, OP, async {
+            request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn untag(&self, region: &str, arn: &str, keys: &[String]) -> Result<(), AwsError> {
+        const OP: &str = "UntagResource";
+        let request = self
+            .client(region)
+            .untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(keys.to_vec()));
+        self.call(region, OP, async {
+            request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
+        })
+        .await
+        .map(|_| ())
+    }
+}
+
+/// Builds the base AWS configuration from the standard chain (environment, profile, IRSA web
+/// identity, EKS Pod Identity, instance metadata), with the operator's retry and timeout policy.
+///
+/// The SDK makes exactly one attempt per call: the reconciler's per-object backoff is the one
+/// retry layer, so every attempt passes the rate limiter, is counted, and no two layers wait on
+/// the same failure.
+pub async fn load_sdk_config(
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    attempt_timeout: Duration,
+) -> aws_config::SdkConfig {
+    let mut loader = sdk_config_loader(attempt_timeout);
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+/// The standard credential and region chain with the operator's retry and timeout policy.
+pub fn sdk_config_loader(attempt_timeout: Duration) -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(attempt_timeout)
+                .operation_timeout(attempt_timeout)
+                .build(),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Every exception that the service model lists for the six operations the operator calls.
+    #[test]
+    fn maps_every_modelled_exception() {
+        let table = [
+            ("AccessDeniedException", AwsErrorKind::AccessDenied),
+            ("InternalServerError", AwsErrorKind::Unavailable),
+            ("InvalidParameterException", AwsErrorKind::InvalidParameter),
+            (
+                "ProvisionedThroughputExceededException",
+                AwsErrorKind::Throttled,
+            ),
+            (
+                "ResourceAlreadyExistsException",
+                AwsErrorKind::AlreadyExists,
+            ),
+            ("ResourceNotFoundException", AwsErrorKind::NotFound),
+            ("ServiceQuotaExceededException", AwsErrorKind::QuotaExceeded),
+            ("ThrottlingException", AwsErrorKind::Throttled),
+        ];
+        for (code, kind) in table {
+            assert_eq!(AwsErrorKind::from_code(code, Some(400)), kind, "{code}");
+        }
+    }
+
+    #[test]
+    fn maps_authentication_failures_to_access_denied() {
+        for code in [
+            "UnrecognizedClientException",
+            "InvalidSignatureException",
+            "MissingAuthenticationTokenException",
+            "ExpiredTokenException",
+        ] {
+            assert_eq!(
+                AwsErrorKind::from_code(code, Some(403)),
+                AwsErrorKind::AccessDenied,
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_codes_fall_back_on_http_status() {
+        assert_eq!(
+            AwsErrorKind::from_code("Weird", Some(503)),
+            AwsErrorKind::Unavailable
+        );
+        assert_eq!(
+            AwsErrorKind::from_code("Weird", Some(429)),
+            AwsErrorKind::Throttled
+        );
+        assert_eq!(
+            AwsErrorKind::from_code("Weird", Some(400)),
+            AwsErrorKind::Unknown
+        );
+        assert_eq!(
+            AwsErrorKind::from_code("Weird", None),
+            AwsErrorKind::Unknown
+        );
+    }
+
+    #[test]
+    fn typed_sdk_errors_map_through_their_code() {
+        use aws_sdk_rekognition::operation::create_collection::CreateCollectionError;
+        use aws_sdk_rekognition::types::error::{
+            ResourceAlreadyExistsException, ThrottlingException,
+        };
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::error::ErrorMetadata;
+
+        let response = |status: u16| {
+            HttpResponse::new(
+                StatusCode::try_from(status).expect("status"),
+                SdkBody::empty(),
+            )
+        };
+        let throttled = CreateCollectionError::ThrottlingException(
+            ThrottlingException::builder()
+                .message("slow down")
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ThrottlingException")
+                        .message("slow down")
+                        .build(),
+                )
+                .build(),
+        );
+        let error = AwsError::from_sdk(
+            "CreateCollection",
+            SdkError::service_error(throttled, response(500)),
+        );
+        assert_eq!(error.kind, AwsErrorKind::Throttled);
+        assert_eq!(error.message, "slow down");
+
+        let exists = CreateCollectionError::ResourceAlreadyExistsException(
+            ResourceAlreadyExistsException::builder()
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ResourceAlreadyExistsException")
+                        .build(),
+                )
+                .build(),
+        );
+        let error = AwsError::from_sdk(
+            "CreateCollection",
+            SdkError::service_error(exists, response(400)),
+        );
+        assert_eq!(error.kind, AwsErrorKind::AlreadyExists);
+    }
+
+    #[test]
+    fn timeouts_and_connection_failures_are_transient() {
+        use aws_sdk_rekognition::operation::describe_collection::DescribeCollectionError;
+        let timeout: SdkError<DescribeCollectionError, HttpResponse> =
+            SdkError::timeout_error("attempt timed out");
+        assert_eq!(
+            AwsError::from_sdk("DescribeCollection", timeout).kind,
+            AwsErrorKind::Unavailable
+        );
+    }
+
+    #[test]
+    fn canonical_arn_adds_the_missing_prefix_only() {
+        assert_eq!(
+            canonical_arn("aws:rekognition:us-west-2:123456789012:collection/myphotos"),
+            "arn:aws:rekognition:us-west-2:123456789012:collection/myphotos"
+        );
+        assert_eq!(
+            canonical_arn("arn:aws:rekognition:us-west-2:123456789012:collection/myphotos"),
+            "arn:aws:rekognition:us-west-2:123456789012:collection/myphotos"
+        );
+        assert_eq!(
+            canonical_arn("aws-cn:rekognition:cn-north-1:123456789012:collection/x"),
+            "arn:aws-cn:rekognition:cn-north-1:123456789012:collection/x"
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! Command-line flags; each also reads an environment variable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// Manages Amazon Rekognition face collections declared as RekognitionCollection objects.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "rekognition-operator", version, about, long_about = None)]
+pub struct Config {
+    /// Kubeconfig file; without it the in-cluster service account (or ~/.kube/config) is used.
+    #[arg(long, env = "KUBECONFIG", value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Watch only this namespace; all namespaces when unset.
+    #[arg(long, env = "REKOGNITION_OPERATOR_NAMESPACE", value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Region for objects that do not set spec.region; defaults to the AWS SDK's region chain.
+    #[arg(long, env = "AWS_REGION", value_name = "REGION", value_parser = parse_region)]
+    pub region: Option<String>,
+
+    /// Rekognition endpoint URL, for VPC endpoints or the emulator.
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL", value_parser = parse_url)]
+    pub aws_endpoint_url: Option<String>,
+
+    /// How often each collection is described again to catch drift (e.g. 10m, 90s).
+    #[arg(long, env = "REKOGNITION_OPERATOR_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub resync_interval: Duration,
+
+    /// Objects reconciled at the same time.
+    #[arg(long, env = "REKOGNITION_OPERATOR_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+
+    /// AWS calls per second per region, shared by all workers (0 turns the limiter off). The
+    /// default stays below Rekognition's default quotas for collection operations.
+    #[arg(long, env = "REKOGNITION_OPERATOR_AWS_RATE", default_value_t = 4.0, value_parser = parse_rate)]
+    pub aws_rate: f64,
+
+    /// AWS calls allowed in a burst after a quiet period.
+    #[arg(long, env = "REKOGNITION_OPERATOR_AWS_BURST", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub aws_burst: u32,
+
+    /// Time limit for one AWS call.
+    #[arg(long, env = "REKOGNITION_OPERATOR_AWS_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub aws_timeout: Duration,
+
+    /// Log format; json when running in a cluster, text otherwise.
+    #[arg(long, env = "REKOGNITION_OPERATOR_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    /// Log level or filter (e.g. info, debug, rekognition_operator=debug). RUST_LOG wins when set.
+    #[arg(long, env = "REKOGNITION_OPERATOR_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(value)
+        .map_err(|e| format!("{e} (use a duration such as 30s, 10m or 1h)"))?;
+    if duration.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(duration)
+}
+
+fn parse_rate(value: &str) -> Result<f64, String> {
+    let rate: f64 = value
+        .parse()
+        .map_err(|_| format!("'{value}' is not a number"))?;
+    if !rate.is_finite() || rate < 0.0 {
+        return Err("must be zero (off) or a positive number of calls per second".into());
+    }
+    Ok(rate)
+}
+
+fn parse_region(value: &str) -> Result<String, String> {
+    let valid = value.split('-').count() >= 3
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && value.chars().last().is_some_and(|c| c.is_ascii_digit());
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err(format!("'{value}' is not an AWS region (e.g. us-east-1)"))
+    }
+}
+
+fn parse_url(value: &str) -> Result<String, String> {
+    if (value.starts_with("http://") || value.starts_with("https://")) && value.len() > 8 {
+        Ok(value.to_owned())
+    } else {
+        Err(format!("'{value}' is not an http(s) URL"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("rekognition-operator").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_are_sensible() {
+        let config = parse(&[]).expect("defaults parse");
+        assert_eq!(config.resync_interval, Duration::from_secs(600));
+        assert_eq!(config.concurrency, 8);
+        assert!(config.aws_rate > 0.0 && config.aws_rate < 5.0);
+    }
+
+    #[test]
+    fn bad_values_fail_with_the_flag_named() {
+        for (args, flag) in [
+            (&["--resync-interval", "soon"][..], "--resync-interval"),
+            (&["--concurrency", "0"][..], "--concurrency"),
+            (&["--aws-rate=-1"][..], "--aws-rate"),
+            (&["--region", "Mars"][..], "--region"),
+            (
+                &["--aws-endpoint-url", "localhost:4566"][..],
+                "--aws-endpoint-url",
+            ),
+            (&["--log-format", "xml"][..], "--log-format"),
+        ] {
+            let error = parse(args).expect_err("must fail").to_string();
+            assert!(error.contains(flag), "{error}");
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! The `RekognitionCollection` API (`rekognition.aws-operators.dev/v1alpha1`).
+//!
+//! Field docs (`///`) are what `kubectl explain` shows; developer notes use `//`. Every rule that
+//! the API server can check lives in the schema or a CEL rule here, so bad input is refused at
+//! `kubectl apply` time with a message that names the field.
+
+use std::collections::BTreeMap;
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The API group.
+pub const GROUP: &str = "rekognition.aws-operators.dev";
+/// The finalizer that guards every object that may own a collection.
+pub const FINALIZER: &str = "rekognition.aws-operators.dev/cleanup";
+/// The tag that marks a collection as owned by one object: its value is the object's UID.
+pub const OWNER_TAG: &str = "rekognition.aws-operators.dev/owner";
+/// Rekognition allows 200 tags on a collection; one slot is the ownership tag.
+pub const MAX_USER_TAGS: usize = 199;
+
+/// Desired state of an Amazon Rekognition face collection.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[kube(
+    group = "rekognition.aws-operators.dev",
+    version = "v1alpha1",
+    kind = "RekognitionCollection",
+    plural = "rekognitioncollections",
+    shortname = "rekcol",
+    category = "aws",
+    namespaced,
+    status = "CollectionStatus",
+    doc = "An Amazon Rekognition face collection managed from Kubernetes.",
+    printcolumn = r#"{"name":"Collection","type":"string","description":"Collection ID in Rekognition","jsonPath":".status.collectionId"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Model","type":"string","description":"Face model version","jsonPath":".status.faceModelVersion"}"#,
+    printcolumn = r#"{"name":"ARN","type":"string","priority":1,"jsonPath":".status.collectionArn"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("has(self.collectionId) == has(oldSelf.collectionId)")
+        .message("collectionId is immutable: it cannot be added or removed after creation")
+        .field_path(".collectionId"),
+    validation = Rule::new("has(self.region) == has(oldSelf.region)")
+        .message("region is immutable: it cannot be added or removed after creation")
+        .field_path(".region"),
+)]
+pub struct CollectionSpec {
+    /// ID of the collection in Rekognition: 1-255 characters of letters, digits, '_', '.' and
+    /// '-'. Defaults to metadata.name. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"^[a-zA-Z0-9_.\-]+$"))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("collectionId is immutable"))]
+    pub collection_id: Option<String>,
+
+    /// AWS region of the collection, for example us-east-1. Defaults to the operator's region.
+    /// Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32), regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("region is immutable"))]
+    pub region: Option<String>,
+
+    /// Tags on the collection. At most 199 (one slot is kept for the operator's ownership tag);
+    /// keys 1-128 characters, not starting with 'aws:'; values up to 256 characters; both of
+    /// letters, digits, spaces and _ . : / = + - @. The operator keeps the collection's tags equal
+    /// to this map.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "tags_schema")]
+    pub tags: BTreeMap<String, String>,
+
+    /// What happens to the collection when this object is deleted: Delete removes it from AWS,
+    /// Retain leaves it (and only removes the operator's ownership tag).
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// How the operator treats the collection: Manage creates and owns it; Adopt also claims a
+    /// collection that already exists under this ID; ObserveOnly never writes to AWS and only
+    /// reports what it finds.
+    #[serde(default)]
+    pub management_policy: ManagementPolicy,
+}
+
+/// What happens to the collection when the object is deleted.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DeletionPolicy {
+    #[default]
+    Delete,
+    Retain,
+}
+
+/// How the operator treats the collection.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ManagementPolicy {
+    #[default]
+    Manage,
+    Adopt,
+    ObserveOnly,
+}
+
+// The tag rules of Rekognition's service model. The map size bound also keeps the CEL rules'
+// estimated cost inside the API server's budget.
+fn tags_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let char_class = r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$";
+    schemars::json_schema!({
+        "type": "object",
+        "description": "Tags on the collection. At most 199 (one slot is kept for the operator's ownership tag); keys 1-128 characters, not starting with 'aws:'; values up to 256 characters; both of letters, digits, spaces and _ . : / = + - @. The operator keeps the collection's tags equal to this map.",
+        "maxProperties": MAX_USER_TAGS,
+        "additionalProperties": {
+            "type": "string",
+            "maxLength": 256,
+            "pattern": char_class,
+        },
+        "x-kubernetes-validations": [
+            {
+                "rule": "self.all(k, size(k) >= 1 && size(k) <= 128)",
+                "message": "tag keys must be 1-128 characters",
+            },
+            {
+                "rule": "self.all(k, !k.startsWith('aws:'))",
+                "message": "tag keys must not start with 'aws:' (reserved by AWS)",
+            },
+            {
+                "rule": format!("self.all(k, k.matches('{}'))", char_class.replace('\\', "\\\\")),
+                "message": "tag keys may contain only letters, digits, spaces and _ . : / = + - @",
+            },
+            {
+                "rule": format!("!('{OWNER_TAG}' in self)"),
+                "message": format!("tag key '{OWNER_TAG}' is reserved for the operator"),
+            },
+        ],
+    })
+}
+
+/// Observed state of the collection, written by the operator.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectionStatus {
+    /// Canonical ARN of the collection: arn:<partition>:rekognition:<region>:<account>:collection/<id>.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection_arn: Option<String>,
+    /// Version of the face model the collection uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub face_model_version: Option<String>,
+    /// The collection ID the operator uses (spec.collectionId or metadata.name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection_id: Option<String>,
+    /// The region the operator uses (spec.region or the operator's region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Number of faces in the collection, as of the last describe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub face_count: Option<i64>,
+    /// Number of users in the collection, as of the last describe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_count: Option<i64>,
+    /// When the collection was created in AWS (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// The metadata.generation that this status fully describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Standard conditions; Ready tells whether the collection is usable, and its reason why not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// A standard Kubernetes condition.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// Condition type, for example Ready.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// True, False or Unknown.
+    pub status: String,
+    /// One word, CamelCase, saying why (see the README for the set of Ready reasons).
+    pub reason: String,
+    /// Human-readable detail, including AWS's own message when AWS refused a call.
+    #[serde(default)]
+    pub message: String,
+    /// When status last changed (RFC 3339).
+    pub last_transition_time: String,
+    /// The metadata.generation the condition was set for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// The closed set of `Ready` reasons. Each says whether the operator retries on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReadyReason {
+    /// The operator is creating the collection.
+    Creating,
+    /// The collection exists and matches the spec.
+    Available,
+    /// The collection existed before this object and was claimed (managementPolicy Adopt).
+    Adopted,
+    /// AWS throttled the operator; retrying with backoff.
+    Throttled,
+    /// AWS refused the call for lack of permission; retrying on a long backoff.
+    AccessDenied,
+    /// AWS refused a parameter; waits for a spec change.
+    InvalidParameter,
+    /// A collection with this ID exists and is not owned by this object; waits for a spec change.
+    AlreadyExists,
+    /// An AWS service quota is exhausted; retrying on a long backoff.
+    QuotaExceeded,
+    /// ObserveOnly: no collection with this ID exists; checked again every resync.
+    NotFound,
+    /// The object is being deleted and the collection cleaned up.
+    Deleting,
+    /// AWS failed or could not be reached (server error, timeout, connection); retrying with backoff.
+    AwsUnavailable,
+    /// AWS answered with an error the operator does not know; retrying on a long backoff.
+    AwsError,
+}
+
+impl ReadyReason {
+    pub const ALL: [ReadyReason; 12] = [
+        Self::Creating,
+        Self::Available,
+        Self::Adopted,
+        Self::Throttled,
+        Self::AccessDenied,
+        Self::InvalidParameter,
+        Self::AlreadyExists,
+        Self::QuotaExceeded,
+        Self::NotFound,
+        Self::Deleting,
+        Self::AwsUnavailable,
+        Self::AwsError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "Creating",
+            Self::Available => "Available",
+            Self::Adopted => "Adopted",
+            Self::Throttled => "Throttled",
+            Self::AccessDenied => "AccessDenied",
+            Self::InvalidParameter => "InvalidParameter",
+            Self::AlreadyExists => "AlreadyExists",
+            Self::QuotaExceeded => "QuotaExceeded",
+            Self::NotFound => "NotFound",
+            Self::Deleting => "Deleting",
+            Self::AwsUnavailable => "AwsUnavailable",
+            Self::AwsError => "AwsError",
+        }
+    }
+
+    pub fn parse(reason: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == reason)
+    }
+
+    /// Whether `Ready` is True with this reason.
+    pub fn is_ready(self) -> bool {
+        matches!(self, Self::Available | Self::Adopted)
+    }
+
+    /// Reasons that need the user to change the spec; the operator makes no AWS call until then.
+    pub fn waits_for_spec_change(self) -> bool {
+        matches!(self, Self::InvalidParameter | Self::AlreadyExists)
+    }
+}
+
+impl std::fmt::Display for ReadyReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl RekognitionCollection {
+    /// The collection ID in effect: spec.collectionId, else metadata.name.
+    pub fn collection_id(&self) -> String {
+        self.spec
+            .collection_id
+            .clone()
+            .or_else(|| self.metadata.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// The `Ready` condition, if any.
+    pub fn ready_condition(&self) -> Option<&Condition> {
+        self.status
+            .as_ref()?
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+    }
+}

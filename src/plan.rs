@@ -1,0 +1,379 @@
+//! The decision core: what the operator knows so far in, the next step out. Pure, no I/O.
+//!
+//! A reconcile loops `observe → plan → act`: [`plan`] looks at the object and at what AWS has told
+//! this reconcile so far ([`Observed`]), and returns one [`Step`]. The actor carries out the step,
+//! records what it learned in `Observed`, and asks again, until the plan says
+//! [`Step::Finish`], [`Step::Wait`] or [`Step::RemoveFinalizer`]. AWS is asked only what the next
+//! decision needs, so a steady object costs one DescribeCollection.
+
+use crate::aws::{CollectionDescription, Tags};
+use crate::crd::{DeletionPolicy, ManagementPolicy, OWNER_TAG, ReadyReason};
+
+/// What is known about the collection in AWS during one reconcile.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum Collection {
+    /// Not asked yet.
+    #[default]
+    Unknown,
+    /// AWS says there is no collection with this ID.
+    Missing,
+    /// The collection exists. `arn` is None when only CreateCollection's "already exists" told us.
+    Exists {
+        arn: Option<String>,
+        description: Option<CollectionDescription>,
+    },
+}
+
+/// What the status said before this reconcile.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct LastStatus {
+    pub arn: Option<String>,
+    pub reason: Option<ReadyReason>,
+    pub message: String,
+    /// The generation the Ready condition was set for.
+    pub reason_generation: Option<i64>,
+    /// status.observedGeneration: the last generation fully reconciled.
+    pub observed_generation: Option<i64>,
+}
+
+/// Everything the plan may look at.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Observed {
+    pub uid: String,
+    pub generation: i64,
+    pub deleting: bool,
+    pub has_finalizer: bool,
+    pub collection_id: String,
+    pub desired_tags: Tags,
+    pub deletion_policy: DeletionPolicy,
+    pub management_policy: ManagementPolicy,
+    pub last: LastStatus,
+
+    // What this reconcile has learned from AWS so far.
+    pub collection: Collection,
+    /// The collection's tags, once listed (or known because this reconcile set them).
+    pub tags: Option<Tags>,
+    /// This reconcile created the collection, so ownership and tags are known.
+    pub created: bool,
+    /// This reconcile claimed the collection (managementPolicy Adopt).
+    pub adopted: bool,
+}
+
+/// Why tags are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TagPurpose {
+    /// Claim a collection that exists without an owner (managementPolicy Adopt).
+    Adopt,
+    /// Make AWS tags equal to spec.tags.
+    Converge,
+    /// Give up ownership when the object goes with deletionPolicy Retain.
+    Release,
+}
+
+/// The next thing to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    AddFinalizer,
+    /// Create the collection with these tags (spec tags plus the ownership tag).
+    Create {
+        tags: Tags,
+        recreate: bool,
+    },
+    Describe,
+    ListTags {
+        arn: String,
+    },
+    Tag {
+        arn: String,
+        tags: Tags,
+        purpose: TagPurpose,
+    },
+    Untag {
+        arn: String,
+        keys: Vec<String>,
+        purpose: TagPurpose,
+    },
+    Delete,
+    /// Done with this object: remove the finalizer and let it go.
+    RemoveFinalizer {
+        reason: Release,
+    },
+    /// Nothing may be done until the spec changes; the status stays as it is.
+    Wait,
+    /// Done for now: write this Ready reason and message.
+    Finish {
+        reason: ReadyReason,
+        message: String,
+    },
+}
+
+/// Why an object is let go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Release {
+    /// The collection was deleted, or was gone already.
+    Deleted,
+    /// The collection was kept (deletionPolicy Retain) and no longer carries our ownership tag.
+    Retained,
+    /// The object never owned a collection (refused, foreign or observe-only).
+    NeverOwned,
+    /// ObserveOnly objects need no finalizer.
+    NotNeeded,
+}
+
+impl Observed {
+    fn owner_tags(&self) -> Tags {
+        let mut tags = self.desired_tags.clone();
+        tags.insert(OWNER_TAG.to_owned(), self.uid.clone());
+        tags
+    }
+
+    fn arn(&self) -> Option<&str> {
+        match &self.collection {
+            Collection::Exists { arn: Some(arn), .. } => Some(arn),
+            _ => None,
+        }
+    }
+
+    fn refused_at_this_generation(&self) -> bool {
+        self.last
+            .reason
+            .is_some_and(ReadyReason::waits_for_spec_change)
+            && self.last.reason_generation == Some(self.generation)
+    }
+}
+
+/// Who owns a collection, judged by its tags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    Us,
+    Nobody,
+    Other(String),
+}
+
+pub fn owner(tags: &Tags, uid: &str) -> Owner {
+    match tags.get(OWNER_TAG) {
+        Some(value) if value == uid => Owner::Us,
+        Some(value) => Owner::Other(value.clone()),
+        None => Owner::Nobody,
+    }
+}
+
+/// The tags to set and the keys to remove so that `actual` becomes `desired` (plus the ownership
+/// tag, which convergence never removes).
+pub fn tag_diff(desired: &Tags, actual: &Tags) -> (Tags, Vec<String>) {
+    let to_set: Tags = desired
+        .iter()
+        .filter(|(key, value)| actual.get(*key) != Some(*value))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let to_remove = actual
+        .keys()
+        .filter(|key| key.as_str() != OWNER_TAG && !desired.contains_key(*key))
+        .cloned()
+        .collect();
+    (to_set, to_remove)
+}
+
+/// The next step for this object.
+pub fn plan(o: &Observed) -> Step {
+    if o.deleting {
+        return plan_deletion(o);
+    }
+    match o.management_policy {
+        ManagementPolicy::ObserveOnly => plan_observe(o),
+        ManagementPolicy::Manage | ManagementPolicy::Adopt => plan_manage(o),
+    }
+}
+
+fn plan_observe(o: &Observed) -> Step {
+    if o.has_finalizer {
+        return Step::RemoveFinalizer {
+            reason: Release::NotNeeded,
+        };
+    }
+    match &o.collection {
+        Collection::Unknown => Step::Describe,
+        Collection::Missing => Step::Finish {
+            reason: ReadyReason::NotFound,
+            message: format!(
+                "no collection {} exists; ObserveOnly never creates one",
+                o.collection_id
+            ),
+        },
+        Collection::Exists {
+            description: None, ..
+        } => Step::Describe,
+        Collection::Exists { .. } => Step::Finish {
+            reason: ReadyReason::Available,
+            message: format!("collection {} exists (observed only)", o.collection_id),
+        },
+    }
+}
+
+fn plan_manage(o: &Observed) -> Step {
+    if !o.has_finalizer {
+        return Step::AddFinalizer;
+    }
+    if o.refused_at_this_generation() {
+        return Step::Wait;
+    }
+    let arn = match &o.collection {
+        // A collection the status never recorded is created straight away: CreateCollection's
+        // "already exists" answer is as good as a describe, and saves a call for new objects.
+        Collection::Unknown if o.last.arn.is_none() => {
+            return Step::Create {
+                tags: o.owner_tags(),
+                recreate: false,
+            };
+        }
+        Collection::Unknown => return Step::Describe,
+        Collection::Missing => {
+            return Step::Create {
+                tags: o.owner_tags(),
+                recreate: o.last.arn.is_some(),
+            };
+        }
+        Collection::Exists { arn: None, .. } => return Step::Describe,
+        Collection::Exists { arn: Some(arn), .. } => arn.clone(),
+    };
+
+    // Ownership and tags are checked when the status never confirmed this collection, and when
+    // the spec changed since the last full reconcile; a steady object skips both.
+    let spec_changed = o.last.observed_generation != Some(o.generation);
+    let must_check = !o.created && (o.last.arn.is_none() || spec_changed);
+    if must_check && o.tags.is_none() {
+        return Step::ListTags { arn };
+    }
+    if let Some(tags) = &o.tags {
+        match owner(tags, &o.uid) {
+            Owner::Us => {}
+            Owner::Nobody if o.management_policy == ManagementPolicy::Adopt => {
+                let mut claim = Tags::new();
+                claim.insert(OWNER_TAG.to_owned(), o.uid.clone());
+                return Step::Tag {
+                    arn,
+                    tags: claim,
+                    purpose: TagPurpose::Adopt,
+                };
+            }
+            Owner::Nobody => {
+                return Step::Finish {
+                    reason: ReadyReason::AlreadyExists,
+                    message: format!(
+                        "a collection {} already exists and is not owned by this object; set managementPolicy: Adopt to claim it, or choose another spec.collectionId",
+                        o.collection_id
+                    ),
+                };
+            }
+            Owner::Other(other) => {
+                return Step::Finish {
+                    reason: ReadyReason::AlreadyExists,
+                    message: format!(
+                        "collection {} is owned by another object (uid {other}); choose another spec.collectionId",
+                        o.collection_id
+                    ),
+                };
+            }
+        }
+        let (to_set, to_remove) = tag_diff(&o.desired_tags, tags);
+        if !to_set.is_empty() {
+            return Step::Tag {
+                arn,
+                tags: to_set,
+                purpose: TagPurpose::Converge,
+            };
+        }
+        if !to_remove.is_empty() {
+            return Step::Untag {
+                arn,
+                keys: to_remove,
+                purpose: TagPurpose::Converge,
+            };
+        }
+    }
+    if let Collection::Exists {
+        description: None, ..
+    } = o.collection
+    {
+        return Step::Describe;
+    }
+    let adopted = o.adopted || (o.last.reason == Some(ReadyReason::Adopted) && !o.created);
+    if adopted {
+        Step::Finish {
+            reason: ReadyReason::Adopted,
+            message: format!(
+                "collection {} was adopted and is managed by this object",
+                o.collection_id
+            ),
+        }
+    } else {
+        Step::Finish {
+            reason: ReadyReason::Available,
+            message: format!("collection {} is available", o.collection_id),
+        }
+    }
+}
+
+fn plan_deletion(o: &Observed) -> Step {
+    if !o.has_finalizer {
+        return Step::Wait;
+    }
+    if o.management_policy == ManagementPolicy::ObserveOnly {
+        return Step::RemoveFinalizer {
+            reason: Release::NeverOwned,
+        };
+    }
+    // Refused or foreign at this very spec: nothing was created for it, so no AWS call is needed.
+    // Marking an object for deletion bumps its generation by exactly one, so the refusal still
+    // describes the spec when it is one generation behind; any older and a spec change may have
+    // led to a create that the status never recorded, so AWS is asked.
+    let refused_spec = o
+        .last
+        .reason
+        .is_some_and(ReadyReason::waits_for_spec_change)
+        && o.last
+            .reason_generation
+            .is_some_and(|g| g + 1 >= o.generation);
+    if refused_spec && o.last.arn.is_none() {
+        return Step::RemoveFinalizer {
+            reason: Release::NeverOwned,
+        };
+    }
+    let arn = match (&o.collection, o.arn(), &o.last.arn) {
+        (Collection::Missing, _, _) => {
+            return Step::RemoveFinalizer {
+                reason: Release::Deleted,
+            };
+        }
+        (_, Some(arn), _) => arn.to_owned(),
+        (Collection::Unknown, None, Some(last)) if o.tags.is_none() => {
+            // ListTagsForResource answers NotFound for a missing collection, so it doubles as
+            // the existence check.
+            return Step::ListTags { arn: last.clone() };
+        }
+        (_, None, Some(last)) => last.clone(),
+        (_, None, None) => return Step::Describe,
+    };
+    let Some(tags) = &o.tags else {
+        return Step::ListTags { arn };
+    };
+    match owner(tags, &o.uid) {
+        Owner::Us => match o.deletion_policy {
+            DeletionPolicy::Delete => Step::Delete,
+            DeletionPolicy::Retain => Step::Untag {
+                arn,
+                keys: vec![OWNER_TAG.to_owned()],
+                purpose: TagPurpose::Release,
+            },
+        },
+        Owner::Nobody | Owner::Other(_) => Step::RemoveFinalizer {
+            reason: match o.deletion_policy {
+                DeletionPolicy::Retain if o.last.arn.is_some() => Release::Retained,
+                _ => Release::NeverOwned,
+            },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

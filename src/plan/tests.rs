@@ -1,0 +1,507 @@
+//! Every behaviour row of DESIGN §3, as a table of observed states and the step they lead to.
+
+use super::*;
+
+const UID: &str = "uid-1";
+const ARN: &str = "arn:aws:rekognition:us-east-1:123456789012:collection/myphotos";
+
+fn tags(pairs: &[(&str, &str)]) -> Tags {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn owned(pairs: &[(&str, &str)]) -> Tags {
+    let mut t = tags(pairs);
+    t.insert(OWNER_TAG.into(), UID.into());
+    t
+}
+
+fn description() -> CollectionDescription {
+    CollectionDescription {
+        arn: ARN.into(),
+        face_model_version: Some("7.0".into()),
+        face_count: Some(0),
+        user_count: Some(0),
+        created_at: None,
+    }
+}
+
+fn exists() -> Collection {
+    Collection::Exists {
+        arn: Some(ARN.into()),
+        description: Some(description()),
+    }
+}
+
+/// A new object with a finalizer, nothing known yet.
+fn fresh() -> Observed {
+    Observed {
+        uid: UID.into(),
+        generation: 1,
+        has_finalizer: true,
+        collection_id: "myphotos".into(),
+        ..Observed::default()
+    }
+}
+
+/// An object whose status says Available at generation 1.
+fn steady() -> Observed {
+    Observed {
+        last: LastStatus {
+            arn: Some(ARN.into()),
+            reason: Some(ReadyReason::Available),
+            reason_generation: Some(1),
+            observed_generation: Some(1),
+            ..LastStatus::default()
+        },
+        ..fresh()
+    }
+}
+
+fn refused(reason: ReadyReason) -> Observed {
+    Observed {
+        last: LastStatus {
+            reason: Some(reason),
+            reason_generation: Some(1),
+            ..LastStatus::default()
+        },
+        ..fresh()
+    }
+}
+
+fn reason_of(step: &Step) -> Option<ReadyReason> {
+    match step {
+        Step::Finish { reason, .. } => Some(*reason),
+        _ => None,
+    }
+}
+
+#[test]
+fn create_path() {
+    let cases: Vec<(&str, Observed, Step)> = vec![
+        (
+            "a new object gets the finalizer before anything reaches AWS",
+            Observed {
+                has_finalizer: false,
+                ..fresh()
+            },
+            Step::AddFinalizer,
+        ),
+        (
+            "a new object is created with its tags and the ownership tag in one call",
+            Observed {
+                desired_tags: tags(&[("team", "vision")]),
+                ..fresh()
+            },
+            Step::Create {
+                tags: owned(&[("team", "vision")]),
+                recreate: false,
+            },
+        ),
+        (
+            "after an answer of already exists, the collection is described to learn its ARN",
+            Observed {
+                collection: Collection::Exists {
+                    arn: None,
+                    description: None,
+                },
+                ..fresh()
+            },
+            Step::Describe,
+        ),
+        (
+            "an existing collection the status never recorded has its owner checked",
+            Observed {
+                collection: exists(),
+                ..fresh()
+            },
+            Step::ListTags { arn: ARN.into() },
+        ),
+        (
+            "a just-created collection is described for counts and creation time",
+            Observed {
+                created: true,
+                tags: Some(owned(&[])),
+                collection: Collection::Exists {
+                    arn: Some(ARN.into()),
+                    description: None,
+                },
+                ..fresh()
+            },
+            Step::Describe,
+        ),
+    ];
+    for (name, observed, expected) in cases {
+        assert_eq!(plan(&observed), expected, "{name}");
+    }
+}
+
+#[test]
+fn created_collection_becomes_available_without_listing_tags() {
+    let o = Observed {
+        created: true,
+        tags: Some(owned(&[])),
+        collection: exists(),
+        ..fresh()
+    };
+    assert_eq!(reason_of(&plan(&o)), Some(ReadyReason::Available));
+}
+
+#[test]
+fn crash_after_create_carries_on_when_our_uid_is_on_the_collection() {
+    let o = Observed {
+        collection: exists(),
+        tags: Some(owned(&[])),
+        ..fresh()
+    };
+    assert_eq!(reason_of(&plan(&o)), Some(ReadyReason::Available));
+}
+
+#[test]
+fn foreign_collection_is_never_taken_silently() {
+    for foreign in [tags(&[]), tags(&[(OWNER_TAG, "someone-else")])] {
+        let o = Observed {
+            collection: exists(),
+            tags: Some(foreign),
+            ..fresh()
+        };
+        assert_eq!(reason_of(&plan(&o)), Some(ReadyReason::AlreadyExists));
+    }
+}
+
+#[test]
+fn refused_objects_make_no_aws_call_until_the_spec_changes() {
+    for reason in [ReadyReason::AlreadyExists, ReadyReason::InvalidParameter] {
+        assert_eq!(plan(&refused(reason)), Step::Wait, "{reason}");
+        let changed = Observed {
+            generation: 2,
+            ..refused(reason)
+        };
+        assert_eq!(
+            plan(&changed),
+            Step::Create {
+                tags: owned(&[]),
+                recreate: false
+            },
+            "{reason} after a spec change"
+        );
+    }
+}
+
+#[test]
+fn retrying_reasons_do_not_wait() {
+    for reason in [
+        ReadyReason::Throttled,
+        ReadyReason::AccessDenied,
+        ReadyReason::QuotaExceeded,
+        ReadyReason::AwsUnavailable,
+        ReadyReason::AwsError,
+    ] {
+        assert_ne!(plan(&refused(reason)), Step::Wait, "{reason}");
+    }
+}
+
+#[test]
+fn adopt_claims_an_unowned_collection_then_manages_it() {
+    let o = Observed {
+        management_policy: ManagementPolicy::Adopt,
+        collection: exists(),
+        tags: Some(tags(&[("legacy", "1")])),
+        ..fresh()
+    };
+    assert_eq!(
+        plan(&o),
+        Step::Tag {
+            arn: ARN.into(),
+            tags: tags(&[(OWNER_TAG, UID)]),
+            purpose: TagPurpose::Adopt
+        }
+    );
+    let claimed = Observed {
+        adopted: true,
+        tags: Some(owned(&[("legacy", "1")])),
+        ..o
+    };
+    assert_eq!(
+        plan(&claimed),
+        Step::Untag {
+            arn: ARN.into(),
+            keys: vec!["legacy".into()],
+            purpose: TagPurpose::Converge
+        }
+    );
+    let converged = Observed {
+        tags: Some(owned(&[])),
+        ..claimed
+    };
+    assert_eq!(reason_of(&plan(&converged)), Some(ReadyReason::Adopted));
+}
+
+#[test]
+fn adopt_does_not_take_a_collection_owned_by_another_object() {
+    let o = Observed {
+        management_policy: ManagementPolicy::Adopt,
+        collection: exists(),
+        tags: Some(tags(&[(OWNER_TAG, "other")])),
+        ..fresh()
+    };
+    assert_eq!(reason_of(&plan(&o)), Some(ReadyReason::AlreadyExists));
+}
+
+#[test]
+fn adopt_creates_when_nothing_is_there() {
+    let o = Observed {
+        management_policy: ManagementPolicy::Adopt,
+        ..fresh()
+    };
+    assert!(matches!(plan(&o), Step::Create { .. }));
+}
+
+#[test]
+fn observe_only_never_writes() {
+    let base = Observed {
+        management_policy: ManagementPolicy::ObserveOnly,
+        has_finalizer: false,
+        ..fresh()
+    };
+    assert_eq!(plan(&base), Step::Describe);
+    let missing = Observed {
+        collection: Collection::Missing,
+        ..base.clone()
+    };
+    assert_eq!(reason_of(&plan(&missing)), Some(ReadyReason::NotFound));
+    let found = Observed {
+        collection: exists(),
+        tags: Some(tags(&[("x", "y")])),
+        ..base.clone()
+    };
+    assert_eq!(reason_of(&plan(&found)), Some(ReadyReason::Available));
+    let with_finalizer = Observed {
+        has_finalizer: true,
+        ..base
+    };
+    assert_eq!(
+        plan(&with_finalizer),
+        Step::RemoveFinalizer {
+            reason: Release::NotNeeded
+        }
+    );
+}
+
+#[test]
+fn steady_state_costs_one_describe() {
+    assert_eq!(plan(&steady()), Step::Describe);
+    let described = Observed {
+        collection: exists(),
+        ..steady()
+    };
+    assert_eq!(reason_of(&plan(&described)), Some(ReadyReason::Available));
+}
+
+#[test]
+fn spec_change_converges_tags_by_difference() {
+    let o = Observed {
+        generation: 2,
+        desired_tags: tags(&[("a", "1"), ("b", "new")]),
+        collection: exists(),
+        ..steady()
+    };
+    assert_eq!(plan(&o), Step::ListTags { arn: ARN.into() });
+    let listed = Observed {
+        tags: Some(owned(&[("b", "old"), ("c", "3")])),
+        ..o
+    };
+    assert_eq!(
+        plan(&listed),
+        Step::Tag {
+            arn: ARN.into(),
+            tags: tags(&[("a", "1"), ("b", "new")]),
+            purpose: TagPurpose::Converge
+        }
+    );
+    let set = Observed {
+        tags: Some(owned(&[("a", "1"), ("b", "new"), ("c", "3")])),
+        ..listed
+    };
+    assert_eq!(
+        plan(&set),
+        Step::Untag {
+            arn: ARN.into(),
+            keys: vec!["c".into()],
+            purpose: TagPurpose::Converge
+        }
+    );
+}
+
+#[test]
+fn tag_convergence_never_removes_the_ownership_tag() {
+    let (set, remove) = tag_diff(&tags(&[]), &owned(&[("x", "1")]));
+    assert!(set.is_empty());
+    assert_eq!(remove, vec!["x".to_string()]);
+}
+
+#[test]
+fn collection_deleted_behind_our_back_is_recreated() {
+    let o = Observed {
+        collection: Collection::Missing,
+        ..steady()
+    };
+    assert_eq!(
+        plan(&o),
+        Step::Create {
+            tags: owned(&[]),
+            recreate: true
+        }
+    );
+}
+
+#[test]
+fn deletion_with_delete_policy_deletes_an_owned_collection() {
+    let o = Observed {
+        deleting: true,
+        ..steady()
+    };
+    assert_eq!(plan(&o), Step::ListTags { arn: ARN.into() });
+    let listed = Observed {
+        tags: Some(owned(&[])),
+        ..o
+    };
+    assert_eq!(plan(&listed), Step::Delete);
+    let gone = Observed {
+        collection: Collection::Missing,
+        ..listed
+    };
+    assert_eq!(
+        plan(&gone),
+        Step::RemoveFinalizer {
+            reason: Release::Deleted
+        }
+    );
+}
+
+#[test]
+fn deletion_with_retain_policy_removes_only_the_ownership_tag() {
+    let o = Observed {
+        deleting: true,
+        deletion_policy: DeletionPolicy::Retain,
+        tags: Some(owned(&[("team", "x")])),
+        ..steady()
+    };
+    assert_eq!(
+        plan(&o),
+        Step::Untag {
+            arn: ARN.into(),
+            keys: vec![OWNER_TAG.into()],
+            purpose: TagPurpose::Release
+        }
+    );
+    let released = Observed {
+        tags: Some(tags(&[("team", "x")])),
+        ..o
+    };
+    assert_eq!(
+        plan(&released),
+        Step::RemoveFinalizer {
+            reason: Release::Retained
+        }
+    );
+}
+
+#[test]
+fn objects_that_never_reached_aws_are_released_without_calls() {
+    for reason in [ReadyReason::AlreadyExists, ReadyReason::InvalidParameter] {
+        // Marking for deletion bumps the generation by one.
+        let o = Observed {
+            deleting: true,
+            generation: 2,
+            ..refused(reason)
+        };
+        assert_eq!(
+            plan(&o),
+            Step::RemoveFinalizer {
+                reason: Release::NeverOwned
+            },
+            "{reason}"
+        );
+    }
+    let observe = Observed {
+        deleting: true,
+        management_policy: ManagementPolicy::ObserveOnly,
+        ..fresh()
+    };
+    assert_eq!(
+        plan(&observe),
+        Step::RemoveFinalizer {
+            reason: Release::NeverOwned
+        }
+    );
+}
+
+#[test]
+fn deletion_without_a_recorded_arn_checks_what_exists_first() {
+    // A crash may have created the collection before the status was written.
+    let o = Observed {
+        deleting: true,
+        ..fresh()
+    };
+    assert_eq!(plan(&o), Step::Describe);
+    let found = Observed {
+        collection: exists(),
+        ..o.clone()
+    };
+    assert_eq!(plan(&found), Step::ListTags { arn: ARN.into() });
+    let foreign = Observed {
+        tags: Some(tags(&[])),
+        ..found
+    };
+    assert_eq!(
+        plan(&foreign),
+        Step::RemoveFinalizer {
+            reason: Release::NeverOwned
+        }
+    );
+    let missing = Observed {
+        collection: Collection::Missing,
+        ..o
+    };
+    assert_eq!(
+        plan(&missing),
+        Step::RemoveFinalizer {
+            reason: Release::Deleted
+        }
+    );
+}
+
+#[test]
+fn deletion_after_an_unreconciled_spec_change_checks_aws() {
+    // The refusal was for generation 1; generation 2 changed the spec and may have created the
+    // collection before the status was written, so the deletion at generation 3 looks first.
+    let o = Observed {
+        deleting: true,
+        generation: 3,
+        ..refused(ReadyReason::AlreadyExists)
+    };
+    assert_eq!(plan(&o), Step::Describe);
+}
+
+#[test]
+fn deletion_never_deletes_a_collection_it_does_not_own() {
+    let o = Observed {
+        deleting: true,
+        tags: Some(tags(&[(OWNER_TAG, "other")])),
+        ..steady()
+    };
+    assert!(matches!(plan(&o), Step::RemoveFinalizer { .. }));
+}
+
+#[test]
+fn object_without_finalizer_being_deleted_needs_nothing() {
+    let o = Observed {
+        deleting: true,
+        has_finalizer: false,
+        ..steady()
+    };
+    assert_eq!(plan(&o), Step::Wait);
+}

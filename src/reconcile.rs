@@ -1,0 +1,670 @@
+//! The thin layer that carries out the plan: observe, ask [`plan`], act, repeat.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use chrono::{SecondsFormat, Utc};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::aws::{CollectionApi, CreateOutcome, CreatedCollection};
+use crate::backoff::Backoffs;
+use crate::crd::{CollectionStatus, Condition, FINALIZER, ReadyReason, RekognitionCollection};
+use crate::error::{Error, reason_for};
+use crate::metrics::Metrics;
+use crate::plan::{
+    Collection, LastStatus, Observed, Owner, Release, Step, TagPurpose, owner, plan, tag_diff,
+};
+
+/// The field manager for everything the operator writes.
+pub const FIELD_MANAGER: &str = "rekognition-operator";
+
+/// Steps one reconcile may take; the longest path (create, describe, tag, untag…) needs fewer.
+const MAX_STEPS: usize = 12;
+
+/// What every reconcile shares.
+pub struct Context<A> {
+    pub client: kube::Client,
+    pub aws: A,
+    pub default_region: String,
+    pub recorder: Recorder,
+    pub metrics: Metrics,
+    pub backoffs: Backoffs,
+    pub resync_interval: Duration,
+    /// Objects that finished a full reconcile, so a trigger caused by the operator's own status
+    /// or finalizer write does not cost another AWS call before the resync is due.
+    pub settled: Settled,
+}
+
+/// Per object UID: the generation last fully reconciled and what it waits for.
+///
+/// The watch cache can lag behind the operator's own writes, so a trigger may carry an object
+/// without the status just written; this memory keeps such triggers from repeating AWS calls.
+#[derive(Default)]
+pub struct Settled {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (i64, Due)>>,
+}
+
+/// What a settled object waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Due {
+    /// Its resync, at this instant.
+    At(Instant),
+    /// A spec change (a new generation); no AWS call until then.
+    SpecChange,
+}
+
+impl Settled {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (i64, Due)>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What to do with a trigger for an object that has not changed since it settled, if it has.
+    pub fn action(&self, uid: &str, generation: i64, now: Instant) -> Option<Action> {
+        match self.lock().get(uid) {
+            Some(&(settled, Due::SpecChange)) if settled == generation => {
+                Some(Action::await_change())
+            }
+            Some(&(settled, Due::At(due))) if settled == generation && due > now => {
+                Some(Action::requeue(due - now))
+            }
+            _ => None,
+        }
+    }
+
+    pub fn settle(&self, uid: &str, generation: i64, due: Due) {
+        let mut entries = self.lock();
+        if entries.len() >= 1024 && entries.len().is_power_of_two() {
+            // Objects deleted without a finalizer never tell us; drop their stale entries.
+            let now = Instant::now();
+            entries.retain(|_, (_, due)| !matches!(due, Due::At(at) if *at <= now));
+        }
+        entries.insert(uid.to_owned(), (generation, due));
+    }
+
+    pub fn forget(&self, uid: &str) {
+        self.lock().remove(uid);
+    }
+}
+
+fn object_key(obj: &RekognitionCollection) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// Reconciles one object. Wraps the work in a span that carries namespace, name and collection ID.
+pub async fn reconcile<A: CollectionApi>(
+    obj: Arc<RekognitionCollection>,
+    ctx: Arc<Context<A>>,
+) -> Result<Action, Error> {
+    let started = Instant::now();
+    let span = info_span!(
+        "reconcile",
+        namespace = %obj.namespace().unwrap_or_default(),
+        name = %obj.name_any(),
+        collection_id = %obj.collection_id(),
+    );
+    if obj.metadata.deletion_timestamp.is_none()
+        && let (Some(uid), Some(generation)) = (obj.uid(), obj.metadata.generation)
+        && let Some(action) = ctx.settled.action(&uid, generation, Instant::now())
+    {
+        return Ok(action);
+    }
+    let result = async { Reconciler::new(&obj, &ctx)?.run().await }
+        .instrument(span)
+        .await;
+    let label = match &result {
+        Ok(_) => "ok",
+        Err(error) => error.category(),
+    };
+    ctx.metrics.observe_reconcile(label, started.elapsed());
+    if result.is_ok() {
+        ctx.backoffs.reset(&object_key(&obj));
+    } else if let Some(uid) = obj.uid() {
+        ctx.settled.forget(&uid);
+    }
+    result
+}
+
+/// Decides when to retry after an error: driven by the error's class, never by its text.
+pub fn error_policy<A: CollectionApi>(
+    obj: Arc<RekognitionCollection>,
+    error: &Error,
+    ctx: Arc<Context<A>>,
+) -> Action {
+    let delay = ctx
+        .backoffs
+        .next_delay(&object_key(&obj), error.backoff_class());
+    warn!(
+        namespace = %obj.namespace().unwrap_or_default(),
+        name = %obj.name_any(),
+        collection_id = %obj.collection_id(),
+        category = error.category(),
+        retry_in_ms = delay.as_millis() as u64,
+        "reconcile failed: {error}"
+    );
+    Action::requeue(delay)
+}
+
+struct Reconciler<'a, A> {
+    obj: &'a RekognitionCollection,
+    ctx: &'a Context<A>,
+    api: Api<RekognitionCollection>,
+    region: String,
+    observed: Observed,
+    created: Option<CreatedCollection>,
+    /// The object's resourceVersion after this reconcile's own writes, for compare-and-swap.
+    resource_version: Option<String>,
+}
+
+impl<'a, A: CollectionApi> Reconciler<'a, A> {
+    fn new(obj: &'a RekognitionCollection, ctx: &'a Context<A>) -> Result<Self, Error> {
+        let namespace = obj.namespace().ok_or(Error::MalformedObject("namespace"))?;
+        let uid = obj.uid().ok_or(Error::MalformedObject("uid"))?;
+        let status = obj.status.clone().unwrap_or_default();
+        let ready = obj.ready_condition();
+        let observed = Observed {
+            uid,
+            generation: obj.metadata.generation.unwrap_or(0),
+            deleting: obj.metadata.deletion_timestamp.is_some(),
+            has_finalizer: obj.finalizers().iter().any(|f| f == FINALIZER),
+            collection_id: obj.collection_id(),
+            desired_tags: obj.spec.tags.clone(),
+            deletion_policy: obj.spec.deletion_policy,
+            management_policy: obj.spec.management_policy,
+            last: LastStatus {
+                arn: status.collection_arn.clone(),
+                reason: ready.and_then(|c| ReadyReason::parse(&c.reason)),
+                message: ready.map(|c| c.message.clone()).unwrap_or_default(),
+                reason_generation: ready.and_then(|c| c.observed_generation),
+                observed_generation: status.observed_generation,
+            },
+            ..Observed::default()
+        };
+        Ok(Self {
+            obj,
+            ctx,
+            api: Api::namespaced(ctx.client.clone(), &namespace),
+            region: obj
+                .spec
+                .region
+                .clone()
+                .unwrap_or_else(|| ctx.default_region.clone()),
+            observed,
+            created: None,
+            resource_version: obj.resource_version(),
+        })
+    }
+}
+
+impl<A: CollectionApi> Reconciler<'_, A> {
+    async fn run(mut self) -> Result<Action, Error> {
+        for _ in 0..MAX_STEPS {
+            let step = plan(&self.observed);
+            debug!(?step, "next step");
+            match self.act(step).await {
+                Ok(Some(action)) => return Ok(action),
+                Ok(None) => {}
+                Err(Error::Aws(error)) => return self.aws_failed(error).await,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(Error::PlanDidNotSettle(MAX_STEPS))
+    }
+
+    /// Carries out one step. `Some(action)` ends the reconcile.
+    async fn act(&mut self, step: Step) -> Result<Option<Action>, Error> {
+        let aws = &self.ctx.aws;
+        let id = self.observed.collection_id.clone();
+        match step {
+            Step::AddFinalizer => {
+                self.set_finalizer(true).await?;
+                self.observed.has_finalizer = true;
+            }
+            Step::Create { tags, recreate } => match aws.create(&self.region, &id, &tags).await? {
+                CreateOutcome::Created(created) => {
+                    let (reason, note) = if recreate {
+                        (
+                            "Recreated",
+                            format!("collection {id} was missing in AWS and was created again"),
+                        )
+                    } else {
+                        (
+                            "Created",
+                            format!("created collection {id} in {}", self.region),
+                        )
+                    };
+                    info!(arn = %created.arn, "{note}");
+                    self.event(EventType::Normal, reason, note).await;
+                    self.observed.collection = Collection::Exists {
+                        arn: Some(created.arn.clone()),
+                        description: None,
+                    };
+                    self.observed.tags = Some(tags);
+                    self.observed.created = true;
+                    self.created = Some(created);
+                }
+                CreateOutcome::AlreadyExists => {
+                    self.observed.collection = Collection::Exists {
+                        arn: None,
+                        description: None,
+                    };
+                }
+            },
+            Step::Describe => {
+                self.observed.collection = match aws.describe(&self.region, &id).await? {
+                    Some(description) => Collection::Exists {
+                        arn: Some(description.arn.clone()),
+                        description: Some(description),
+                    },
+                    None => Collection::Missing,
+                };
+            }
+            Step::ListTags { arn } => match aws.list_tags(&self.region, &arn).await? {
+                Some(tags) => {
+                    if self.observed.collection == Collection::Unknown {
+                        self.observed.collection = Collection::Exists {
+                            arn: Some(arn),
+                            description: None,
+                        };
+                    }
+                    self.observed.tags = Some(tags);
+                }
+                None => {
+                    self.observed.collection = Collection::Missing;
+                    self.observed.tags = None;
+                }
+            },
+            Step::Tag { arn, tags, purpose } => {
+                aws.tag(&self.region, &arn, &tags).await?;
+                let known = self.observed.tags.get_or_insert_with(BTreeMap::new);
+                known.extend(tags.clone());
+                match purpose {
+                    TagPurpose::Adopt => {
+                        self.observed.adopted = true;
+                        self.event(
+                            EventType::Normal,
+                            "Adopted",
+                            format!("claimed existing collection {id}"),
+                        )
+                        .await;
+                    }
+                    _ => {
+                        let keys: Vec<&str> = tags.keys().map(String::as_str).collect();
+                        self.event(
+                            EventType::Normal,
+                            "TagsUpdated",
+                            format!("set tags {}", keys.join(", ")),
+                        )
+                        .await;
+                    }
+                }
+            }
+            Step::Untag { arn, keys, purpose } => {
+                if purpose == TagPurpose::Release {
+                    self.write_deleting().await?;
+                }
+                aws.untag(&self.region, &arn, &keys).await?;
+                if let Some(known) = self.observed.tags.as_mut() {
+                    for key in &keys {
+                        known.remove(key);
+                    }
+                }
+                match purpose {
+                    TagPurpose::Release => {
+                        self.event(
+                            EventType::Normal,
+                            "Retained",
+                            format!("kept collection {id} in AWS and removed the ownership tag"),
+                        )
+                        .await;
+                    }
+                    _ => {
+                        self.event(
+                            EventType::Normal,
+                            "TagsUpdated",
+                            format!("removed tags {}", keys.join(", ")),
+                        )
+                        .await;
+                    }
+                }
+            }
+            Step::Delete => {
+                self.write_deleting().await?;
+                if aws.delete(&self.region, &id).await? {
+                    info!("deleted collection");
+                    self.event(
+                        EventType::Normal,
+                        "Deleted",
+                        format!("deleted collection {id}"),
+                    )
+                    .await;
+                }
+                self.observed.collection = Collection::Missing;
+            }
+            Step::RemoveFinalizer { reason } => {
+                debug!(?reason, "releasing object");
+                if reason != Release::NotNeeded {
+                    self.ctx.metrics.set_reason(&object_key(self.obj), None);
+                }
+                self.set_finalizer(false).await?;
+                self.ctx.settled.forget(&self.observed.uid);
+                return Ok(Some(Action::await_change()));
+            }
+            Step::Wait => return Ok(Some(Action::await_change())),
+            Step::Finish { reason, message } => {
+                self.write_status(reason, message, true).await?;
+                if reason.waits_for_spec_change() {
+                    self.ctx.settled.settle(
+                        &self.observed.uid,
+                        self.observed.generation,
+                        Due::SpecChange,
+                    );
+                    return Ok(Some(Action::await_change()));
+                }
+                let delay = resync_delay(
+                    &self.observed.uid,
+                    self.ctx.resync_interval,
+                    SystemTime::now(),
+                );
+                self.ctx.settled.settle(
+                    &self.observed.uid,
+                    self.observed.generation,
+                    Due::At(Instant::now() + delay),
+                );
+                return Ok(Some(Action::requeue(delay)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records an AWS failure on the object, keeping what this reconcile learned, and decides
+    /// whether the error policy retries it or the object waits for a spec change.
+    async fn aws_failed(&mut self, error: crate::aws::AwsError) -> Result<Action, Error> {
+        let reason = reason_for(error.kind);
+        // While an object is being deleted its Ready reason says so, unless the failure needs a
+        // person (permissions, quotas), which the reason must then show.
+        let shown = match reason {
+            ReadyReason::AccessDenied | ReadyReason::QuotaExceeded => reason,
+            _ if self.observed.deleting => ReadyReason::Deleting,
+            _ => reason,
+        };
+        self.write_status(shown, error.to_string(), self.spec_applied())
+            .await?;
+        if shown.waits_for_spec_change() {
+            self.ctx.settled.settle(
+                &self.observed.uid,
+                self.observed.generation,
+                Due::SpecChange,
+            );
+            return Ok(Action::await_change());
+        }
+        Err(Error::Aws(error))
+    }
+
+    /// Whether AWS already matches this generation's spec (ownership and tags), even though the
+    /// reconcile did not finish: then the next attempt need not list tags again.
+    fn spec_applied(&self) -> bool {
+        let o = &self.observed;
+        if o.deleting {
+            return false;
+        }
+        o.created
+            || o.tags.as_ref().is_some_and(|tags| {
+                owner(tags, &o.uid) == Owner::Us
+                    && tag_diff(&o.desired_tags, tags) == (BTreeMap::new(), vec![])
+            })
+    }
+
+    async fn write_deleting(&mut self) -> Result<(), Error> {
+        if self.obj.ready_condition().map(|c| c.reason.as_str())
+            == Some(ReadyReason::Deleting.as_str())
+        {
+            return Ok(());
+        }
+        let status = self.status(
+            ReadyReason::Deleting,
+            "cleaning up the collection".into(),
+            false,
+        );
+        self.patch_status(&status).await
+    }
+
+    async fn write_status(
+        &mut self,
+        reason: ReadyReason,
+        message: String,
+        complete: bool,
+    ) -> Result<(), Error> {
+        let status = self.status(reason, message.clone(), complete);
+        let previous = self.obj.ready_condition().map(|c| c.reason.clone());
+        self.ctx
+            .metrics
+            .set_reason(&object_key(self.obj), Some(reason));
+        if self.obj.status.as_ref() == Some(&status) {
+            return Ok(());
+        }
+        self.patch_status(&status).await?;
+        if !reason.is_ready()
+            && previous.as_deref() != Some(reason.as_str())
+            && reason != ReadyReason::Deleting
+        {
+            self.event(EventType::Warning, reason.as_str(), message)
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn patch_status(&mut self, status: &CollectionStatus) -> Result<(), Error> {
+        let patch = json!({
+            "apiVersion": RekognitionCollection::api_version(&()),
+            "kind": RekognitionCollection::kind(&()),
+            "status": status,
+        });
+        let updated = self
+            .api
+            .patch_status(
+                &self.obj.name_any(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+            .map_err(Error::WriteStatus)?;
+        self.resource_version = updated.resource_version();
+        Ok(())
+    }
+
+    /// The status this reconcile leads to. `complete` says AWS matches this generation's spec
+    /// (observedGeneration moves to it); otherwise the previous observedGeneration stays, so the
+    /// next attempt still knows the spec has not been applied.
+    fn status(&self, reason: ReadyReason, message: String, complete: bool) -> CollectionStatus {
+        let previous = self.obj.status.clone().unwrap_or_default();
+        let o = &self.observed;
+        let description = match &o.collection {
+            Collection::Exists { description, .. } => description.as_ref(),
+            _ => None,
+        };
+        let missing = o.collection == Collection::Missing;
+        let arn = match &o.collection {
+            Collection::Exists { arn: Some(arn), .. } => Some(arn.clone()),
+            Collection::Missing => None,
+            _ => previous.collection_arn.clone(),
+        };
+        // A collection that is not ours (or not there) is not described in our status.
+        let foreign = reason == ReadyReason::AlreadyExists;
+        let keep = |value: Option<String>| if missing || foreign { None } else { value };
+        let ready_status = if reason.is_ready() { "True" } else { "False" };
+        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+        let previous_ready = self.obj.ready_condition();
+        let last_transition_time = match previous_ready {
+            Some(c) if c.status == ready_status => c.last_transition_time.clone(),
+            _ => now,
+        };
+        CollectionStatus {
+            collection_arn: keep(arn),
+            face_model_version: keep(
+                description
+                    .and_then(|d| d.face_model_version.clone())
+                    .or_else(|| {
+                        self.created
+                            .as_ref()
+                            .and_then(|c| c.face_model_version.clone())
+                    })
+                    .or(previous.face_model_version),
+            ),
+            collection_id: Some(o.collection_id.clone()),
+            region: Some(self.region.clone()),
+            face_count: if missing || foreign {
+                None
+            } else {
+                description
+                    .and_then(|d| d.face_count)
+                    .or(previous.face_count)
+            },
+            user_count: if missing || foreign {
+                None
+            } else {
+                description
+                    .and_then(|d| d.user_count)
+                    .or(previous.user_count)
+            },
+            created_at: keep(
+                description
+                    .and_then(|d| d.created_at)
+                    .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                    .or(previous.created_at),
+            ),
+            observed_generation: if complete {
+                Some(o.generation)
+            } else {
+                previous.observed_generation
+            },
+            conditions: vec![Condition {
+                type_: "Ready".into(),
+                status: ready_status.into(),
+                reason: reason.as_str().into(),
+                message,
+                last_transition_time,
+                observed_generation: Some(o.generation),
+            }],
+        }
+    }
+
+    async fn set_finalizer(&mut self, present: bool) -> Result<(), Error> {
+        let mut finalizers: Vec<String> = self
+            .obj
+            .finalizers()
+            .iter()
+            .filter(|f| f.as_str() != FINALIZER)
+            .cloned()
+            .collect();
+        if present {
+            finalizers.push(FINALIZER.to_owned());
+        }
+        // The resourceVersion makes this a compare-and-swap: a concurrent change fails with a
+        // conflict and the reconcile is retried on fresh data.
+        let patch = json!({
+            "metadata": {
+                "finalizers": finalizers,
+                "resourceVersion": self.resource_version,
+            }
+        });
+        match self
+            .api
+            .patch(
+                &self.obj.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(updated) => {
+                self.resource_version = updated.resource_version();
+                Ok(())
+            }
+            Err(kube::Error::Api(status)) if status.code == 404 && !present => Ok(()),
+            Err(error) if present => Err(Error::AddFinalizer(error)),
+            Err(error) => Err(Error::RemoveFinalizer(error)),
+        }
+    }
+
+    async fn event(&self, type_: EventType, reason: &str, note: String) {
+        let event = Event {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        // Events are best effort: losing one must not fail or repeat the AWS work.
+        if let Err(error) = self
+            .ctx
+            .recorder
+            .publish(&event, &self.obj.object_ref(&()))
+            .await
+        {
+            debug!(%error, "could not publish event");
+        }
+    }
+}
+
+/// When to describe the object again: each object gets a fixed phase within the resync
+/// interval (from its UID), so objects created together do not resync together.
+pub fn resync_delay(uid: &str, interval: Duration, now: SystemTime) -> Duration {
+    let interval_ms = interval.as_millis().max(1) as u64;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    uid.hash(&mut hasher);
+    let phase = hasher.finish() % interval_ms;
+    let now_ms = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    let mut wait = interval_ms - (now_ms.wrapping_sub(phase) % interval_ms);
+    // Never come back almost at once: a tenth of an interval is the least.
+    if wait < interval_ms / 10 {
+        wait += interval_ms;
+    }
+    Duration::from_millis(wait)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resync_lands_on_the_objects_phase_within_bounds() {
+        let interval = Duration::from_secs(600);
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        for uid in ["a", "b", "c", "d"] {
+            let d = resync_delay(uid, interval, now);
+            assert!(d >= interval / 10 && d <= interval + interval / 10, "{d:?}");
+            // The next resync after that lands one interval later.
+            let later = resync_delay(uid, interval, now + d + Duration::from_millis(1));
+            assert!(
+                later.abs_diff(interval) <= Duration::from_millis(1),
+                "{later:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn resyncs_of_many_objects_spread_over_the_interval() {
+        let interval = Duration::from_secs(600);
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mut buckets = [0u32; 10];
+        for i in 0..1000 {
+            let d = resync_delay(&format!("uid-{i}"), interval, now);
+            let slot = ((d.as_secs_f64() / interval.as_secs_f64()) * 10.0) as usize % 10;
+            buckets[slot] += 1;
+        }
+        assert!(
+            buckets.iter().all(|&n| (60..=160).contains(&n)),
+            "{buckets:?}"
+        );
+    }
+}

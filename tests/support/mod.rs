@@ -1,0 +1,256 @@
+//! Helpers for the operator's end-to-end tests: the shared real control plane, an emulator and an
+//! operator (as a task of the test) per test, and waits on conditions with deadlines.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use aws_sdk_rekognition::config::Credentials;
+use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+use kube::runtime::wait::await_condition;
+use rekognition_operator::config::Config;
+use rekognition_operator::crd::{CollectionSpec, RekognitionCollection};
+use testbed::{BackgroundEmulator, TestNamespace, shared};
+use tokio::sync::Notify;
+
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// One test's world: a namespace on the shared control plane, its own emulator, and an operator
+/// watching that namespace only.
+pub struct World {
+    pub ns: TestNamespace,
+    pub emulator: BackgroundEmulator,
+    pub api: Api<RekognitionCollection>,
+    operator: Option<Operator>,
+}
+
+struct Operator {
+    stop: Arc<Notify>,
+    task: tokio::task::JoinHandle<Result<()>>,
+}
+
+/// Knobs a test may turn.
+#[derive(Clone)]
+pub struct Options {
+    pub emulator: rekognition_emulator::Config,
+    pub aws_rate: f64,
+    pub aws_burst: u32,
+    pub resync_interval: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let mut emulator = testbed::with_generated_credentials(Default::default());
+        emulator.quota.rate_per_sec = 0.0;
+        Self {
+            emulator,
+            aws_rate: 50.0,
+            aws_burst: 50,
+            resync_interval: Duration::from_secs(600),
+        }
+    }
+}
+
+impl World {
+    /// A world with the operator already running.
+    pub async fn start(prefix: &str) -> Result<Self> {
+        let mut world = Self::without_operator(prefix, Options::default()).await?;
+        world.start_operator(&Options::default()).await?;
+        Ok(world)
+    }
+
+    /// A world whose operator is started later (to stage AWS state first).
+    pub async fn without_operator(prefix: &str, options: Options) -> Result<Self> {
+        init_test_logging();
+        let testbed = shared().await?;
+        let ns = testbed.namespace(prefix).await?;
+        let emulator = BackgroundEmulator::start(options.emulator.clone())?;
+        let api = Api::namespaced(ns.client.clone(), &ns.name);
+        Ok(Self {
+            ns,
+            emulator,
+            api,
+            operator: None,
+        })
+    }
+
+    /// Starts the operator as a task of this test, watching this world's namespace.
+    pub async fn start_operator(&mut self, options: &Options) -> Result<()> {
+        let mut config =
+            Config::try_parse_from_args(&["--namespace", &self.ns.name, "--concurrency", "4"])?;
+        config.aws_rate = options.aws_rate;
+        config.aws_burst = options.aws_burst;
+        config.resync_interval = options.resync_interval;
+        let client = self.ns.client.clone();
+        let sdk_config = self.sdk_config().await;
+        let stop = Arc::new(Notify::new());
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            rekognition_operator::operator::run_controller(
+                &config,
+                client,
+                sdk_config,
+                async move {
+                    stopped.notified().await;
+                },
+            )
+            .await
+        });
+        self.operator = Some(Operator { stop, task });
+        Ok(())
+    }
+
+    /// Stops the operator and waits for it to finish in-flight work.
+    pub async fn stop_operator(&mut self) -> Result<()> {
+        if let Some(operator) = self.operator.take() {
+            operator.stop.notify_one();
+            tokio::time::timeout(WAIT, operator.task)
+                .await
+                .context("operator did not stop in time")???;
+        }
+        Ok(())
+    }
+
+    /// The AWS SDK configuration the operator uses, pointed at this world's emulator.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        let config = self.emulator.config();
+        rekognition_operator::aws::sdk_config_loader(Duration::from_secs(10))
+            .region(aws_config::Region::new(config.region.clone()))
+            .endpoint_url(self.emulator.endpoint_url())
+            .credentials_provider(Credentials::new(
+                config.access_key_id.clone(),
+                config.secret_access_key.clone(),
+                None,
+                None,
+                "testbed",
+            ))
+            .load()
+            .await
+    }
+
+    /// A plain Rekognition client on the emulator, for staging and checking AWS state.
+    pub async fn rekognition(&self) -> aws_sdk_rekognition::Client {
+        aws_sdk_rekognition::Client::new(&self.sdk_config().await)
+    }
+
+    pub fn admin(&self) -> rekognition_emulator::admin::AdminClient {
+        self.emulator.admin().expect("admin client")
+    }
+
+    pub fn arn(&self, id: &str) -> String {
+        let config = self.emulator.config();
+        format!(
+            "arn:aws:rekognition:{}:{}:collection/{id}",
+            config.region, config.account_id
+        )
+    }
+
+    pub async fn create(&self, name: &str, spec: CollectionSpec) -> Result<RekognitionCollection> {
+        let object = RekognitionCollection {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..ObjectMeta::default()
+            },
+            spec,
+            status: None,
+        };
+        Ok(self.api.create(&PostParams::default(), &object).await?)
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        self.api.delete(name, &DeleteParams::default()).await?;
+        Ok(())
+    }
+
+    /// Waits until the object's Ready condition has `reason`.
+    pub async fn wait_reason(&self, name: &str, reason: &str) -> Result<RekognitionCollection> {
+        self.wait_reason_within(name, reason, WAIT).await
+    }
+
+    pub async fn wait_reason_within(
+        &self,
+        name: &str,
+        reason: &str,
+        deadline: Duration,
+    ) -> Result<RekognitionCollection> {
+        let wanted = reason.to_owned();
+        let condition = move |obj: Option<&RekognitionCollection>| {
+            obj.and_then(|o| o.ready_condition())
+                .is_some_and(|c| c.reason == wanted)
+        };
+        match tokio::time::timeout(deadline, await_condition(self.api.clone(), name, condition))
+            .await
+        {
+            Ok(Ok(Some(obj))) => Ok(obj),
+            Ok(Ok(None)) => bail!("{name} vanished while waiting for {reason}"),
+            Ok(Err(error)) => Err(error.into()),
+            Err(_) => {
+                let current = self.api.get_opt(name).await?;
+                bail!(
+                    "{name} did not reach Ready reason {reason} within {deadline:?}; now: {:?}",
+                    current.and_then(|o| o.status)
+                )
+            }
+        }
+    }
+
+    /// Waits until the object is gone (its finalizer released).
+    pub async fn wait_gone(&self, name: &str) -> Result<()> {
+        let condition = |obj: Option<&RekognitionCollection>| obj.is_none();
+        tokio::time::timeout(WAIT, await_condition(self.api.clone(), name, condition))
+            .await
+            .with_context(|| format!("{name} was not released within {WAIT:?}"))??;
+        Ok(())
+    }
+
+    /// Tags of a collection, straight from the emulator.
+    pub async fn aws_tags(&self, id: &str) -> Result<std::collections::BTreeMap<String, String>> {
+        let collections = self.admin().collections().await?;
+        collections
+            .into_iter()
+            .find(|c| c.collection_id == id)
+            .map(|c| c.tags)
+            .with_context(|| format!("no collection {id} in the emulator"))
+    }
+
+    pub async fn aws_has(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .admin()
+            .collections()
+            .await?
+            .iter()
+            .any(|c| c.collection_id == id))
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(operator) = self.operator.take() {
+            operator.task.abort();
+        }
+    }
+}
+
+trait ParseArgs: Sized {
+    fn try_parse_from_args(args: &[&str]) -> Result<Self>;
+}
+
+impl ParseArgs for Config {
+    fn try_parse_from_args(args: &[&str]) -> Result<Self> {
+        use clap::Parser;
+        Ok(Config::try_parse_from(
+            std::iter::once("rekognition-operator").chain(args.iter().copied()),
+        )?)
+    }
+}
+
+fn init_test_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,kube_client::client::builder=off".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
