@@ -1,9 +1,10 @@
 //! Client-side rate limiting: one token bucket per AWS region, shared by every worker.
 //!
 //! The bucket is additive-increase / multiplicative-decrease: a throttled call halves the rate
-//! (at most once per second, since a burst of in-flight calls is throttled together), and each
-//! successful call gives back a twentieth of the configured rate, up to the configured rate. So a
-//! burst of new objects settles just under what AWS grants instead of bouncing off its quota.
+//! (at most once per second, since a burst of in-flight calls is throttled together, and never
+//! below a quarter of the configured rate) and empties the bucket, and each successful call gives
+//! back a twentieth of the configured rate, up to the configured rate. So a burst of new objects
+//! settles just under what AWS grants instead of bouncing off its quota.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -129,6 +130,8 @@ impl RateLimiter {
         }
         self.refill(&mut bucket, now);
         bucket.rate = (bucket.rate / 2.0).max(self.limit.rate_per_sec * MIN_RATE_FRACTION);
+        // AWS says the quota is used up: no burst until the bucket refills at the lower rate.
+        bucket.tokens = bucket.tokens.min(0.0);
         bucket.last_decrease = Some(now);
     }
 
@@ -181,6 +184,15 @@ mod tests {
         assert_eq!(l.current_rate(), 4.0);
         l.on_throttle_at(now + Duration::from_secs(2));
         assert_eq!(l.current_rate(), 2.0);
+    }
+
+    #[test]
+    fn throttling_ends_the_burst() {
+        let now = Instant::now();
+        let l = limiter(4.0, 4, now);
+        l.on_throttle_at(now);
+        // The rate is now 2/s and the burst is gone: the next call waits half a second.
+        assert_eq!(l.reserve(now), Duration::from_millis(500));
     }
 
     #[test]

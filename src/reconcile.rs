@@ -226,36 +226,21 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 self.set_finalizer(true).await?;
                 self.observed.has_finalizer = true;
             }
-            Step::Create { tags, recreate } => match aws.create(&self.region, &id, &tags).await? {
-                CreateOutcome::Created(created) => {
-                    let (reason, note) = if recreate {
-                        (
-                            "Recreated",
-                            format!("collection {id} was missing in AWS and was created again"),
-                        )
-                    } else {
-                        (
-                            "Created",
-                            format!("created collection {id} in {}", self.region),
-                        )
-                    };
-                    info!(arn = %created.arn, "{note}");
-                    self.event(EventType::Normal, reason, note).await;
-                    self.observed.collection = Collection::Exists {
-                        arn: Some(created.arn.clone()),
-                        description: None,
-                    };
-                    self.observed.tags = Some(tags);
-                    self.observed.created = true;
-                    self.created = Some(created);
+            Step::Create { tags, recreate } => {
+                if self.obj.ready_condition().is_none() {
+                    // First contact: say so before the create, which may wait on the limiter.
+                    let status = self.status(
+                        ReadyReason::Creating,
+                        format!("creating collection {id}"),
+                        false,
+                    );
+                    self.patch_status(&status).await?;
+                    self.ctx
+                        .metrics
+                        .set_reason(&object_key(self.obj), Some(ReadyReason::Creating));
                 }
-                CreateOutcome::AlreadyExists => {
-                    self.observed.collection = Collection::Exists {
-                        arn: None,
-                        description: None,
-                    };
-                }
-            },
+                self.create(tags, recreate).await?;
+            }
             Step::Describe => {
                 self.observed.collection = match aws.describe(&self.region, &id).await? {
                     Some(description) => Collection::Exists {
@@ -381,6 +366,41 @@ impl<A: CollectionApi> Reconciler<'_, A> {
             }
         }
         Ok(None)
+    }
+
+    async fn create(&mut self, tags: crate::aws::Tags, recreate: bool) -> Result<(), Error> {
+        let id = self.observed.collection_id.clone();
+        match self.ctx.aws.create(&self.region, &id, &tags).await? {
+            CreateOutcome::Created(created) => {
+                let (reason, note) = if recreate {
+                    (
+                        "Recreated",
+                        format!("collection {id} was missing in AWS and was created again"),
+                    )
+                } else {
+                    (
+                        "Created",
+                        format!("created collection {id} in {}", self.region),
+                    )
+                };
+                info!(arn = %created.arn, "{note}");
+                self.event(EventType::Normal, reason, note).await;
+                self.observed.collection = Collection::Exists {
+                    arn: Some(created.arn.clone()),
+                    description: None,
+                };
+                self.observed.tags = Some(tags);
+                self.observed.created = true;
+                self.created = Some(created);
+            }
+            CreateOutcome::AlreadyExists => {
+                self.observed.collection = Collection::Exists {
+                    arn: None,
+                    description: None,
+                };
+            }
+        }
+        Ok(())
     }
 
     /// Records an AWS failure on the object, keeping what this reconcile learned, and decides

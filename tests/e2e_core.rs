@@ -202,6 +202,21 @@ async fn fifty_objects_under_a_one_per_second_quota_all_become_ready() -> anyhow
         counters.0
     );
     assert_eq!(counters.get("CreateCollection", "Ok"), 50);
+    if std::env::var_os("TIMELINE").is_some() {
+        let calls = world.admin().calls().await?;
+        let start = calls[0].at;
+        let mut buckets = std::collections::BTreeMap::<i64, (u32, u32)>::new();
+        for call in &calls {
+            let slot = (call.at - start).num_seconds() / 5;
+            let entry = buckets.entry(slot * 5).or_default();
+            if call.outcome == "Ok" {
+                entry.0 += 1
+            } else {
+                entry.1 += 1
+            }
+        }
+        println!("timeline (s: ok, throttled): {buckets:?}");
+    }
     Ok(())
 }
 
