@@ -53,6 +53,43 @@ pub struct Config {
     #[arg(long, env = "REKOGNITION_OPERATOR_AWS_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub aws_timeout: Duration,
 
+    /// Address of the HTTP endpoints /livez, /readyz and /metrics; "off" disables them.
+    #[arg(long, env = "REKOGNITION_OPERATOR_METRICS_ADDR", default_value = "0.0.0.0:8080", value_parser = parse_listen)]
+    pub metrics_addr: Listen,
+
+    /// Run with leader election on a coordination.k8s.io Lease, so that of several replicas one
+    /// is active.
+    #[arg(
+        long,
+        env = "REKOGNITION_OPERATOR_LEADER_ELECTION",
+        default_value_t = false
+    )]
+    pub leader_election: bool,
+
+    /// Name of the leader election Lease.
+    #[arg(
+        long,
+        env = "REKOGNITION_OPERATOR_LEASE_NAME",
+        default_value = "rekognition-operator"
+    )]
+    pub lease_name: String,
+
+    /// Namespace of the leader election Lease; defaults to POD_NAMESPACE, else "default".
+    #[arg(long, env = "REKOGNITION_OPERATOR_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+
+    /// How long the Lease stays valid without renewal: the longest a failover takes.
+    #[arg(long, env = "REKOGNITION_OPERATOR_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+
+    /// How long before the Lease expires the leader renews it.
+    #[arg(long, env = "REKOGNITION_OPERATOR_LEASE_RENEW_BEFORE", default_value = "5s", value_parser = parse_duration)]
+    pub lease_renew_before: Duration,
+
+    /// On shutdown, how long in-flight reconciles may take to finish.
+    #[arg(long, env = "REKOGNITION_OPERATOR_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
     /// Log format; json when running in a cluster, text otherwise.
     #[arg(long, env = "REKOGNITION_OPERATOR_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -60,6 +97,23 @@ pub struct Config {
     /// Log level or filter (e.g. info, debug, rekognition_operator=debug). RUST_LOG wins when set.
     #[arg(long, env = "REKOGNITION_OPERATOR_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+}
+
+/// An optional listen address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listen {
+    Off,
+    On(std::net::SocketAddr),
+}
+
+fn parse_listen(value: &str) -> Result<Listen, String> {
+    if value == "off" {
+        return Ok(Listen::Off);
+    }
+    value
+        .parse()
+        .map(Listen::On)
+        .map_err(|_| format!("'{value}' is not host:port (e.g. 0.0.0.0:8080) or 'off'"))
 }
 
 fn parse_duration(value: &str) -> Result<Duration, String> {
@@ -130,6 +184,8 @@ mod tests {
                 "--aws-endpoint-url",
             ),
             (&["--log-format", "xml"][..], "--log-format"),
+            (&["--metrics-addr", "8080"][..], "--metrics-addr"),
+            (&["--lease-duration", "0s"][..], "--lease-duration"),
         ] {
             let error = parse(args).expect_err("must fail").to_string();
             assert!(error.contains(flag), "{error}");

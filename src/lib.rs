@@ -11,6 +11,8 @@ pub mod backoff;
 pub mod config;
 pub mod crd;
 pub mod error;
+pub mod http;
+pub mod leader;
 pub mod metrics;
 pub mod operator;
 pub mod plan;

@@ -22,6 +22,8 @@ pub struct World {
     pub ns: TestNamespace,
     pub emulator: BackgroundEmulator,
     pub api: Api<RekognitionCollection>,
+    /// Base URL of the running operator's /livez, /readyz and /metrics.
+    pub metrics_url: Option<String>,
     operator: Option<Operator>,
 }
 
@@ -71,14 +73,26 @@ impl World {
             ns,
             emulator,
             api,
+            metrics_url: None,
             operator: None,
         })
     }
 
     /// Starts the operator as a task of this test, watching this world's namespace.
     pub async fn start_operator(&mut self, options: &Options) -> Result<()> {
-        let mut config =
-            Config::try_parse_from_args(&["--namespace", &self.ns.name, "--concurrency", "4"])?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let metrics_addr = format!("127.0.0.1:{port}");
+        let mut config = Config::try_parse_from_args(&[
+            "--namespace",
+            &self.ns.name,
+            "--concurrency",
+            "4",
+            "--metrics-addr",
+            &metrics_addr,
+        ])?;
+        self.metrics_url = Some(format!("http://{metrics_addr}"));
         config.aws_rate = options.aws_rate;
         config.aws_burst = options.aws_burst;
         config.resync_interval = options.resync_interval;
@@ -87,14 +101,9 @@ impl World {
         let stop = Arc::new(Notify::new());
         let stopped = stop.clone();
         let task = tokio::spawn(async move {
-            rekognition_operator::operator::run_controller(
-                &config,
-                client,
-                sdk_config,
-                async move {
-                    stopped.notified().await;
-                },
-            )
+            rekognition_operator::operator::run_operator(&config, client, sdk_config, async move {
+                stopped.notified().await;
+            })
             .await
         });
         self.operator = Some(Operator { stop, task });
