@@ -226,3 +226,30 @@ async fn collection_id_and_region_are_immutable() -> Result<()> {
         .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn every_example_is_accepted_by_the_api_server() -> Result<()> {
+    let api = api("examples").await?;
+    let dir = testbed::workspace_root().join("deploy/examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path.extension().is_none_or(|ext| ext != "yaml") {
+            continue;
+        }
+        let object: DynamicObject = serde_yaml::from_str(&std::fs::read_to_string(&path)?)?;
+        let dry_run = PostParams {
+            dry_run: true,
+            ..PostParams::default()
+        };
+        api.create(&dry_run, &object)
+            .await
+            .map_err(|e| anyhow::anyhow!("{} is refused: {e}", path.display()))?;
+        checked += 1;
+    }
+    assert!(
+        checked >= 6,
+        "myphotos plus one example each for tags, Retain, Adopt, ObserveOnly, region"
+    );
+    Ok(())
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# One-command demo: builds what it needs, starts the test bed (a real kube-apiserver + etcd and
+# the Rekognition emulator), runs the operator against it, applies deploy/examples/myphotos.yaml,
+# waits for Ready, prints the result, and keeps everything running until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-"$HOME/.cache/rekognition-operator/target"}
+started=$(date +%s)
+
+say() { printf '\n==> %s\n' "$*"; }
+
+say "building the control plane (first run: several minutes) and the operator"
+bin_dir=$(tools/envtest/build.sh)
+kubectl="$bin_dir/kubectl"
+cargo build --quiet --locked -p testbed --bin testbed
+cargo build --quiet --locked --bin rekognition-operator
+
+out="$root/target/testbed"
+mkdir -p "$out"
+testbed_log="$out/testbed.log"
+operator_log="$out/operator.log"
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  echo
+  say "stopping"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT INT TERM
+
+say "starting the test bed"
+"$CARGO_TARGET_DIR/debug/testbed" up --out-dir "$out" >"$out/testbed.out" 2>"$testbed_log" &
+pids+=($!)
+for _ in $(seq 1 240); do
+  grep -q '^testbed ready$' "$out/testbed.out" 2>/dev/null && break
+  kill -0 "${pids[0]}" 2>/dev/null || { tail -n 40 "$testbed_log" >&2; echo "the test bed failed to start" >&2; exit 1; }
+  sleep 0.5
+done
+grep -q '^testbed ready$' "$out/testbed.out" || { echo "the test bed did not become ready" >&2; exit 1; }
+
+export KUBECONFIG="$out/kubeconfig"
+# shellcheck disable=SC1091
+. "$out/aws.env"
+
+say "starting the operator (log: $operator_log)"
+"$CARGO_TARGET_DIR/debug/rekognition-operator" --metrics-addr 127.0.0.1:0 >"$operator_log" 2>&1 &
+pids+=($!)
+
+say "kubectl apply -f deploy/examples/myphotos.yaml"
+"$kubectl" apply -f deploy/examples/myphotos.yaml
+"$kubectl" wait --for=condition=Ready --timeout=120s rekognitioncollection/myphotos
+
+say "kubectl get rekcol -o wide"
+"$kubectl" get rekcol -o wide
+echo
+echo "collectionArn:    $("$kubectl" get rekcol myphotos -o jsonpath='{.status.collectionArn}')"
+echo "faceModelVersion: $("$kubectl" get rekcol myphotos -o jsonpath='{.status.faceModelVersion}')"
+echo
+echo "Ready in $(( $(date +%s) - started ))s. Try it from another shell:"
+echo "  export KUBECONFIG=$KUBECONFIG"
+echo "  export PATH=$bin_dir:\$PATH    # the kubectl built with the control plane"
+echo "  kubectl apply -f deploy/examples/tags.yaml && kubectl get rekcol -o wide"
+echo "  kubectl describe rekcol myphotos"
+echo "  . $out/aws.env    # the emulator's endpoint and credentials, for the AWS SDK or CLI"
+echo
+echo "Press Ctrl-C to stop and clean up."
+wait "${pids[0]}"
