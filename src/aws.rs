@@ -238,6 +238,8 @@ pub fn canonical_arn(arn: &str) -> String {
 #[derive(Clone)]
 pub struct SdkCollectionApi {
     base: aws_config::SdkConfig,
+    /// Set on the Rekognition clients only, so credential calls (STS for IRSA) keep their own.
+    endpoint_url: Option<String>,
     clients: Arc<Mutex<HashMap<String, aws_sdk_rekognition::Client>>>,
     limiters: RateLimiters,
     metrics: Metrics,
@@ -247,10 +249,17 @@ impl SdkCollectionApi {
     pub fn new(base: aws_config::SdkConfig, limiters: RateLimiters, metrics: Metrics) -> Self {
         Self {
             base,
+            endpoint_url: None,
             clients: Arc::default(),
             limiters,
             metrics,
         }
+    }
+
+    /// Sends Rekognition calls to `url` (a VPC endpoint or the emulator) instead of AWS's own.
+    pub fn with_endpoint_url(mut self, url: Option<String>) -> Self {
+        self.endpoint_url = url;
+        self
     }
 
     fn client(&self, region: &str) -> aws_sdk_rekognition::Client {
@@ -258,9 +267,12 @@ impl SdkCollectionApi {
         clients
             .entry(region.to_owned())
             .or_insert_with(|| {
-                let config = aws_sdk_rekognition::config::Builder::from(&self.base)
-                    .region(aws_config::Region::new(region.to_owned()))
-                    .build();
+                let mut builder = aws_sdk_rekognition::config::Builder::from(&self.base)
+                    .region(aws_config::Region::new(region.to_owned()));
+                if let Some(url) = &self.endpoint_url {
+                    builder = builder.endpoint_url(url);
+                }
+                let config = builder.build();
                 aws_sdk_rekognition::Client::from_conf(config)
             })
             .clone()
@@ -432,15 +444,11 @@ impl CollectionApi for SdkCollectionApi {
 /// the same failure.
 pub async fn load_sdk_config(
     region: Option<String>,
-    endpoint_url: Option<String>,
     attempt_timeout: Duration,
 ) -> aws_config::SdkConfig {
     let mut loader = sdk_config_loader(attempt_timeout);
     if let Some(region) = region {
         loader = loader.region(aws_config::Region::new(region));
-    }
-    if let Some(url) = endpoint_url {
-        loader = loader.endpoint_url(url);
     }
     loader.load().await
 }

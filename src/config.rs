@@ -28,8 +28,9 @@ pub struct Config {
     #[arg(long, env = "AWS_REGION", value_name = "REGION", value_parser = parse_region)]
     pub region: Option<String>,
 
-    /// Rekognition endpoint URL, for VPC endpoints or the emulator.
-    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL", value_parser = parse_url)]
+    /// Rekognition endpoint URL, for VPC endpoints or the emulator. Applies to Rekognition only;
+    /// the AWS SDK also honours AWS_ENDPOINT_URL (for every AWS service) by itself.
+    #[arg(long, env = "AWS_ENDPOINT_URL_REKOGNITION", value_name = "URL", value_parser = parse_url)]
     pub aws_endpoint_url: Option<String>,
 
     /// How often each collection is described again to catch drift (e.g. 10m, 90s).

@@ -42,12 +42,7 @@ pub async fn kube_client(config: &Config) -> anyhow::Result<kube::Client> {
 /// `--shutdown-timeout`) and a held Lease is released.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let client = kube_client(&config).await?;
-    let sdk_config = load_sdk_config(
-        config.region.clone(),
-        config.aws_endpoint_url.clone(),
-        config.aws_timeout,
-    )
-    .await;
+    let sdk_config = load_sdk_config(config.region.clone(), config.aws_timeout).await;
     run_operator(&config, client, sdk_config, shutdown_signal()).await
 }
 
@@ -199,7 +194,8 @@ impl Operator {
             rate_per_sec: config.aws_rate,
             burst: config.aws_burst,
         });
-        let aws = SdkCollectionApi::new(sdk_config, limiters, metrics.clone());
+        let aws = SdkCollectionApi::new(sdk_config, limiters, metrics.clone())
+            .with_endpoint_url(config.aws_endpoint_url.clone());
         let reporter = Reporter {
             controller: "rekognition-operator".into(),
             instance: std::env::var("POD_NAME").ok(),

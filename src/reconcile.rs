@@ -341,7 +341,15 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 self.ctx.settled.forget(&self.observed.uid);
                 return Ok(Some(Action::await_change()));
             }
-            Step::Wait => return Ok(Some(Action::await_change())),
+            Step::Wait => {
+                // Keeps the per-reason gauge right for objects that wait since before a restart.
+                if let Some(reason) = self.observed.last.reason {
+                    self.ctx
+                        .metrics
+                        .set_reason(&object_key(self.obj), Some(reason));
+                }
+                return Ok(Some(Action::await_change()));
+            }
             Step::Finish { reason, message } => {
                 self.write_status(reason, message, true).await?;
                 if reason.waits_for_spec_change() {

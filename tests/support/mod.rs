@@ -110,6 +110,27 @@ impl World {
         Ok(())
     }
 
+    /// Starts the operator as a task with a given configuration and Kubernetes client (for
+    /// example one that holds only a ServiceAccount token).
+    pub async fn start_operator_as(&mut self, config: Config, client: kube::Client) -> Result<()> {
+        let sdk_config = self.sdk_config().await;
+        let stop = Arc::new(Notify::new());
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            rekognition_operator::operator::run_operator(&config, client, sdk_config, async move {
+                stopped.notified().await;
+            })
+            .await
+        });
+        self.operator = Some(Operator { stop, task });
+        Ok(())
+    }
+
+    /// An API for collections in another namespace, with this world's admin client.
+    pub fn api_in(&self, namespace: &str) -> Api<RekognitionCollection> {
+        Api::namespaced(self.ns.client.clone(), namespace)
+    }
+
     /// Stops the operator and waits for it to finish in-flight work.
     pub async fn stop_operator(&mut self) -> Result<()> {
         if let Some(operator) = self.operator.take() {
@@ -241,11 +262,12 @@ impl Drop for World {
     }
 }
 
-trait ParseArgs: Sized {
+pub trait ParseArgs: Sized {
     fn try_parse_from_args(args: &[&str]) -> Result<Self>;
 }
 
 impl ParseArgs for Config {
+    // The operator's own parser, so tests exercise the same flags as the binary.
     fn try_parse_from_args(args: &[&str]) -> Result<Self> {
         use clap::Parser;
         Ok(Config::try_parse_from(

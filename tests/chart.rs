@@ -1,0 +1,859 @@
+//! The Helm chart in deploy/helm/rekognition-operator: lint, committed render snapshots, values
+//! schema, least-privilege RBAC, Pod Security Standard "restricted", and the operator flags it
+//! passes. Helm is built from the version pinned in tools/helm (tools/helm/build.sh).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result, bail, ensure};
+use clap::Parser;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Container, PodSpec, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
+use rekognition_operator::config::{Config, Listen, LogFormat};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_yaml::Value;
+
+const CHART: &str = "deploy/helm/rekognition-operator";
+const RELEASE: &str = "rekognition-operator";
+const NAMESPACE: &str = "rekognition-system";
+const ONE_NAMESPACE_VALUES: &str = "deploy/helm/ci/one-namespace-values.yaml";
+const SERVICE_ACCOUNT: &str = "rekognition-operator";
+const LEASE: &str = "rekognition-operator";
+
+/// The committed snapshots and the values each is rendered with.
+const SNAPSHOTS: [(&str, &[&str]); 2] = [
+    ("default.yaml", &[]),
+    ("one-namespace.yaml", &["-f", ONE_NAMESPACE_VALUES]),
+];
+
+fn root() -> PathBuf {
+    testbed::workspace_root()
+}
+
+// ---------------------------------------------------------------------------------------------
+// helm
+
+/// The pinned helm binary: `$RKO_HELM_BIN_DIR/helm` when that is set, otherwise built (once per
+/// test process, and only when its cache is stale) by tools/helm/build.sh.
+fn helm_binary() -> &'static Path {
+    static HELM: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match HELM.get_or_init(|| locate_helm().map_err(|e| format!("{e:#}"))) {
+        Ok(path) => path,
+        Err(error) => panic!("helm is not available, so the chart cannot be tested: {error}"),
+    }
+}
+
+fn locate_helm() -> Result<PathBuf> {
+    let dir = match std::env::var_os("RKO_HELM_BIN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let script = root().join("tools/helm/build.sh");
+            let output = Command::new("bash")
+                .arg(&script)
+                .stderr(Stdio::inherit())
+                .output()
+                .with_context(|| format!("running {}", script.display()))?;
+            if !output.status.success() {
+                bail!(
+                    "{} failed ({}); it builds helm from the Go module pinned in tools/helm and \
+                     needs Go and the Go module proxy",
+                    script.display(),
+                    output.status
+                );
+            }
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let dir = stdout
+                .lines()
+                .last()
+                .context("tools/helm/build.sh printed no binary directory")?;
+            PathBuf::from(dir.trim())
+        }
+    };
+    let helm = dir.join("helm");
+    ensure!(
+        helm.is_file(),
+        "{} is missing; run tools/helm/build.sh",
+        helm.display()
+    );
+    Ok(helm)
+}
+
+/// Runs helm in the repository root with its own empty cache, config and data directories, so
+/// that nothing from the developer's helm setup changes the result.
+fn helm(args: &[&str]) -> Result<Output> {
+    let home = tempfile::tempdir()?;
+    Command::new(helm_binary())
+        .args(args)
+        .current_dir(root())
+        .env("HELM_CACHE_HOME", home.path().join("cache"))
+        .env("HELM_CONFIG_HOME", home.path().join("config"))
+        .env("HELM_DATA_HOME", home.path().join("data"))
+        .env_remove("HELM_NAMESPACE")
+        .env_remove("HELM_DEBUG")
+        .output()
+        .with_context(|| format!("running helm {}", args.join(" ")))
+}
+
+/// `helm template rekognition-operator <chart> --namespace rekognition-system <extra>`: the
+/// rendered manifests (without the CRD), or the error helm printed.
+fn template(extra: &[&str]) -> Result<String> {
+    let mut args = vec!["template", RELEASE, CHART, "--namespace", NAMESPACE];
+    args.extend_from_slice(extra);
+    let output = helm(&args)?;
+    if !output.status.success() {
+        bail!(
+            "helm {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// rendered manifests
+
+struct Rendered {
+    docs: Vec<Value>,
+}
+
+impl Rendered {
+    fn new(extra: &[&str]) -> Result<Self> {
+        Self::parse(&template(extra)?)
+    }
+
+    fn parse(yaml: &str) -> Result<Self> {
+        let mut docs = Vec::new();
+        for document in serde_yaml::Deserializer::from_str(yaml) {
+            let value = Value::deserialize(document).context("rendered YAML does not parse")?;
+            if !value.is_null() {
+                docs.push(value);
+            }
+        }
+        Ok(Self { docs })
+    }
+
+    fn kinds(&self) -> Vec<&str> {
+        self.docs
+            .iter()
+            .filter_map(|doc| doc["kind"].as_str())
+            .collect()
+    }
+
+    fn all<T: DeserializeOwned>(&self, kind: &str) -> Result<Vec<T>> {
+        self.docs
+            .iter()
+            .filter(|doc| doc["kind"].as_str() == Some(kind))
+            .map(|doc| {
+                serde_yaml::from_value(doc.clone())
+                    .with_context(|| format!("{kind} does not parse"))
+            })
+            .collect()
+    }
+
+    fn one<T: DeserializeOwned>(&self, kind: &str) -> Result<T> {
+        let mut all = self.all(kind)?;
+        ensure!(all.len() == 1, "expected one {kind}, found {}", all.len());
+        Ok(all.remove(0))
+    }
+
+    fn deployment(&self) -> Result<Deployment> {
+        self.one("Deployment")
+    }
+}
+
+fn pod_spec(deployment: &Deployment) -> Result<&PodSpec> {
+    deployment
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.template.spec.as_ref())
+        .context("the Deployment has no pod spec")
+}
+
+fn operator_container(deployment: &Deployment) -> Result<&Container> {
+    let pod = pod_spec(deployment)?;
+    ensure!(pod.containers.len() == 1, "expected one container");
+    Ok(&pod.containers[0])
+}
+
+fn env_value<'a>(container: &'a Container, name: &str) -> Option<&'a str> {
+    container
+        .env
+        .iter()
+        .flatten()
+        .find(|var| var.name == name)
+        .and_then(|var| var.value.as_deref())
+}
+
+fn env_field_ref<'a>(container: &'a Container, name: &str) -> Option<&'a str> {
+    container
+        .env
+        .iter()
+        .flatten()
+        .find(|var| var.name == name)
+        .and_then(|var| var.value_from.as_ref())
+        .and_then(|from| from.field_ref.as_ref())
+        .map(|field| field.field_path.as_str())
+}
+
+/// Parses the container's arguments with the operator's own flag parser, as the binary would.
+/// AWS_REGION and AWS_ENDPOINT_URL_REKOGNITION, which the chart sets as environment variables, are passed as
+/// the flags that read them so that their values are checked too.
+fn operator_config(container: &Container) -> Result<Config> {
+    let mut args = vec!["rekognition-operator".to_owned()];
+    args.extend(container.args.iter().flatten().cloned());
+    for (env, flag) in [
+        ("AWS_REGION", "--region"),
+        ("AWS_ENDPOINT_URL_REKOGNITION", "--aws-endpoint-url"),
+    ] {
+        if let Some(value) = env_value(container, env) {
+            args.push(format!("{flag}={value}"));
+        }
+    }
+    Config::try_parse_from(&args)
+        .map_err(|e| anyhow::anyhow!("the operator refuses the chart's arguments {args:?}: {e}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// lint, snapshots, CRD
+
+#[test]
+fn chart_passes_helm_lint() -> Result<()> {
+    let everything_on = [
+        "--set",
+        "replicas=1,leaderElection.enabled=true,aws.endpointUrl=https://rekognition.example",
+        "--set",
+        "metrics.serviceMonitor.enabled=true,networkPolicy.enabled=true",
+        "--set-string",
+        "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::123456789012:role/r",
+    ];
+    for extra in [
+        &[][..],
+        &["-f", ONE_NAMESPACE_VALUES][..],
+        &everything_on[..],
+    ] {
+        let mut args = vec!["lint", "--strict", CHART, "--namespace", NAMESPACE];
+        args.extend_from_slice(extra);
+        let output = helm(&args)?;
+        ensure!(
+            output.status.success(),
+            "helm {} failed:\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn rendered_chart_matches_committed_snapshots() -> Result<()> {
+    let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v == "1");
+    let dir = root().join("deploy/helm/snapshots");
+    for (file, extra) in SNAPSHOTS {
+        let rendered = template(extra)?;
+        let path = dir.join(file);
+        if update {
+            std::fs::write(&path, &rendered)
+                .with_context(|| format!("writing {}", path.display()))?;
+            continue;
+        }
+        let committed = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if committed != rendered {
+            let (line, want, got) = committed
+                .lines()
+                .zip(rendered.lines())
+                .enumerate()
+                .find(|(_, (want, got))| want != got)
+                .map(|(i, (want, got))| (i + 1, want, got))
+                .unwrap_or((
+                    committed.lines().count().min(rendered.lines().count()) + 1,
+                    "(end of file)",
+                    "(end of file)",
+                ));
+            bail!(
+                "deploy/helm/snapshots/{file} is out of date; first difference at line {line}:\n  \
+                 committed: {want}\n  rendered:  {got}\nReview the change, then run \
+                 UPDATE_SNAPSHOTS=1 cargo test --test chart"
+            );
+        }
+    }
+    if update {
+        eprintln!("rewrote deploy/helm/snapshots/ (UPDATE_SNAPSHOTS=1); review them with git diff");
+    }
+    Ok(())
+}
+
+#[test]
+fn chart_crd_is_the_generated_crd() -> Result<()> {
+    let generated = std::fs::read(root().join("crds/rekognitioncollections.yaml"))?;
+    let in_chart = std::fs::read(root().join(CHART).join("crds/rekognitioncollections.yaml"))?;
+    ensure!(
+        generated == in_chart,
+        "{CHART}/crds/rekognitioncollections.yaml differs from crds/rekognitioncollections.yaml; \
+         copy it: cp crds/rekognitioncollections.yaml {CHART}/crds/"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// values schema
+
+#[test]
+fn values_schema_refuses_bad_values() -> Result<()> {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--set", "replicas=0"], "/replicas"),
+        (&["--set", "replicas=two"], "/replicas"),
+        (&["--set", "aws.region=Mars"], "/aws/region"),
+        (
+            &["--set", "aws.endpointUrl=localhost:4566"],
+            "/aws/endpointUrl",
+        ),
+        (&["--set", "watchNamespace=Bad_NS"], "/watchNamespace"),
+        (&["--set", "unknownKey=1"], "unknownKey"),
+        (&["--set", "image.tag=1"], "/image/tag"),
+        (&["--set", "image.digest=sha256:0"], "digest"),
+        (&["--set", "resyncInterval=soon"], "/resyncInterval"),
+        (&["--set", "resyncInterval=0s"], "/resyncInterval"),
+        (&["--set-json", "awsRate=-1"], "/awsRate"),
+        (&["--set", "concurrency=0"], "/concurrency"),
+        (&["--set", "log.format=xml"], "/log/format"),
+        (
+            &["--set", "leaderElection.leaseName=Not_A_Name"],
+            "/leaderElection/leaseName",
+        ),
+        (
+            &["--set", "podDisruptionBudget.maxUnavailable=most"],
+            "/podDisruptionBudget/maxUnavailable",
+        ),
+        (&["--set", "networkPolicy.egress.allowAll=true"], "allowAll"),
+    ];
+    for (args, field) in cases {
+        let error = match template(args) {
+            Ok(_) => bail!("helm template {} was accepted", args.join(" ")),
+            Err(error) => format!("{error:#}"),
+        };
+        ensure!(
+            error.contains("schema") && error.contains(field),
+            "helm template {} failed without naming {field} in a schema error: {error}",
+            args.join(" ")
+        );
+    }
+
+    // Good values of the same fields pass.
+    template(&[
+        "--set",
+        "replicas=3,aws.region=eu-west-1,aws.endpointUrl=https://rekognition.example",
+        "--set",
+        "watchNamespace=team-a,resyncInterval=90s,concurrency=16,podDisruptionBudget.maxUnavailable=50%",
+        "--set-json",
+        "awsRate=0.5",
+        "--set-string",
+        "image.tag=1.2.3",
+    ])
+    .context("good values were refused")?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// RBAC
+
+/// One granted verb: (where, API group, resource, verb, resource names).
+type Grant = (String, String, String, String, Vec<String>);
+
+fn grants(scope: &str, rules: &[PolicyRule], out: &mut BTreeSet<Grant>) {
+    for rule in rules {
+        let mut names = rule.resource_names.clone().unwrap_or_default();
+        names.sort();
+        assert!(
+            rule.non_resource_urls.is_none(),
+            "{scope} grants non-resource URLs"
+        );
+        for group in rule.api_groups.iter().flatten() {
+            for resource in rule.resources.iter().flatten() {
+                for verb in &rule.verbs {
+                    out.insert((
+                        scope.to_owned(),
+                        group.clone(),
+                        resource.clone(),
+                        verb.clone(),
+                        names.clone(),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn rendered_grants(rendered: &Rendered) -> Result<BTreeSet<Grant>> {
+    let mut out = BTreeSet::new();
+    for role in rendered.all::<ClusterRole>("ClusterRole")? {
+        grants(
+            "ClusterRole",
+            role.rules.as_deref().unwrap_or_default(),
+            &mut out,
+        );
+    }
+    for role in rendered.all::<Role>("Role")? {
+        let scope = format!("Role in {}", role.metadata.namespace.unwrap_or_default());
+        grants(&scope, role.rules.as_deref().unwrap_or_default(), &mut out);
+    }
+    Ok(out)
+}
+
+/// The table of what the operator does, for the collection rules granted in `scope`.
+fn expected_grants(scope: &str) -> BTreeSet<Grant> {
+    let grant = |scope: &str, group: &str, resource: &str, verb: &str, names: &[&str]| {
+        (
+            scope.to_owned(),
+            group.to_owned(),
+            resource.to_owned(),
+            verb.to_owned(),
+            names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+        )
+    };
+    let collections = "rekognition.aws-operators.dev";
+    let lease_scope = format!("Role in {NAMESPACE}");
+    [
+        grant(scope, collections, "rekognitioncollections", "list", &[]),
+        grant(scope, collections, "rekognitioncollections", "watch", &[]),
+        grant(scope, collections, "rekognitioncollections", "patch", &[]),
+        grant(
+            scope,
+            collections,
+            "rekognitioncollections/status",
+            "patch",
+            &[],
+        ),
+        grant(scope, "events.k8s.io", "events", "create", &[]),
+        grant(scope, "events.k8s.io", "events", "patch", &[]),
+        grant(
+            &lease_scope,
+            "coordination.k8s.io",
+            "leases",
+            "get",
+            &[LEASE],
+        ),
+        grant(
+            &lease_scope,
+            "coordination.k8s.io",
+            "leases",
+            "patch",
+            &[LEASE],
+        ),
+        grant(&lease_scope, "coordination.k8s.io", "leases", "create", &[]),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// The rendered Roles and ClusterRoles grant exactly `expected_grants(scope)`.
+fn check_grants(rendered: &Rendered, scope: &str, values: &str) -> Result<()> {
+    let granted = rendered_grants(rendered)?;
+    let expected = expected_grants(scope);
+    let extra: Vec<_> = granted.difference(&expected).collect();
+    let missing: Vec<_> = expected.difference(&granted).collect();
+    ensure!(
+        extra.is_empty() && missing.is_empty(),
+        "RBAC rendered with {values}: grants more than the operator uses: {extra:?}; \
+         lacks what it uses: {missing:?}"
+    );
+    Ok(())
+}
+
+/// Every Role and ClusterRole is bound to the operator's ServiceAccount, and nothing else is.
+fn check_bindings(rendered: &Rendered) -> Result<()> {
+    let mut roles: BTreeSet<(String, String, String)> = BTreeSet::new();
+    for role in rendered.all::<ClusterRole>("ClusterRole")? {
+        roles.insert((
+            "ClusterRole".into(),
+            String::new(),
+            role.metadata.name.unwrap_or_default(),
+        ));
+    }
+    for role in rendered.all::<Role>("Role")? {
+        roles.insert((
+            "Role".into(),
+            role.metadata.namespace.unwrap_or_default(),
+            role.metadata.name.unwrap_or_default(),
+        ));
+    }
+    let mut bound = BTreeSet::new();
+    let bindings = rendered
+        .all::<ClusterRoleBinding>("ClusterRoleBinding")?
+        .into_iter()
+        .map(|b| (String::new(), b.role_ref, b.subjects))
+        .chain(
+            rendered
+                .all::<RoleBinding>("RoleBinding")?
+                .into_iter()
+                .map(|b| {
+                    (
+                        b.metadata.namespace.unwrap_or_default(),
+                        b.role_ref,
+                        b.subjects,
+                    )
+                }),
+        );
+    for (namespace, role_ref, subjects) in bindings {
+        let subjects = subjects.unwrap_or_default();
+        ensure!(
+            subjects.len() == 1
+                && subjects[0].kind == "ServiceAccount"
+                && subjects[0].name == SERVICE_ACCOUNT
+                && subjects[0].namespace.as_deref() == Some(NAMESPACE),
+            "binding of {} must name only ServiceAccount {NAMESPACE}/{SERVICE_ACCOUNT}: {subjects:?}",
+            role_ref.name
+        );
+        bound.insert((role_ref.kind, namespace, role_ref.name));
+    }
+    ensure!(
+        roles == bound,
+        "roles {roles:?} and bindings {bound:?} do not match"
+    );
+    Ok(())
+}
+
+#[test]
+fn rbac_grants_only_the_verbs_the_operator_uses() -> Result<()> {
+    for (extra, scope) in [
+        (&[][..], "ClusterRole".to_owned()),
+        (
+            &["-f", ONE_NAMESPACE_VALUES][..],
+            "Role in team-a".to_owned(),
+        ),
+    ] {
+        let rendered = Rendered::new(extra)?;
+        check_grants(&rendered, &scope, &format!("values {extra:?}"))?;
+        check_bindings(&rendered)?;
+
+        // The Lease the operator elects on is the one the Role names, in the Role's namespace.
+        let config = operator_config(operator_container(&rendered.deployment()?)?)?;
+        assert!(config.leader_election);
+        assert_eq!(config.lease_name, LEASE);
+        assert_eq!(config.lease_namespace.as_deref(), Some(NAMESPACE));
+    }
+    Ok(())
+}
+
+#[test]
+fn one_namespace_mode_renders_no_cluster_scoped_rbac() -> Result<()> {
+    let rendered = Rendered::new(&["-f", ONE_NAMESPACE_VALUES])?;
+    let kinds = rendered.kinds();
+    for cluster_scoped in ["ClusterRole", "ClusterRoleBinding"] {
+        assert!(
+            !kinds.contains(&cluster_scoped),
+            "one-namespace mode renders a {cluster_scoped}: {kinds:?}"
+        );
+    }
+    // Every object rendered is namespaced, in the release namespace or the watched one.
+    for doc in &rendered.docs {
+        let namespace = doc["metadata"]["namespace"].as_str();
+        assert!(
+            matches!(namespace, Some(NAMESPACE | "team-a")),
+            "{} {} is in namespace {namespace:?}",
+            doc["kind"].as_str().unwrap_or("?"),
+            doc["metadata"]["name"].as_str().unwrap_or("?")
+        );
+    }
+    let roles: Vec<Role> = rendered.all("Role")?;
+    assert!(
+        roles
+            .iter()
+            .any(|role| role.metadata.namespace.as_deref() == Some("team-a")),
+        "no Role in the watched namespace"
+    );
+
+    let container = operator_container(&rendered.deployment()?)?.clone();
+    let config = operator_config(&container)?;
+    assert_eq!(config.namespace.as_deref(), Some("team-a"));
+    assert_eq!(config.region.as_deref(), Some("eu-west-1"));
+
+    // The default watches every namespace with a ClusterRole.
+    let default = Rendered::new(&[])?;
+    assert!(default.kinds().contains(&"ClusterRole"));
+    let config = operator_config(operator_container(&default.deployment()?)?)?;
+    assert_eq!(config.namespace, None);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// the Deployment
+
+#[test]
+fn pods_meet_the_restricted_pod_security_standard() -> Result<()> {
+    for (_, extra) in SNAPSHOTS {
+        let rendered = Rendered::new(extra)?;
+        let deployment = rendered.deployment()?;
+        let pod = pod_spec(&deployment)?;
+
+        let security = pod
+            .security_context
+            .as_ref()
+            .context("no pod securityContext")?;
+        assert_eq!(security.run_as_non_root, Some(true), "runAsNonRoot");
+        assert_eq!(security.run_as_user, Some(65532), "runAsUser");
+        assert_eq!(security.run_as_group, Some(65532), "runAsGroup");
+        assert_eq!(security.fs_group, Some(65532), "fsGroup");
+        assert_eq!(
+            security.seccomp_profile.as_ref().map(|p| p.type_.as_str()),
+            Some("RuntimeDefault"),
+            "seccompProfile"
+        );
+        assert_ne!(pod.host_network, Some(true), "hostNetwork");
+        assert_ne!(pod.host_pid, Some(true), "hostPID");
+        assert_ne!(pod.host_ipc, Some(true), "hostIPC");
+        assert!(
+            pod.volumes
+                .iter()
+                .flatten()
+                .all(|volume| volume.host_path.is_none()),
+            "hostPath volume"
+        );
+
+        let containers = pod
+            .containers
+            .iter()
+            .chain(pod.init_containers.iter().flatten());
+        for container in containers {
+            let name = &container.name;
+            let security = container
+                .security_context
+                .as_ref()
+                .with_context(|| format!("container {name} has no securityContext"))?;
+            assert_eq!(security.allow_privilege_escalation, Some(false), "{name}");
+            assert_eq!(security.read_only_root_filesystem, Some(true), "{name}");
+            assert_ne!(security.privileged, Some(true), "{name}");
+            assert_ne!(security.run_as_user, Some(0), "{name}");
+            assert_ne!(security.run_as_non_root, Some(false), "{name}");
+            let capabilities = security
+                .capabilities
+                .as_ref()
+                .with_context(|| format!("container {name} drops no capabilities"))?;
+            assert_eq!(
+                capabilities.drop.as_deref(),
+                Some(&["ALL".to_owned()][..]),
+                "{name}"
+            );
+            assert!(
+                capabilities.add.as_deref().unwrap_or_default().is_empty(),
+                "{name}"
+            );
+            assert!(
+                container
+                    .ports
+                    .iter()
+                    .flatten()
+                    .all(|p| p.host_port.is_none()),
+                "{name} uses a hostPort"
+            );
+        }
+
+        // The token is mounted by the pod only; the ServiceAccount does not automount it.
+        assert_eq!(pod.automount_service_account_token, Some(true));
+        assert_eq!(pod.service_account_name.as_deref(), Some(SERVICE_ACCOUNT));
+        let account: ServiceAccount = rendered.one("ServiceAccount")?;
+        assert_eq!(account.automount_service_account_token, Some(false));
+    }
+    Ok(())
+}
+
+#[test]
+fn deployment_runs_the_operator_as_configured() -> Result<()> {
+    let rendered = Rendered::new(&[])?;
+    let deployment = rendered.deployment()?;
+    let spec = deployment.spec.as_ref().context("no spec")?;
+    assert_eq!(spec.replicas, Some(2));
+    let strategy = spec.strategy.as_ref().context("no strategy")?;
+    assert_eq!(strategy.type_.as_deref(), Some("RollingUpdate"));
+
+    let pod = pod_spec(&deployment)?;
+    assert_eq!(pod.termination_grace_period_seconds, Some(30));
+    let spread = pod
+        .topology_spread_constraints
+        .as_deref()
+        .unwrap_or_default();
+    assert!(
+        spread
+            .iter()
+            .any(|c| c.topology_key == "kubernetes.io/hostname"
+                && c.when_unsatisfiable == "ScheduleAnyway"
+                && c.label_selector.is_some()),
+        "no soft spread across nodes: {spread:?}"
+    );
+
+    let container = operator_container(&deployment)?;
+    assert_eq!(
+        container.image.as_deref(),
+        Some("ghcr.io/aws-operators/rekognition-operator:0.1.0")
+    );
+    let config = operator_config(container)?;
+    assert!(config.leader_election, "two replicas need leader election");
+    assert_eq!(
+        config.metrics_addr,
+        Listen::On("0.0.0.0:8080".parse().expect("address"))
+    );
+    assert_eq!(config.log_format, Some(LogFormat::Json));
+    assert_eq!(config.resync_interval.as_secs(), 600);
+    assert_eq!(config.concurrency, 8);
+    assert_eq!(config.aws_rate, 4.0);
+    assert_eq!(config.aws_burst, 4);
+    assert!(
+        config.shutdown_timeout.as_secs() < 30,
+        "in-flight work must finish within the termination grace period"
+    );
+    assert_eq!(env_field_ref(container, "POD_NAME"), Some("metadata.name"));
+    assert_eq!(
+        env_field_ref(container, "POD_NAMESPACE"),
+        Some("metadata.namespace")
+    );
+    assert_eq!(env_value(container, "AWS_REGION"), None);
+
+    let port = container
+        .ports
+        .iter()
+        .flatten()
+        .find(|p| p.name.as_deref() == Some("http-metrics"))
+        .context("no http-metrics port")?;
+    assert_eq!(port.container_port, 8080);
+    for (probe, path) in [
+        (&container.liveness_probe, "/livez"),
+        (&container.readiness_probe, "/readyz"),
+    ] {
+        let get = probe
+            .as_ref()
+            .and_then(|p| p.http_get.as_ref())
+            .with_context(|| format!("no {path} probe"))?;
+        assert_eq!(get.path.as_deref(), Some(path));
+        assert_eq!(
+            serde_json::to_value(&get.port)?,
+            serde_json::json!("http-metrics")
+        );
+    }
+
+    let resources = container.resources.as_ref().context("no resources")?;
+    let quantity = |map: &Option<std::collections::BTreeMap<String, _>>, key: &str| {
+        map.as_ref()
+            .and_then(|m| m.get(key))
+            .map(|q: &k8s_openapi::apimachinery::pkg::api::resource::Quantity| q.0.clone())
+    };
+    assert_eq!(quantity(&resources.requests, "cpu").as_deref(), Some("20m"));
+    assert_eq!(
+        quantity(&resources.requests, "memory").as_deref(),
+        Some("32Mi")
+    );
+    assert_eq!(
+        quantity(&resources.limits, "memory").as_deref(),
+        Some("128Mi")
+    );
+    assert_eq!(quantity(&resources.limits, "cpu"), None);
+
+    // The optional endpoint reaches the operator, and its value passes the operator's check.
+    let rendered = Rendered::new(&["--set", "aws.endpointUrl=https://rekognition.example"])?;
+    let container = operator_container(&rendered.deployment()?)?.clone();
+    assert_eq!(
+        operator_config(&container)?.aws_endpoint_url.as_deref(),
+        Some("https://rekognition.example")
+    );
+    Ok(())
+}
+
+#[test]
+fn a_single_replica_without_leader_election_is_replaced_not_rolled() -> Result<()> {
+    let rendered = Rendered::new(&["--set", "replicas=1"])?;
+    let deployment = rendered.deployment()?;
+    let strategy = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.strategy.as_ref())
+        .context("no strategy")?;
+    assert_eq!(strategy.type_.as_deref(), Some("Recreate"));
+    assert!(!operator_config(operator_container(&deployment)?)?.leader_election);
+    assert!(
+        rendered_grants(&rendered)?
+            .iter()
+            .all(|(_, group, ..)| group != "coordination.k8s.io"),
+        "Lease RBAC without leader election"
+    );
+
+    // leaderElection.enabled turns it on for one replica, with the Lease RBAC.
+    let rendered = Rendered::new(&["--set", "replicas=1,leaderElection.enabled=true"])?;
+    let deployment = rendered.deployment()?;
+    assert!(operator_config(operator_container(&deployment)?)?.leader_election);
+    check_grants(
+        &rendered,
+        "ClusterRole",
+        "--set replicas=1,leaderElection.enabled=true",
+    )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// optional resources
+
+#[test]
+fn service_monitor_and_network_policy_render_only_when_enabled() -> Result<()> {
+    let default = Rendered::new(&[])?;
+    let kinds = default.kinds();
+    for kind in ["ServiceMonitor", "NetworkPolicy"] {
+        assert!(!kinds.contains(&kind), "{kind} rendered by default");
+    }
+    for kind in ["Service", "PodDisruptionBudget", "ServiceAccount"] {
+        assert!(kinds.contains(&kind), "{kind} missing by default");
+    }
+
+    let rendered = Rendered::new(&[
+        "--set",
+        "metrics.serviceMonitor.enabled=true,networkPolicy.enabled=true",
+    ])?;
+    let monitor = rendered
+        .docs
+        .iter()
+        .find(|doc| doc["kind"].as_str() == Some("ServiceMonitor"))
+        .context("no ServiceMonitor")?;
+    assert_eq!(
+        monitor["spec"]["endpoints"][0]["port"].as_str(),
+        Some("http-metrics")
+    );
+
+    let policy: NetworkPolicy = rendered.one("NetworkPolicy")?;
+    let spec = policy.spec.context("no NetworkPolicy spec")?;
+    let ingress_ports: BTreeSet<String> = spec
+        .ingress
+        .iter()
+        .flatten()
+        .flat_map(|rule| rule.ports.iter().flatten())
+        .map(|p| serde_json::to_string(&p.port).unwrap_or_default())
+        .collect();
+    assert_eq!(ingress_ports, BTreeSet::from(["8080".to_owned()]));
+    let egress: BTreeSet<(String, String)> = spec
+        .egress
+        .iter()
+        .flatten()
+        .flat_map(|rule| rule.ports.iter().flatten())
+        .map(|p| {
+            (
+                serde_json::to_string(&p.port).unwrap_or_default(),
+                p.protocol.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    for (port, protocol) in [
+        ("53", "UDP"),
+        ("53", "TCP"),
+        ("443", "TCP"),
+        ("6443", "TCP"),
+    ] {
+        assert!(
+            egress.contains(&(port.to_owned(), protocol.to_owned())),
+            "egress to {port}/{protocol} missing: {egress:?}"
+        );
+    }
+    Ok(())
+}
