@@ -9,8 +9,9 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "control plane (kube-apiserver, etcd, kubectl) from the pinned Go modules"
+step "control plane (kube-apiserver, etcd, kubectl) and helm from the pinned Go modules"
 tools/envtest/build.sh >/dev/null
+tools/helm/build.sh >/dev/null
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -24,5 +25,5 @@ if ! cargo run --quiet --locked --bin crdgen | diff -u crds/rekognitioncollectio
   exit 1
 fi
 
-step "cargo test (unit, emulator, test bed, end to end)"
+step "cargo test (unit, emulator, test bed, chart, end to end)"
 cargo test --workspace --locked
