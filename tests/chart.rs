@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -51,28 +51,7 @@ fn helm_binary() -> &'static Path {
 fn locate_helm() -> Result<PathBuf> {
     let dir = match std::env::var_os("RKO_HELM_BIN_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => {
-            let script = root().join("tools/helm/build.sh");
-            let output = Command::new("bash")
-                .arg(&script)
-                .stderr(Stdio::inherit())
-                .output()
-                .with_context(|| format!("running {}", script.display()))?;
-            if !output.status.success() {
-                bail!(
-                    "{} failed ({}); it builds helm from the Go module pinned in tools/helm and \
-                     needs Go and the Go module proxy",
-                    script.display(),
-                    output.status
-                );
-            }
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            let dir = stdout
-                .lines()
-                .last()
-                .context("tools/helm/build.sh printed no binary directory")?;
-            PathBuf::from(dir.trim())
-        }
+        None => testbed::build_with_script(&root().join("tools/helm/build.sh"))?,
     };
     let helm = dir.join("helm");
     ensure!(

@@ -173,34 +173,15 @@ async fn fifty_objects_under_a_one_per_second_quota_all_become_ready() -> anyhow
     options.aws_burst = 4;
     let mut world = World::without_operator("quota", options.clone()).await?;
     world.start_operator(&options).await?;
-    let started = Instant::now();
-    for i in 0..50 {
-        world
-            .create(&format!("burst-{i:02}"), CollectionSpec::default())
-            .await?;
-    }
-    for i in 0..50 {
-        world
-            .wait_reason_within(
-                &format!("burst-{i:02}"),
-                "Available",
-                Duration::from_secs(300),
-            )
-            .await?;
-    }
-    let elapsed = started.elapsed();
-    let counters = world.admin().counters().await?;
-    let total: u64 = counters.0.values().flat_map(|o| o.values()).sum();
-    let throttled: u64 = counters
-        .0
-        .values()
-        .map(|o| o.get("ThrottlingException").copied().unwrap_or(0))
-        .sum();
+    let elapsed = world
+        .create_many_and_wait("burst", 50, Duration::from_secs(300))
+        .await?;
+    let calls = world.call_totals().await?;
     println!(
-        "quota 1/s per operation, 50 objects: all Ready in {:.1}s; {total} AWS calls, {throttled} throttled; {:?}",
-        elapsed.as_secs_f64(),
-        counters.0
+        "quota 1/s per operation, 50 objects: all Ready in {:.1}s; {calls}",
+        elapsed.as_secs_f64()
     );
+    let counters = calls.counters;
     assert_eq!(counters.get("CreateCollection", "Ok"), 50);
     if std::env::var_os("TIMELINE").is_some() {
         let calls = world.admin().calls().await?;

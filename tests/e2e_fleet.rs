@@ -335,35 +335,15 @@ async fn two_hundred_objects_under_a_five_per_second_quota_are_rarely_throttled(
     options.aws_burst = 4;
     let mut world = World::without_operator("fleet", options.clone()).await?;
     world.start_operator(&options).await?;
-    let started = Instant::now();
-    for i in 0..200 {
-        world
-            .create(&format!("fleet-{i:03}"), CollectionSpec::default())
-            .await?;
-    }
-    for i in 0..200 {
-        world
-            .wait_reason_within(
-                &format!("fleet-{i:03}"),
-                "Available",
-                Duration::from_secs(400),
-            )
-            .await?;
-    }
-    let elapsed = started.elapsed();
-    let counters = world.admin().counters().await?;
-    let total: u64 = counters.0.values().flat_map(|o| o.values()).sum();
-    let throttled: u64 = counters
-        .0
-        .values()
-        .map(|o| o.get("ThrottlingException").copied().unwrap_or(0))
-        .sum();
+    let elapsed = world
+        .create_many_and_wait("fleet", 200, Duration::from_secs(400))
+        .await?;
+    let calls = world.call_totals().await?;
     println!(
-        "200 objects, emulator quota 5/s per operation: all Ready in {:.1}s; {total} AWS calls, {throttled} throttled ({:.2}%); {:?}",
-        elapsed.as_secs_f64(),
-        100.0 * throttled as f64 / total as f64,
-        counters.0
+        "200 objects, emulator quota 5/s per operation: all Ready in {:.1}s; {calls}",
+        elapsed.as_secs_f64()
     );
+    let (counters, throttled, total) = (calls.counters, calls.throttled, calls.total);
     assert_eq!(counters.get("CreateCollection", "Ok"), 200);
     assert!(
         throttled * 50 <= total,

@@ -45,7 +45,9 @@ impl ControlPlaneBinaries {
     }
 }
 
-fn build_with_script(script: &Path) -> Result<PathBuf> {
+/// Runs one of the repository's `tools/*/build.sh` scripts (a no-op when its cache is current)
+/// and returns the directory it prints on its last line.
+pub fn build_with_script(script: &Path) -> Result<PathBuf> {
     let output = Command::new("bash")
         .arg(script)
         .stderr(std::process::Stdio::inherit())
@@ -53,7 +55,7 @@ fn build_with_script(script: &Path) -> Result<PathBuf> {
         .with_context(|| format!("running {}", script.display()))?;
     if !output.status.success() {
         bail!(
-            "{} failed ({}); the control plane cannot be built, so no test that needs it can run",
+            "{} failed ({}); it builds from the Go modules pinned beside it and needs Go and the Go module proxy",
             script.display(),
             output.status
         );

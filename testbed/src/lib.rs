@@ -16,7 +16,7 @@ mod emulator;
 mod pki;
 mod shared;
 
-pub use binaries::{ControlPlaneBinaries, workspace_root};
+pub use binaries::{ControlPlaneBinaries, build_with_script, workspace_root};
 pub use control_plane::client_from_kubeconfig;
 pub use control_plane::{ControlPlane, ControlPlaneOptions};
 pub use emulator::{BackgroundEmulator, aws_env_lines, with_generated_credentials};

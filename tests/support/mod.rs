@@ -97,17 +97,7 @@ impl World {
         config.aws_burst = options.aws_burst;
         config.resync_interval = options.resync_interval;
         let client = self.ns.client.clone();
-        let sdk_config = self.sdk_config().await;
-        let stop = Arc::new(Notify::new());
-        let stopped = stop.clone();
-        let task = tokio::spawn(async move {
-            rekognition_operator::operator::run_operator(&config, client, sdk_config, async move {
-                stopped.notified().await;
-            })
-            .await
-        });
-        self.operator = Some(Operator { stop, task });
-        Ok(())
+        self.start_operator_as(config, client).await
     }
 
     /// Starts the operator as a task with a given configuration and Kubernetes client (for
@@ -244,6 +234,42 @@ impl World {
             .with_context(|| format!("no collection {id} in the emulator"))
     }
 
+    /// Creates `count` default objects named `<prefix>-NNN` and waits until all are Available.
+    /// Returns how long that took.
+    pub async fn create_many_and_wait(
+        &self,
+        prefix: &str,
+        count: usize,
+        deadline: Duration,
+    ) -> Result<Duration> {
+        let started = std::time::Instant::now();
+        for i in 0..count {
+            self.create(&format!("{prefix}-{i:03}"), CollectionSpec::default())
+                .await?;
+        }
+        for i in 0..count {
+            self.wait_reason_within(&format!("{prefix}-{i:03}"), "Available", deadline)
+                .await?;
+        }
+        Ok(started.elapsed())
+    }
+
+    /// All AWS calls the emulator answered, and how many of them were throttled.
+    pub async fn call_totals(&self) -> Result<CallTotals> {
+        let counters = self.admin().counters().await?;
+        let total = counters.0.values().flat_map(|o| o.values()).sum();
+        let throttled = counters
+            .0
+            .values()
+            .map(|o| o.get("ThrottlingException").copied().unwrap_or(0))
+            .sum();
+        Ok(CallTotals {
+            total,
+            throttled,
+            counters,
+        })
+    }
+
     pub async fn aws_has(&self, id: &str) -> Result<bool> {
         Ok(self
             .admin()
@@ -251,6 +277,26 @@ impl World {
             .await?
             .iter()
             .any(|c| c.collection_id == id))
+    }
+}
+
+/// Call counts from the emulator.
+pub struct CallTotals {
+    pub total: u64,
+    pub throttled: u64,
+    pub counters: rekognition_emulator::admin::Counters,
+}
+
+impl std::fmt::Display for CallTotals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} AWS calls, {} throttled ({:.2}%); {:?}",
+            self.total,
+            self.throttled,
+            100.0 * self.throttled as f64 / self.total.max(1) as f64,
+            self.counters.0
+        )
     }
 }
 
