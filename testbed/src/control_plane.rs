@@ -64,10 +64,18 @@ api_pid=$!
 # start, so that they keep the default dispositions.
 trap '' INT TERM HUP
 echo "pids $etcd_pid $api_pid"
+# Asks a server to stop; after 10 s (an API server may wait for clients' open watches) kills it.
+stop() {
+  kill -TERM "$1" 2>/dev/null
+  tries=0
+  while kill -0 "$1" 2>/dev/null && [ "$tries" -lt 50 ]; do sleep 0.2; tries=$((tries + 1)); done
+  kill -KILL "$1" 2>/dev/null
+  wait "$1" 2>/dev/null
+}
 # Returns when the owner closes the pipe or dies.
 read -r _ignored || true
-kill -TERM "$api_pid" 2>/dev/null; wait "$api_pid" 2>/dev/null
-kill -TERM "$etcd_pid" 2>/dev/null; wait "$etcd_pid" 2>/dev/null
+stop "$api_pid"
+stop "$etcd_pid"
 rm -rf "$dir"
 "#;
 

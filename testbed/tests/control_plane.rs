@@ -186,6 +186,35 @@ async fn stopping_leaves_no_process_and_no_temp_directory() -> Result<()> {
     Ok(())
 }
 
+#[tokio::test]
+async fn stopping_does_not_wait_for_clients_that_keep_a_watch_open() -> Result<()> {
+    let plane = ControlPlane::start(ControlPlaneOptions {
+        crd_dirs: vec![],
+        ..ControlPlaneOptions::default()
+    })
+    .await?;
+    let client = plane.client().await?;
+    // A client that keeps watching, as a running operator does.
+    let watch = tokio::spawn(async move {
+        use futures::StreamExt;
+        let namespaces: Api<Namespace> = Api::all(client);
+        let mut stream = std::pin::pin!(kube::runtime::watcher(namespaces, Default::default()));
+        while stream.next().await.is_some() {}
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let dir = plane.dir().to_path_buf();
+    let started = Instant::now();
+    let stopped = tokio::time::timeout(Duration::from_secs(25), plane.stop()).await;
+    watch.abort();
+    assert!(stopped.is_ok(), "stop did not finish within 25 s");
+    println!(
+        "stopped in {:.1}s with a watch open",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(!dir.exists());
+    Ok(())
+}
+
 fn alive(pid: u32) -> bool {
     // A zombie would still have a /proc entry; the supervisor reaps both children.
     Path::new(&format!("/proc/{pid}")).exists()
