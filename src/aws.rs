@@ -224,6 +224,15 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// "Missing is OK": a ResourceNotFoundException becomes `Ok(None)`, every other error stays.
+fn missing_is_none<T>(result: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.kind == AwsErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
 /// Puts `arn:` in front of an ARN that lacks it: CreateCollection answers
 /// `aws:rekognition:<region>:<account>:collection/<id>`, DescribeCollection the full form.
 pub fn canonical_arn(arn: &str) -> String {
@@ -349,8 +358,8 @@ impl CollectionApi for SdkCollectionApi {
                 request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
             })
             .await;
-        match result {
-            Ok(output) => Ok(Some(CollectionDescription {
+        Ok(
+            missing_is_none(result)?.map(|output| CollectionDescription {
                 arn: canonical_arn(output.collection_arn().unwrap_or_default()),
                 face_model_version: output.face_model_version().map(str::to_owned),
                 face_count: output.face_count(),
@@ -358,10 +367,8 @@ impl CollectionApi for SdkCollectionApi {
                 created_at: output
                     .creation_timestamp()
                     .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
-            })),
-            Err(error) if error.kind == AwsErrorKind::NotFound => Ok(None),
-            Err(error) => Err(error),
-        }
+            }),
+        )
     }
 
     async fn delete(&self, region: &str, collection_id: &str) -> Result<bool, AwsError> {
@@ -375,11 +382,7 @@ impl CollectionApi for SdkCollectionApi {
                 request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
             })
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if error.kind == AwsErrorKind::NotFound => Ok(false),
-            Err(error) => Err(error),
-        }
+        Ok(missing_is_none(result)?.is_some())
     }
 
     async fn list_tags(&self, region: &str, arn: &str) -> Result<Option<Tags>, AwsError> {
@@ -393,18 +396,14 @@ impl CollectionApi for SdkCollectionApi {
                 request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
             })
             .await;
-        match result {
-            Ok(output) => Ok(Some(
-                output
-                    .tags()
-                    .cloned()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect(),
-            )),
-            Err(error) if error.kind == AwsErrorKind::NotFound => Ok(None),
-            Err(error) => Err(error),
-        }
+        Ok(missing_is_none(result)?.map(|output| {
+            output
+                .tags()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .collect()
+        }))
     }
 
     async fn tag(&self, region: &str, arn: &str, tags: &Tags) -> Result<(), AwsError> {
