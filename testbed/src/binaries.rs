@@ -12,7 +12,17 @@ pub struct ControlPlaneBinaries {
 }
 
 /// The workspace root: the directory holding `crds/`, `tools/` and `target/`.
+///
+/// Found from the current directory upwards (cargo runs tests and `cargo run` inside the
+/// workspace), so a build artifact shared between clones never points at another clone; the
+/// path this crate was compiled from is the fallback.
 pub fn workspace_root() -> PathBuf {
+    let is_root = |dir: &Path| dir.join("tools/envtest/build.sh").is_file();
+    if let Ok(current) = std::env::current_dir()
+        && let Some(root) = current.ancestors().find(|dir| is_root(dir))
+    {
+        return root.to_path_buf();
+    }
     // testbed/ sits directly under the workspace root.
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
