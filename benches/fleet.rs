@@ -1,15 +1,66 @@
-//! Fleet benchmark: the release operator binary against the real control plane and the emulator.
-//! Measures time until N new objects are Ready, AWS calls per object, and the operator's memory
-//! (peak and steady RSS). Run with `cargo bench --bench fleet` (N defaults to 500; set
-//! FLEET_OBJECTS to change it). Not part of the test command: figures, not assertions.
+//! Fleet benchmark: the operator binary, as it ships, against the real control plane and the
+//! emulator. Prints one table: bursts of new objects under several AWS quotas, deletions, a fleet
+//! of thousands of objects (rate, memory), a restart over it, single-object latency, and new
+//! objects while resyncs are behind.
+//!
+//! `cargo bench --bench fleet` runs the full benchmark (release build, about half an hour on two
+//! cores). `FLEET_SCALE=small cargo test --bench fleet` runs the same scenarios at a small scale
+//! (the README's test command does, so the benchmark cannot rot); its figures are printed, never
+//! asserted.
 
-use std::process::{Command, Stdio};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
-use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use anyhow::{Context, Result, bail};
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+use kube::runtime::watcher;
+use rekognition_emulator::protocol::Operation;
+use rekognition_emulator::quota::QuotaUpdate;
 use rekognition_operator::crd::{CollectionSpec, RekognitionCollection};
 use testbed::{BackgroundEmulator, ControlPlane, ControlPlaneOptions};
+use tokio::sync::Notify;
+
+/// How big each scenario is.
+struct Scale {
+    burst: usize,
+    quotas: &'static [f64],
+    fleet: usize,
+    latency_samples: usize,
+    /// The resync interval of the "resyncs are behind" scenario; with `fleet` objects it wants far
+    /// more describes per second than the quota of 5/s.
+    behind_resync: &'static str,
+    behind_samples: usize,
+}
+
+const FULL: Scale = Scale {
+    burst: 1000,
+    quotas: &[2.0, 20.0, 50.0],
+    fleet: 10_000,
+    latency_samples: 100,
+    behind_resync: "60s",
+    behind_samples: 10,
+};
+
+const SMALL: Scale = Scale {
+    burst: 50,
+    quotas: &[2.0, 20.0],
+    fleet: 300,
+    latency_samples: 20,
+    behind_resync: "10s",
+    behind_samples: 3,
+};
+
+/// One line of the result table.
+struct Row {
+    scenario: String,
+    measure: &'static str,
+    value: String,
+    target: &'static str,
+}
 
 fn rss_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -20,108 +71,620 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    let objects: usize = std::env::var("FLEET_OBJECTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(500);
-    let plane = ControlPlane::start(ControlPlaneOptions::default()).await?;
-    let mut config = testbed::with_generated_credentials(Default::default());
-    config.quota.rate_per_sec = 0.0;
-    let emulator = BackgroundEmulator::start(config)?;
-    let dir = tempfile::tempdir()?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, plane.kubeconfig_yaml()?)?;
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
 
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rekognition-operator"));
-    command
-        .args([
-            "--metrics-addr",
-            "off",
-            "--aws-rate",
-            "0",
-            "--log-level",
-            "warn",
-        ])
-        .env("KUBECONFIG", &kubeconfig)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    for (key, value) in emulator.env() {
-        command.env(key, value);
+/// What the benchmark sees of its objects, kept current by a watch.
+#[derive(Default)]
+struct Seen {
+    present: HashSet<String>,
+    ready: HashSet<String>,
+    described: HashSet<String>,
+    ready_at: HashMap<String, Instant>,
+}
+
+struct Tracker {
+    seen: Arc<Mutex<Seen>>,
+    changed: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Tracker {
+    fn start(api: Api<RekognitionCollection>) -> Self {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let changed = Arc::new(Notify::new());
+        let (state, notify) = (seen.clone(), changed.clone());
+        let task = tokio::spawn(async move {
+            let mut events = watcher(api, watcher::Config::default()).boxed();
+            while let Ok(Some(event)) = events.try_next().await {
+                let mut s = state.lock().expect("lock");
+                match event {
+                    watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
+                        let name = obj.metadata.name.clone().unwrap_or_default();
+                        let ready = obj.ready_condition().is_some_and(|c| c.status == "True");
+                        let described = obj.status.as_ref().is_some_and(|s| s.created_at.is_some());
+                        s.present.insert(name.clone());
+                        if ready && s.ready.insert(name.clone()) {
+                            s.ready_at.insert(name.clone(), Instant::now());
+                        }
+                        if described {
+                            s.described.insert(name);
+                        }
+                    }
+                    watcher::Event::Delete(obj) => {
+                        let name = obj.metadata.name.clone().unwrap_or_default();
+                        s.present.remove(&name);
+                        s.ready.remove(&name);
+                        s.described.remove(&name);
+                    }
+                    watcher::Event::Init | watcher::Event::InitDone => {}
+                }
+                drop(s);
+                notify.notify_waiters();
+            }
+        });
+        Self {
+            seen,
+            changed,
+            task,
+        }
     }
-    let mut operator = command.spawn().context("starting the operator")?;
-    let pid = operator.id();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle_rss = rss_kib(pid, "VmRSS:");
 
-    let client = plane.client().await?;
-    let api: Api<RekognitionCollection> = Api::namespaced(client, "default");
-    let started = Instant::now();
-    for i in 0..objects {
+    async fn until(
+        &self,
+        what: &str,
+        deadline: Duration,
+        check: impl Fn(&Seen) -> bool,
+    ) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            let notified = self.changed.notified();
+            if check(&self.seen.lock().expect("lock")) {
+                return Ok(());
+            }
+            let left = deadline.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                let s = self.seen.lock().expect("lock");
+                bail!(
+                    "{what}: not within {deadline:?} (present {}, ready {}, described {})",
+                    s.present.len(),
+                    s.ready.len(),
+                    s.described.len()
+                );
+            }
+            let _ = tokio::time::timeout(left.min(Duration::from_millis(500)), notified).await;
+        }
+    }
+
+    fn ready_at(&self, name: &str) -> Option<Instant> {
+        self.seen.lock().expect("lock").ready_at.get(name).copied()
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The shared control plane and how to start operators on it.
+struct Bench {
+    plane: ControlPlane,
+    kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+    next_ns: usize,
+}
+
+/// One scenario's namespace, emulator and operator process.
+struct Stage {
+    ns: String,
+    api: Api<RekognitionCollection>,
+    emulator: BackgroundEmulator,
+    operator: Option<Child>,
+    tracker: Tracker,
+}
+
+impl Bench {
+    async fn start() -> Result<Self> {
+        let plane = ControlPlane::start(ControlPlaneOptions::default()).await?;
+        let dir = tempfile::tempdir()?;
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, plane.kubeconfig_yaml()?)?;
+        Ok(Self {
+            plane,
+            kubeconfig,
+            _dir: dir,
+            next_ns: 0,
+        })
+    }
+
+    /// A new namespace and an emulator with `quota` calls per second per operation (0: off).
+    async fn stage(&mut self, quota: f64) -> Result<Stage> {
+        use k8s_openapi::api::core::v1::Namespace;
+        self.next_ns += 1;
+        let ns = format!("bench-{}", self.next_ns);
+        let client = self.plane.client().await?;
+        Api::<Namespace>::all(client.clone())
+            .create(
+                &PostParams::default(),
+                &Namespace {
+                    metadata: ObjectMeta {
+                        name: Some(ns.clone()),
+                        ..ObjectMeta::default()
+                    },
+                    ..Namespace::default()
+                },
+            )
+            .await?;
+        let mut config = testbed::with_generated_credentials(Default::default());
+        config.quota.rate_per_sec = quota;
+        config.quota.burst = 5;
+        config.call_log_capacity = config.call_log_capacity.max(200_000);
+        let emulator = BackgroundEmulator::start(config)?;
+        let api: Api<RekognitionCollection> = Api::namespaced(client, &ns);
+        let tracker = Tracker::start(api.clone());
+        Ok(Stage {
+            ns,
+            api,
+            emulator,
+            operator: None,
+            tracker,
+        })
+    }
+
+    fn start_operator(&self, stage: &mut Stage, extra: &[&str]) -> Result<u32> {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rekognition-operator"));
+        command
+            .args([
+                "--namespace",
+                &stage.ns,
+                "--metrics-addr",
+                "off",
+                "--log-level",
+                "warn",
+            ])
+            .args(extra)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (key, value) in stage.emulator.env() {
+            command.env(key, value);
+        }
+        let child = command.spawn().context("starting the operator")?;
+        let pid = child.id();
+        stage.operator = Some(child);
+        Ok(pid)
+    }
+}
+
+impl Stage {
+    async fn create(&self, name: &str) -> Result<()> {
         let object = RekognitionCollection {
             metadata: ObjectMeta {
-                name: Some(format!("bench-{i:05}")),
+                name: Some(name.into()),
                 ..ObjectMeta::default()
             },
             spec: CollectionSpec::default(),
             status: None,
         };
-        api.create(&PostParams::default(), &object).await?;
+        self.api.create(&PostParams::default(), &object).await?;
+        Ok(())
     }
-    let created = started.elapsed();
-    loop {
-        let ready = api
-            .list(&ListParams::default())
-            .await?
-            .items
-            .iter()
-            .filter(|o| o.ready_condition().is_some_and(|c| c.status == "True"))
-            .count();
-        if ready == objects {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(900) {
-            anyhow::bail!("only {ready}/{objects} Ready after 15 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    let all_ready = started.elapsed();
-    let peak = rss_kib(pid, "VmHWM:");
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let steady = rss_kib(pid, "VmRSS:");
-    let counters = emulator.admin()?.counters().await?;
-    let calls: u64 = counters.0.values().flat_map(|o| o.values()).sum();
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let _ = operator.wait();
 
-    println!("fleet benchmark: {objects} objects, emulator quotas off, operator limiter off");
+    /// Creates `names` with a few requests in flight at once.
+    async fn create_all(&self, names: &[String]) -> Result<()> {
+        futures::stream::iter(names)
+            .map(|name| self.create(name))
+            .buffer_unordered(16)
+            .try_collect::<Vec<_>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_all(&self, names: &[String]) -> Result<()> {
+        futures::stream::iter(names)
+            .map(|name| async move {
+                self.api.delete(name, &DeleteParams::default()).await?;
+                Ok::<_, anyhow::Error>(())
+            })
+            .buffer_unordered(16)
+            .try_collect::<Vec<_>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn calls(&self) -> Result<(u64, u64, HashMap<String, u64>)> {
+        let counters = self.emulator.admin()?.counters().await?;
+        let mut total = 0;
+        let mut throttled = 0;
+        let mut by_op = HashMap::new();
+        for (op, outcomes) in &counters.0 {
+            for (outcome, n) in outcomes {
+                total += n;
+                *by_op.entry(op.clone()).or_insert(0) += n;
+                if outcome.contains("Throttl") || outcome.contains("ProvisionedThroughput") {
+                    throttled += n;
+                }
+            }
+        }
+        Ok((total, throttled, by_op))
+    }
+
+    fn stop_operator(&mut self) {
+        if let Some(mut child) = self.operator.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.operator.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn names(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i:05}")).collect()
+}
+
+/// A burst of new objects under an emulator quota, operator on default flags; then, at the
+/// default quota, their deletion.
+async fn burst(
+    bench: &mut Bench,
+    n: usize,
+    quota: f64,
+    rows: &mut Vec<Row>,
+    delete: bool,
+) -> Result<()> {
+    let mut stage = bench.stage(quota).await?;
+    bench.start_operator(&mut stage, &[])?;
+    let objects = names("burst", n);
+    let ideal = n as f64 / quota;
+    let started = Instant::now();
+    stage.create_all(&objects).await?;
+    stage
+        .tracker
+        .until(
+            "burst Ready",
+            Duration::from_secs_f64(ideal * 4.0 + 120.0),
+            |s| s.ready.len() >= n,
+        )
+        .await?;
+    let secs = started.elapsed().as_secs_f64();
+    let (total, throttled, by_op) = stage.calls().await?;
+    let creates = by_op.get("CreateCollection").copied().unwrap_or(0);
+    let (target_ratio, target_share) = if quota == 5.0 {
+        ("≤ 1.05", "≤ 1 %")
+    } else {
+        ("≤ 1.15", "≤ 3 %")
+    };
+    let scenario = format!("burst: {n} new objects, quota {quota}/s per operation");
+    rows.push(Row {
+        scenario: scenario.clone(),
+        measure: "seconds to all Ready ÷ (N / quota)",
+        value: format!("{:.3} ({secs:.1} s)", secs / ideal),
+        target: target_ratio,
+    });
+    rows.push(Row {
+        scenario: scenario.clone(),
+        measure: "CreateCollection calls per object (throttled retries included)",
+        value: format!("{:.2}", creates as f64 / n as f64),
+        target: "1.0 before Ready",
+    });
+    rows.push(Row {
+        scenario,
+        measure: "throttled share of AWS calls so far",
+        value: format!(
+            "{:.2} % ({throttled} of {total})",
+            100.0 * throttled as f64 / total.max(1) as f64
+        ),
+        target: target_share,
+    });
+    if !delete {
+        return Ok(());
+    }
+    // Let every object be described once (its createdAt), so the deletion starts from steady state.
+    stage
+        .tracker
+        .until(
+            "burst described",
+            Duration::from_secs_f64(ideal * 4.0 + 120.0),
+            |s| s.described.len() >= n,
+        )
+        .await?;
+    let (before, _, _) = stage.calls().await?;
+    let started = Instant::now();
+    stage.delete_all(&objects).await?;
+    stage
+        .tracker
+        .until(
+            "all gone",
+            Duration::from_secs_f64(ideal * 4.0 + 120.0),
+            |s| s.present.is_empty(),
+        )
+        .await?;
+    let secs = started.elapsed().as_secs_f64();
+    let (after, throttled_after, _) = stage.calls().await?;
+    let scenario = format!("delete: {n} objects, quota {quota}/s per operation");
+    rows.push(Row {
+        scenario: scenario.clone(),
+        measure: "seconds to all gone ÷ (N / quota)",
+        value: format!("{:.3} ({secs:.1} s)", secs / ideal),
+        target: "≤ 1.05",
+    });
+    rows.push(Row {
+        scenario,
+        measure: "AWS calls per object",
+        value: format!(
+            "{:.2} ({} throttled in all)",
+            (after - before) as f64 / n as f64,
+            throttled_after - throttled
+        ),
+        target: "≤ 2.0",
+    });
+    Ok(())
+}
+
+/// Thousands of objects: created while the operator is down, then the operator starts with
+/// raised limits and no AWS quota; a restart over the Ready fleet; new objects while resyncs are
+/// behind; and the fleet's deletion.
+async fn fleet(bench: &mut Bench, scale: &Scale, rows: &mut Vec<Row>) -> Result<()> {
+    let n = scale.fleet;
+    let mut stage = bench.stage(0.0).await?;
+    let objects = names("fleet", n);
+    stage.create_all(&objects).await?;
+    stage
+        .tracker
+        .until("fleet present", Duration::from_secs(600), |s| {
+            s.present.len() >= n
+        })
+        .await?;
+    let raised = [
+        "--aws-rate",
+        "1000",
+        "--aws-rate-ceiling",
+        "1000",
+        "--aws-burst",
+        "1000",
+    ];
+    let started = Instant::now();
+    let pid = bench.start_operator(&mut stage, &raised)?;
+    stage
+        .tracker
+        .until("fleet Ready", Duration::from_secs(1800), |s| {
+            s.ready.len() >= n
+        })
+        .await?;
+    let secs = started.elapsed().as_secs_f64();
+    stage
+        .tracker
+        .until("fleet described", Duration::from_secs(1800), |s| {
+            s.described.len() >= n
+        })
+        .await?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let peak = rss_kib(pid, "VmHWM:");
+    let holding = rss_kib(pid, "VmRSS:");
+    let (calls, _, _) = stage.calls().await?;
+    let scenario = format!("{n} objects, quotas off, operator limits raised");
+    rows.push(Row {
+        scenario: scenario.clone(),
+        measure: "objects/s to all Ready from operator start",
+        value: format!(
+            "{:.1} ({secs:.1} s; {:.2} AWS calls per object)",
+            n as f64 / secs,
+            calls as f64 / n as f64
+        ),
+        target: "≥ 200/s",
+    });
+    rows.push(Row {
+        scenario: scenario.clone(),
+        measure: "operator RSS peak; holding the fleet",
+        value: format!("{}; {}", mib(peak), mib(holding)),
+        target: "≤ 32 MiB",
+    });
+
+    // Restart over the Ready fleet.
+    stage.stop_operator();
+    let (before, _, _) = stage.calls().await?;
+    let started = Instant::now();
+    bench.start_operator(&mut stage, &raised)?;
+    stage.create("restart-newcomer").await?;
+    stage
+        .tracker
+        .until("newcomer Ready", Duration::from_secs(120), |s| {
+            s.ready.contains("restart-newcomer")
+        })
+        .await?;
+    let newcomer = stage
+        .tracker
+        .ready_at("restart-newcomer")
+        .map(|at| at.duration_since(started).as_secs_f64())
+        .unwrap_or(f64::NAN);
+    let left = Duration::from_secs(60).saturating_sub(started.elapsed());
+    tokio::time::sleep(left).await;
+    let (after, _, _) = stage.calls().await?;
+    let scenario = format!("restart over {n} Ready objects (10-minute resync)");
+    rows.push(Row {
+        scenario: scenario.clone(),
+        measure: "AWS calls in the first 60 s (the newcomer's 2 included)",
+        value: format!("{}", after - before),
+        target: "only the resyncs due",
+    });
+    rows.push(Row {
+        scenario,
+        measure: "seconds until an object created during the restart is Ready",
+        value: format!("{newcomer:.2}"),
+        target: "≤ 2 s",
+    });
+
+    // Resyncs behind: a short interval and a describe quota of 5/s.
+    stage.stop_operator();
+    stage
+        .emulator
+        .admin()?
+        .set_quota(&QuotaUpdate {
+            enabled: true,
+            rate: Some(5.0),
+            burst: Some(5),
+            operation: Some(Operation::DescribeCollection),
+            throttle_error: None,
+        })
+        .await?;
+    bench.start_operator(
+        &mut stage,
+        &[
+            "--resync-interval",
+            scale.behind_resync,
+            "--aws-rate-ceiling",
+            "1000",
+        ],
+    )?;
+    // Wait until the resyncs outnumber the budget, then add objects one by one.
+    let interval = humantime::parse_duration(scale.behind_resync)?;
+    tokio::time::sleep(interval + interval / 2).await;
+    let mut latencies = Vec::new();
+    for i in 0..scale.behind_samples {
+        let name = format!("behind-{i}");
+        let started = Instant::now();
+        stage.create(&name).await?;
+        stage
+            .tracker
+            .until("new object Ready", Duration::from_secs(120), |s| {
+                s.ready.contains(&name)
+            })
+            .await?;
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    latencies.sort_by(f64::total_cmp);
+    rows.push(Row {
+        scenario: format!(
+            "{n} steady objects, {} resync, describe quota 5/s",
+            scale.behind_resync
+        ),
+        measure: "new object's apply → Ready while resyncs are behind: p50 / max",
+        value: format!(
+            "{:.0} ms / {:.0} ms",
+            latencies[latencies.len() / 2],
+            latencies[latencies.len() - 1]
+        ),
+        target: "≤ 2 s",
+    });
+
+    // The fleet's deletion, quotas off again.
+    stage.stop_operator();
+    stage
+        .emulator
+        .admin()?
+        .set_quota(&QuotaUpdate::default())
+        .await?;
+    let pid = bench.start_operator(&mut stage, &raised)?;
+    let mut all = objects;
+    all.push("restart-newcomer".into());
+    all.extend((0..scale.behind_samples).map(|i| format!("behind-{i}")));
+    let (before, _, _) = stage.calls().await?;
+    let started = Instant::now();
+    stage.delete_all(&all).await?;
+    stage
+        .tracker
+        .until("fleet gone", Duration::from_secs(1800), |s| {
+            s.present.is_empty()
+        })
+        .await?;
+    let secs = started.elapsed().as_secs_f64();
+    let peak = rss_kib(pid, "VmHWM:");
+    let (after, _, _) = stage.calls().await?;
+    rows.push(Row {
+        scenario: format!("deleting {} objects, quotas off", all.len()),
+        measure: "seconds; AWS calls per object; operator RSS peak",
+        value: format!(
+            "{secs:.1} s; {:.2}; {}",
+            (after - before) as f64 / all.len() as f64,
+            mib(peak)
+        ),
+        target: "—",
+    });
+    Ok(())
+}
+
+/// One object at a time, back to back, quotas off, default flags.
+async fn latency(bench: &mut Bench, samples: usize, rows: &mut Vec<Row>) -> Result<()> {
+    let mut stage = bench.stage(0.0).await?;
+    bench.start_operator(&mut stage, &[])?;
+    // Warm up connections.
+    stage.create("warmup").await?;
+    stage
+        .tracker
+        .until("warmup Ready", Duration::from_secs(60), |s| {
+            s.ready.contains("warmup")
+        })
+        .await?;
+    let mut latencies = Vec::new();
+    for i in 0..samples {
+        let name = format!("one-{i:04}");
+        let started = Instant::now();
+        stage.create(&name).await?;
+        stage
+            .tracker
+            .until("object Ready", Duration::from_secs(60), |s| {
+                s.ready.contains(&name)
+            })
+            .await?;
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let p99 = latencies[((latencies.len() as f64 * 0.99).ceil() as usize).min(latencies.len()) - 1];
+    rows.push(Row {
+        scenario: format!("one object at a time, back to back, quotas off ({samples} objects)"),
+        measure: "apply → Ready p50 / p99",
+        value: format!("{:.0} ms / {p99:.0} ms", latencies[latencies.len() / 2]),
+        target: "≤ 15 ms / ≤ 50 ms",
+    });
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let small = std::env::var("FLEET_SCALE").is_ok_and(|v| v == "small");
+    let scale = if small { SMALL } else { FULL };
+    rustls::crypto::aws_lc_rs::default_provider()
+        .install_default()
+        .ok();
+    let mut bench = Bench::start().await?;
+    let mut rows = Vec::new();
+    let started = Instant::now();
+    burst(&mut bench, scale.burst, 5.0, &mut rows, true).await?;
+    for &quota in scale.quotas {
+        burst(&mut bench, scale.burst, quota, &mut rows, false).await?;
+    }
+    latency(&mut bench, scale.latency_samples, &mut rows).await?;
+    fleet(&mut bench, &scale, &mut rows).await?;
+
     println!(
-        "  objects created in        {:>8.1} s",
-        created.as_secs_f64()
+        "\nfleet benchmark ({} scale, {} build, {:.0} s)\n",
+        if small { "small" } else { "full" },
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        started.elapsed().as_secs_f64()
     );
-    println!(
-        "  all Ready after           {:>8.1} s ({:.0} objects/s)",
-        all_ready.as_secs_f64(),
-        objects as f64 / all_ready.as_secs_f64()
-    );
-    println!(
-        "  AWS calls                 {calls:>8} ({:.2} per object)",
-        calls as f64 / objects as f64
-    );
-    println!(
-        "  operator RSS idle         {:>8.1} MiB",
-        idle_rss as f64 / 1024.0
-    );
-    println!(
-        "  operator RSS peak         {:>8.1} MiB",
-        peak as f64 / 1024.0
-    );
-    println!(
-        "  operator RSS with {objects} objects {:>6.1} MiB",
-        steady as f64 / 1024.0
-    );
+    println!("| scenario | measure | measured | target |");
+    println!("|---|---|---|---|");
+    for row in rows {
+        println!(
+            "| {} | {} | {} | {} |",
+            row.scenario, row.measure, row.value, row.target
+        );
+    }
     Ok(())
 }

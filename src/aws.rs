@@ -13,7 +13,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use chrono::{DateTime, Utc};
 
 use crate::metrics::Metrics;
-use crate::rate::RateLimiters;
+use crate::rate::{Admission, Priority, RateLimiters};
 
 /// Tags as Rekognition holds them.
 pub type Tags = BTreeMap<String, String>;
@@ -44,6 +44,16 @@ pub struct CollectionDescription {
     pub created_at: Option<DateTime<Utc>>,
 }
 
+/// What DescribeCollection found, or that a background describe must wait for budget.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Described {
+    Exists(CollectionDescription),
+    Missing,
+    /// A background (resync) describe found no free token: try again after this long. Only
+    /// [`Priority::Background`] calls get this answer; no AWS call was made.
+    Deferred(Duration),
+}
+
 /// The Rekognition calls the operator makes. NotFound answers that mean "nothing there" come back
 /// as `Ok(None)` / `Ok(false)`, so callers treat "missing is OK" without matching on errors.
 pub trait CollectionApi: Send + Sync + 'static {
@@ -54,11 +64,13 @@ pub trait CollectionApi: Send + Sync + 'static {
         tags: &Tags,
     ) -> impl Future<Output = Result<CreateOutcome, AwsError>> + Send;
 
+    /// A background describe (a resync) runs only on spare budget; see [`Described::Deferred`].
     fn describe(
         &self,
         region: &str,
         collection_id: &str,
-    ) -> impl Future<Output = Result<Option<CollectionDescription>, AwsError>> + Send;
+        priority: Priority,
+    ) -> impl Future<Output = Result<Described, AwsError>> + Send;
 
     /// Returns false when the collection was already gone.
     fn delete(
@@ -243,7 +255,8 @@ pub fn canonical_arn(arn: &str) -> String {
     }
 }
 
-/// The SDK adapter: one Rekognition client per region, every call through that region's limiter.
+/// The SDK adapter: one Rekognition client per region, every call through the limiter of its
+/// region and operation.
 #[derive(Clone)]
 pub struct SdkCollectionApi {
     base: aws_config::SdkConfig,
@@ -287,15 +300,24 @@ impl SdkCollectionApi {
             .clone()
     }
 
-    /// Waits for the region's limiter, then records the outcome (and tells the limiter about
-    /// throttling so it slows down).
+    /// Waits for the limiter of the region and operation, then records the outcome (and tells the
+    /// limiter about throttling so it slows down).
     async fn call<T, F>(&self, region: &str, operation: &'static str, f: F) -> Result<T, AwsError>
     where
         F: Future<Output = Result<T, AwsError>>,
     {
-        let limiter = self.limiters.for_region(region);
+        let limiter = self.limiters.get(region, operation);
         let waited = limiter.acquire().await;
-        self.metrics.observe_limiter_wait(waited);
+        self.metrics.observe_limiter_wait(operation, waited);
+        self.send(region, operation, f).await
+    }
+
+    /// Makes the call (its token already taken) and records the outcome.
+    async fn send<T, F>(&self, region: &str, operation: &'static str, f: F) -> Result<T, AwsError>
+    where
+        F: Future<Output = Result<T, AwsError>>,
+    {
+        let limiter = self.limiters.get(region, operation);
         let result = f.await;
         let outcome = match &result {
             Ok(_) => "ok",
@@ -347,19 +369,32 @@ impl CollectionApi for SdkCollectionApi {
         &self,
         region: &str,
         collection_id: &str,
-    ) -> Result<Option<CollectionDescription>, AwsError> {
+        priority: Priority,
+    ) -> Result<Described, AwsError> {
         const OP: &str = "DescribeCollection";
         let request = self
             .client(region)
             .describe_collection()
             .collection_id(collection_id);
-        let result = self
-            .call(region, OP, async {
-                request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
-            })
-            .await;
-        Ok(
-            missing_is_none(result)?.map(|output| CollectionDescription {
+        let send = async { request.send().await.map_err(|e| AwsError::from_sdk(OP, e)) };
+        let result = match priority {
+            Priority::Foreground => self.call(region, OP, send).await,
+            Priority::Background => {
+                let admission = self
+                    .limiters
+                    .get(region, OP)
+                    .admit_background(std::time::Instant::now());
+                match admission {
+                    Admission::Go => self.send(region, OP, send).await,
+                    Admission::Later(after) => {
+                        self.metrics.count_deferred(OP);
+                        return Ok(Described::Deferred(after));
+                    }
+                }
+            }
+        };
+        Ok(match missing_is_none(result)? {
+            Some(output) => Described::Exists(CollectionDescription {
                 arn: canonical_arn(output.collection_arn().unwrap_or_default()),
                 face_model_version: output.face_model_version().map(str::to_owned),
                 face_count: output.face_count(),
@@ -368,7 +403,8 @@ impl CollectionApi for SdkCollectionApi {
                     .creation_timestamp()
                     .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
             }),
-        )
+            None => Described::Missing,
+        })
     }
 
     async fn delete(&self, region: &str, collection_id: &str) -> Result<bool, AwsError> {

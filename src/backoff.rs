@@ -1,12 +1,8 @@
-//! Per-object exponential backoff with full jitter, capped, reset on success.
+//! Exponential backoff with full jitter, capped; per object in [`crate::memory`], reset on success.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use rand::Rng;
-
-use crate::error::BackoffClass;
 
 /// Bounds of one backoff class.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -56,46 +52,6 @@ impl Bounds {
     }
 }
 
-/// Consecutive failures per object.
-#[derive(Default)]
-pub struct Backoffs {
-    policy: BackoffPolicy,
-    attempts: Mutex<HashMap<String, u32>>,
-}
-
-impl Backoffs {
-    pub fn new(policy: BackoffPolicy) -> Self {
-        Self {
-            policy,
-            attempts: Mutex::default(),
-        }
-    }
-
-    /// Records a failure of `object` and returns how long to wait before the next try.
-    pub fn next_delay(&self, object: &str, class: BackoffClass) -> Duration {
-        let attempt = {
-            let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
-            let entry = attempts.entry(object.to_owned()).or_insert(0);
-            let attempt = *entry;
-            *entry = entry.saturating_add(1);
-            attempt
-        };
-        let bounds = match class {
-            BackoffClass::Transient => self.policy.transient,
-            BackoffClass::Long => self.policy.long,
-        };
-        bounds.delay(attempt, &mut rand::rng())
-    }
-
-    /// A success: the next failure starts from the base again.
-    pub fn reset(&self, object: &str) {
-        self.attempts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(object);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,27 +93,5 @@ mod tests {
         let b = BackoffPolicy::default().transient;
         let delays: std::collections::BTreeSet<_> = (0..20).map(|_| b.delay(6, &mut rng)).collect();
         assert!(delays.len() > 15);
-    }
-
-    #[test]
-    fn success_resets_the_attempt_count() {
-        let policy = BackoffPolicy {
-            transient: Bounds {
-                base: Duration::from_secs(1),
-                cap: Duration::from_secs(1000),
-                floor: Duration::from_secs(1),
-            },
-            ..BackoffPolicy::default()
-        };
-        let backoffs = Backoffs::new(policy);
-        for _ in 0..8 {
-            backoffs.next_delay("ns/a", BackoffClass::Transient);
-        }
-        backoffs.reset("ns/a");
-        // First attempt after a reset: ceiling == floor == base.
-        assert_eq!(
-            backoffs.next_delay("ns/a", BackoffClass::Transient),
-            Duration::from_secs(1)
-        );
     }
 }

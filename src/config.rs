@@ -41,12 +41,19 @@ pub struct Config {
     #[arg(long, env = "REKOGNITION_OPERATOR_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
-    /// AWS calls per second per region, shared by all workers (0 turns the limiter off). The
-    /// default stays below Rekognition's default quotas for collection operations.
-    #[arg(long, env = "REKOGNITION_OPERATOR_AWS_RATE", default_value_t = 4.0, value_parser = parse_rate)]
+    /// AWS calls per second that each (region, operation) starts with, shared by all workers
+    /// (0 turns the limiter off). The default is just under Rekognition's default quota; from
+    /// there the limiter finds the account's real quota (it probes upward while AWS answers and
+    /// backs off when AWS throttles).
+    #[arg(long, env = "REKOGNITION_OPERATOR_AWS_RATE", default_value_t = 4.5, value_parser = parse_rate)]
     pub aws_rate: f64,
 
-    /// AWS calls allowed in a burst after a quiet period.
+    /// The most AWS calls per second per (region, operation) the limiter ever allows, whatever
+    /// AWS grants.
+    #[arg(long, env = "REKOGNITION_OPERATOR_AWS_RATE_CEILING", default_value_t = 100.0, value_parser = parse_rate)]
+    pub aws_rate_ceiling: f64,
+
+    /// AWS calls per (region, operation) allowed in a burst after a quiet period.
     #[arg(long, env = "REKOGNITION_OPERATOR_AWS_BURST", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub aws_burst: u32,
 

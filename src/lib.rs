@@ -1,9 +1,11 @@
 //! rekognition-operator: Amazon Rekognition face collections as Kubernetes objects.
 //!
-//! A reconcile observes the object and asks AWS only what the next decision needs; [`plan`] is
-//! the pure decision core, [`reconcile`] carries its steps out, [`aws`] is the one place that
-//! speaks to Rekognition (through the region's [`rate`] limiter). [`crd`] defines the API and
-//! [`operator`] wires it all into a kube-runtime controller.
+//! A reconcile observes the object and asks AWS only what the next decision needs; [`schedule`]
+//! decides whether a trigger may reach AWS at all and with which priority, [`plan`] is the pure
+//! decision core, [`reconcile`] carries its steps out, [`aws`] is the one place that speaks to
+//! Rekognition (through the [`rate`] limiter of each region and operation). [`memory`] is the
+//! per-object state of this process, [`crd`] defines the API and [`operator`] wires it all into a
+//! kube-runtime controller.
 #![forbid(unsafe_code)]
 
 pub mod aws;
@@ -13,11 +15,13 @@ pub mod crd;
 pub mod error;
 pub mod http;
 pub mod leader;
+pub mod memory;
 pub mod metrics;
 pub mod operator;
 pub mod plan;
 pub mod rate;
 pub mod reconcile;
+pub mod schedule;
 pub mod telemetry;
 
 pub use error::Error;

@@ -1,17 +1,22 @@
-//! Prometheus metrics. Every label is from a small closed set: no object names, no error text.
+//! Prometheus metrics. Every label is from a small closed set (operation, outcome, result, reason,
+//! region): no object names, no error text. Per-object gauges are computed at scrape time.
 
-use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use kube::runtime::reflector::Store;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::crd::ReadyReason;
+use crate::crd::{ReadyReason, RekognitionCollection};
+use crate::memory::Memory;
+use crate::rate::RateLimiters;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
@@ -26,6 +31,12 @@ struct CallLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabel {
+    operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RateLabels {
+    region: String,
     operation: &'static str,
 }
 
@@ -46,11 +57,95 @@ struct Inner {
     reconcile_duration: Histogram,
     aws_calls: Family<CallLabels, Counter>,
     throttles: Family<OperationLabel, Counter>,
-    limiter_wait: Histogram,
-    objects_by_reason: Family<ReasonLabel, Gauge>,
+    limiter_wait: WaitFamily,
+    deferred: Family<OperationLabel, Counter>,
     leader: Gauge,
-    // Last reason per object (namespace/name), so the per-reason gauge can be kept exact.
-    reasons: Mutex<HashMap<String, ReadyReason>>,
+    census: Arc<Mutex<Sources>>,
+}
+
+/// Where the gauges computed at scrape time read from; empty until the operator attaches them
+/// (a standby replica has no watch cache and reports no objects).
+#[derive(Default)]
+struct Sources {
+    store: Option<Store<RekognitionCollection>>,
+    limiters: Option<RateLimiters>,
+    memory: Option<Arc<Memory>>,
+}
+
+/// Gauges computed on each scrape from the watch cache, the limiters and the per-object memory,
+/// so nothing has to be kept in step by hand and a deleted object leaves nothing behind.
+#[derive(Clone)]
+struct Census(Arc<Mutex<Sources>>);
+
+impl std::fmt::Debug for Census {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Census")
+    }
+}
+
+impl Collector for Census {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let sources = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(store) = &sources.store {
+            let objects = Family::<ReasonLabel, Gauge>::default();
+            for reason in ReadyReason::ALL {
+                // Every reason is shown, zero included, so series do not come and go.
+                let _ = objects.get_or_create(&ReasonLabel {
+                    reason: reason.as_str(),
+                });
+            }
+            for obj in store.state() {
+                let reason = obj
+                    .ready_condition()
+                    .and_then(|c| ReadyReason::parse(&c.reason))
+                    .map_or("None", ReadyReason::as_str);
+                objects.get_or_create(&ReasonLabel { reason }).inc();
+            }
+            objects.encode(encoder.encode_descriptor(
+                "collections",
+                "RekognitionCollection objects in the watch cache by Ready reason",
+                None,
+                objects.metric_type(),
+            )?)?;
+        }
+        if let Some(limiters) = &sources.limiters {
+            let rates = Family::<RateLabels, Gauge<f64, AtomicU64>>::default();
+            let backlog = Family::<RateLabels, Gauge<f64, AtomicU64>>::default();
+            let now = std::time::Instant::now();
+            for (region, operation, limiter) in limiters.all() {
+                let labels = RateLabels { region, operation };
+                rates
+                    .get_or_create(&labels)
+                    .set(limiter.current_rate_at(now));
+                backlog
+                    .get_or_create(&labels)
+                    .set(limiter.background_backlog(now).as_secs_f64());
+            }
+            rates.encode(encoder.encode_descriptor(
+                "aws_rate_limit",
+                "Current client-side rate limit in calls per second, by region and operation",
+                None,
+                rates.metric_type(),
+            )?)?;
+            backlog.encode(encoder.encode_descriptor(
+                "resync_backlog_seconds",
+                "How far ahead the slots of deferred background calls (resyncs) reach: how late resyncs run",
+                None,
+                backlog.metric_type(),
+            )?)?;
+        }
+        if let Some(memory) = &sources.memory {
+            let entries = Gauge::<i64, AtomicI64>::default();
+            entries.set(i64::try_from(memory.len()).unwrap_or(i64::MAX));
+            entries.encode(encoder.encode_descriptor(
+                "object_memory_entries",
+                "Objects the operator keeps per-object memory for (next resync, backoff, release)",
+                None,
+                entries.metric_type(),
+            )?)?;
+        }
+        Ok(())
+    }
 }
 
 impl Default for Metrics {
@@ -82,17 +177,19 @@ impl Metrics {
             "AWS calls answered with throttling",
             throttles.clone(),
         );
-        let limiter_wait = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        let limiter_wait = Family::<OperationLabel, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.001, 2.0, 16))) as fn() -> Histogram,
+        );
         registry.register(
             "rate_limiter_wait_seconds",
-            "Time AWS calls waited for the client-side rate limiter",
+            "Time AWS calls waited for the client-side rate limiter, by operation",
             limiter_wait.clone(),
         );
-        let objects_by_reason = Family::<ReasonLabel, Gauge>::default();
+        let deferred = Family::<OperationLabel, Counter>::default();
         registry.register(
-            "collections",
-            "RekognitionCollection objects by Ready reason",
-            objects_by_reason.clone(),
+            "resyncs_deferred",
+            "Background calls (resyncs) put off because the operation's budget had no token to spare",
+            deferred.clone(),
         );
         let leader = Gauge::default();
         registry.register(
@@ -100,6 +197,8 @@ impl Metrics {
             "1 while this replica is the leader",
             leader.clone(),
         );
+        let census = Arc::new(Mutex::new(Sources::default()));
+        registry.register_collector(Box::new(Census(census.clone())));
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -108,11 +207,28 @@ impl Metrics {
                 aws_calls,
                 throttles,
                 limiter_wait,
-                objects_by_reason,
+                deferred,
                 leader,
-                reasons: Mutex::default(),
+                census,
             }),
         }
+    }
+
+    fn sources(&self) -> std::sync::MutexGuard<'_, Sources> {
+        self.inner.census.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts objects by reason from this watch cache at each scrape; `None` while standing by.
+    pub fn attach_store(&self, store: Option<Store<RekognitionCollection>>) {
+        self.sources().store = store;
+    }
+
+    pub fn attach_limiters(&self, limiters: RateLimiters) {
+        self.sources().limiters = Some(limiters);
+    }
+
+    pub fn attach_memory(&self, memory: Arc<Memory>) {
+        self.sources().memory = Some(memory);
     }
 
     pub fn observe_reconcile(&self, result: &'static str, elapsed: Duration) {
@@ -137,36 +253,18 @@ impl Metrics {
             .inc();
     }
 
-    pub fn observe_limiter_wait(&self, waited: Duration) {
-        self.inner.limiter_wait.observe(waited.as_secs_f64());
+    pub fn count_deferred(&self, operation: &'static str) {
+        self.inner
+            .deferred
+            .get_or_create(&OperationLabel { operation })
+            .inc();
     }
 
-    /// Records an object's current Ready reason (`None` once the object is gone).
-    pub fn set_reason(&self, object: &str, reason: Option<ReadyReason>) {
-        let mut reasons = self.inner.reasons.lock().unwrap_or_else(|p| p.into_inner());
-        let previous = match reason {
-            Some(reason) => reasons.insert(object.to_owned(), reason),
-            None => reasons.remove(object),
-        };
-        if previous == reason {
-            return;
-        }
-        if let Some(previous) = previous {
-            self.inner
-                .objects_by_reason
-                .get_or_create(&ReasonLabel {
-                    reason: previous.as_str(),
-                })
-                .dec();
-        }
-        if let Some(reason) = reason {
-            self.inner
-                .objects_by_reason
-                .get_or_create(&ReasonLabel {
-                    reason: reason.as_str(),
-                })
-                .inc();
-        }
+    pub fn observe_limiter_wait(&self, operation: &'static str, waited: Duration) {
+        self.inner
+            .limiter_wait
+            .get_or_create(&OperationLabel { operation })
+            .observe(waited.as_secs_f64());
     }
 
     pub fn set_leader(&self, leader: bool) {
@@ -182,33 +280,11 @@ impl Metrics {
     }
 }
 
+type WaitFamily = Family<OperationLabel, Histogram, fn() -> Histogram>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reason_gauge_follows_each_object_once() {
-        let metrics = Metrics::new();
-        metrics.set_reason("ns/a", Some(ReadyReason::Creating));
-        metrics.set_reason("ns/a", Some(ReadyReason::Available));
-        metrics.set_reason("ns/b", Some(ReadyReason::Available));
-        metrics.set_reason("ns/b", Some(ReadyReason::Available));
-        let text = metrics.encode();
-        assert!(
-            text.contains(r#"rekognition_operator_collections{reason="Available"} 2"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"rekognition_operator_collections{reason="Creating"} 0"#),
-            "{text}"
-        );
-        metrics.set_reason("ns/a", None);
-        assert!(
-            metrics
-                .encode()
-                .contains(r#"rekognition_operator_collections{reason="Available"} 1"#)
-        );
-    }
 
     #[test]
     fn aws_calls_are_labelled_by_operation_and_outcome() {

@@ -7,7 +7,7 @@ use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use tracing::{info, warn};
 
 use std::time::Duration;
@@ -15,11 +15,12 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::{SdkCollectionApi, load_sdk_config};
-use crate::backoff::{BackoffPolicy, Backoffs};
+use crate::backoff::BackoffPolicy;
 use crate::config::{Config, Listen};
 use crate::crd::RekognitionCollection;
 use crate::http::Health;
 use crate::leader::{Election, LeaseSettings};
+use crate::memory::Memory;
 use crate::metrics::Metrics;
 use crate::rate::{RateLimit, RateLimiters};
 use crate::reconcile::{Context, error_policy, reconcile};
@@ -191,9 +192,13 @@ impl Operator {
             .map(|r| r.to_string())
             .context("no AWS region: set --region or AWS_REGION")?;
         let limiters = RateLimiters::new(RateLimit {
-            rate_per_sec: config.aws_rate,
+            start_per_sec: config.aws_rate,
+            ceiling_per_sec: config.aws_rate_ceiling,
             burst: config.aws_burst,
         });
+        metrics.attach_limiters(limiters.clone());
+        let memory = Arc::new(Memory::new(BackoffPolicy::default()));
+        metrics.attach_memory(memory.clone());
         let aws = SdkCollectionApi::new(sdk_config, limiters, metrics.clone())
             .with_endpoint_url(config.aws_endpoint_url.clone());
         let reporter = Reporter {
@@ -206,9 +211,8 @@ impl Operator {
             default_region: default_region.clone(),
             recorder: Recorder::new(client.clone(), reporter),
             metrics,
-            backoffs: Backoffs::new(BackoffPolicy::default()),
             resync_interval: config.resync_interval,
-            settled: Default::default(),
+            memory,
         });
         let api = match &config.namespace {
             Some(namespace) => Api::namespaced(client, namespace),
@@ -232,10 +236,18 @@ impl Operator {
     /// finish.
     async fn run(&self, stop: CancellationToken, grace: Duration) {
         let stopped = stop.clone();
-        let controller =
-            Controller::new(self.api.clone(), watcher::Config::default().any_semantic())
-                .with_config(controller::Config::default().concurrency(self.concurrency));
-        let store = controller.store();
+        // A new term starts from what the statuses say; another leader may have acted meanwhile.
+        self.context.memory.retain(|_| false);
+        let (store, writer) = reflector::store();
+        let objects = watcher(self.api.clone(), watcher::Config::default().any_semantic())
+            .default_backoff()
+            .modify(trim)
+            .reflect(writer)
+            .applied_objects();
+        let controller = Controller::for_stream(objects, store.clone())
+            .with_config(controller::Config::default().concurrency(self.concurrency));
+        self.context.metrics.attach_store(Some(store.clone()));
+        let sweep = tokio::spawn(sweep_memory(store.clone(), self.context.memory.clone()));
         let health = self.health.clone();
         let ready = tokio::spawn(async move {
             // The store's readiness future wakes only its latest poller, and the controller polls
@@ -277,6 +289,73 @@ impl Operator {
             }
         }
         ready.abort();
+        sweep.abort();
+        self.context.metrics.attach_store(None);
         info!("controller stopped");
+    }
+}
+
+/// The annotation `kubectl apply` keeps the whole last-applied object in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops what the operator never reads before the watch cache stores an object: managedFields
+/// and the last-applied annotation are most of an object's size.
+fn trim(obj: &mut RekognitionCollection) {
+    obj.metadata.managed_fields = None;
+    if let Some(annotations) = obj.metadata.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+        if annotations.is_empty() {
+            obj.metadata.annotations = None;
+        }
+    }
+}
+
+/// How often the per-object memory is matched against the watch cache.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Drops the memory of objects that left the watch cache, including those deleted without a
+/// finalizer (the controller never hears of them).
+async fn sweep_memory(store: reflector::Store<RekognitionCollection>, memory: Arc<Memory>) {
+    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let live: std::collections::HashSet<String> = store
+            .state()
+            .iter()
+            .filter_map(|obj| obj.metadata.uid.clone())
+            .collect();
+        memory.retain(|uid| live.contains(uid));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trimming_keeps_everything_the_operator_reads() {
+        let mut obj: RekognitionCollection = serde_json::from_value(serde_json::json!({
+            "apiVersion": "rekognition.aws-operators.dev/v1alpha1",
+            "kind": "RekognitionCollection",
+            "metadata": {
+                "name": "a", "namespace": "ns", "uid": "u", "generation": 2,
+                "finalizers": ["rekognition.aws-operators.dev/cleanup"],
+                "annotations": {LAST_APPLIED: "{...}", "team": "vision"},
+                "managedFields": [{"manager": "kubectl", "operation": "Apply"}]
+            },
+            "spec": {"tags": {"a": "b"}}
+        }))
+        .expect("object");
+        let before = obj.clone();
+        trim(&mut obj);
+        assert_eq!(obj.metadata.managed_fields, None);
+        assert_eq!(
+            obj.metadata.annotations,
+            Some([("team".to_owned(), "vision".to_owned())].into())
+        );
+        assert_eq!(obj.spec, before.spec);
+        assert_eq!(obj.metadata.finalizers, before.metadata.finalizers);
+        assert_eq!(obj.metadata.generation, before.metadata.generation);
     }
 }

@@ -291,9 +291,12 @@ fn plan_manage(o: &Observed) -> Step {
             };
         }
     }
+    // A collection this reconcile created is Ready from CreateCollection's answer (ARN, face
+    // model); its creation time and counts come with the next describe, on the describe budget.
     if let Collection::Exists {
         description: None, ..
     } = o.collection
+        && !o.created
     {
         return Step::Describe;
     }

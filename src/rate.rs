@@ -1,29 +1,84 @@
-//! Client-side rate limiting: one token bucket per AWS region, shared by every worker.
+//! Client-side rate limiting shaped like AWS's quotas: one token bucket per (region, operation).
 //!
-//! The bucket is additive-increase / multiplicative-decrease: a throttled call halves the rate
-//! (at most once per second, since a burst of in-flight calls is throttled together, and never
-//! below a quarter of the configured rate) and empties the bucket, and each successful call gives
-//! back a twentieth of the configured rate, up to the configured rate. So a burst of new objects
-//! settles just under what AWS grants instead of bouncing off its quota.
+//! Rekognition grants transactions per second per account, region and operation, so a burst of
+//! creates must not wait behind describes. Each bucket starts just under the default quota and
+//! finds the real one:
+//!
+//! - **Slow start.** Until AWS first throttles, a bucket whose callers keep it busy doubles its
+//!   rate every half second, up to the ceiling: an account whose quota was raised is used at its
+//!   quota within seconds, without configuration.
+//! - **Throttled.** The rate drops to `BETA` times what AWS actually accepted in the last moment
+//!   (the measured rate of successful calls, as the SDKs' adaptive retry mode does), at most once
+//!   per second because calls in flight are throttled together, and the bucket's burst is gone.
+//! - **Probing.** After a throttle the rate follows a cubic curve (as TCP CUBIC and the SDKs'
+//!   adaptive mode do): back to the last known limit in `RECOVERY`, a plateau there, then slowly
+//!   above it, so the quota is re-checked rarely and a raised quota is found again.
+//!
+//! Calls come in two priorities. Foreground calls (a new object, a spec change, a deletion) queue
+//! for the next token. Background calls (periodic resyncs) never queue: they take a token only when
+//! one is free and no foreground call waits, else they get a later slot and give their worker
+//! back. So resyncs use what the budget leaves and never delay a create.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Limits for every region's bucket.
+/// Settings of every bucket.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RateLimit {
-    /// Calls per second; 0 turns limiting off.
-    pub rate_per_sec: f64,
+    /// Calls per second a bucket starts with; 0 turns limiting off.
+    pub start_per_sec: f64,
+    /// The rate never goes above this.
+    pub ceiling_per_sec: f64,
     /// Calls allowed at once after a quiet period.
     pub burst: u32,
 }
 
-/// One bucket per region, created on first use.
+impl RateLimit {
+    /// No limiting at all.
+    pub fn off() -> Self {
+        Self {
+            start_per_sec: 0.0,
+            ceiling_per_sec: 0.0,
+            burst: 1,
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        self.start_per_sec > 0.0
+    }
+}
+
+/// Whether a user waits for the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Priority {
+    /// A new object, a spec change, a deletion: queues for the next token.
+    Foreground,
+    /// A periodic resync: runs only on a free token, else comes back later.
+    Background,
+}
+
+/// After a throttle the rate drops to this fraction of what AWS accepted.
+const BETA: f64 = 0.9;
+/// How long the cubic curve takes to climb back to the last known limit.
+const RECOVERY: Duration = Duration::from_secs(20);
+/// Throttles closer together than this are one event.
+const DECREASE_SPACING: Duration = Duration::from_secs(1);
+/// Slow start doubles the rate this often while callers keep the bucket busy.
+const SLOW_START_STEP: Duration = Duration::from_millis(500);
+/// The window over which successful calls are counted to measure what AWS accepts.
+const MEASURE_WINDOW: Duration = Duration::from_millis(1000);
+/// The rate never drops below this fraction of the starting rate.
+const FLOOR_FRACTION: f64 = 0.1;
+
+/// Buckets by (region, operation).
+type Buckets = HashMap<(String, &'static str), Arc<RateLimiter>>;
+
+/// One bucket per (region, operation), created on first use.
 #[derive(Clone)]
 pub struct RateLimiters {
     limit: RateLimit,
-    buckets: Arc<Mutex<HashMap<String, Arc<RateLimiter>>>>,
+    buckets: Arc<Mutex<Buckets>>,
 }
 
 impl RateLimiters {
@@ -34,17 +89,36 @@ impl RateLimiters {
         }
     }
 
-    pub fn for_region(&self, region: &str) -> Arc<RateLimiter> {
+    pub fn get(&self, region: &str, operation: &'static str) -> Arc<RateLimiter> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         buckets
-            .entry(region.to_owned())
+            .entry((region.to_owned(), operation))
             .or_insert_with(|| Arc::new(RateLimiter::new(self.limit, Instant::now())))
             .clone()
     }
+
+    /// Every bucket with its region and operation, for the metrics.
+    pub fn all(&self) -> Vec<(String, &'static str, Arc<RateLimiter>)> {
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        buckets
+            .iter()
+            .map(|((region, op), limiter)| (region.clone(), *op, limiter.clone()))
+            .collect()
+    }
 }
 
-/// An AIMD token bucket. Callers reserve a token and sleep until it is theirs, so waiters are
-/// served in arrival order without polling.
+/// What a background caller is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// A token was free and is now taken.
+    Go,
+    /// Come back after this long: the slot reserved for this caller behind earlier background
+    /// callers, at the current rate.
+    Later(Duration),
+}
+
+/// A token bucket whose rate follows what AWS grants. Foreground callers reserve a token and
+/// sleep until it is theirs, so they are served in arrival order without polling.
 pub struct RateLimiter {
     limit: RateLimit,
     state: Mutex<Bucket>,
@@ -52,15 +126,21 @@ pub struct RateLimiter {
 
 #[derive(Debug)]
 struct Bucket {
-    /// May go negative: that many calls are already waiting for tokens.
+    /// May go negative: that many foreground calls are already waiting for tokens.
     tokens: f64,
     rate: f64,
     refilled_at: Instant,
-    last_decrease: Option<Instant>,
+    /// The rate AWS accepted when it last throttled (CUBIC's W_max); None until the first throttle.
+    limit_found: Option<f64>,
+    last_throttle: Option<Instant>,
+    last_step: Instant,
+    /// A caller found the bucket empty since the last slow-start step.
+    busy: bool,
+    /// Times of recent successful calls, to measure the accepted rate.
+    successes: VecDeque<Instant>,
+    /// Where the next background slot starts (a virtual queue of deferred background callers).
+    background_next: Instant,
 }
-
-const MIN_RATE_FRACTION: f64 = 1.0 / 4.0;
-const DECREASE_SPACING: Duration = Duration::from_secs(1);
 
 impl RateLimiter {
     pub fn new(limit: RateLimit, now: Instant) -> Self {
@@ -68,20 +148,33 @@ impl RateLimiter {
             limit,
             state: Mutex::new(Bucket {
                 tokens: f64::from(limit.burst.max(1)),
-                rate: limit.rate_per_sec,
+                rate: limit.start_per_sec,
                 refilled_at: now,
-                last_decrease: None,
+                limit_found: None,
+                last_throttle: None,
+                last_step: now,
+                busy: false,
+                successes: VecDeque::new(),
+                background_next: now,
             }),
         }
     }
 
-    fn enabled(&self) -> bool {
-        self.limit.rate_per_sec > 0.0
+    fn lock(&self) -> std::sync::MutexGuard<'_, Bucket> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Takes a token, waiting if none is free; returns how long it waited.
+    fn ceiling(&self) -> f64 {
+        self.limit.ceiling_per_sec.max(self.limit.start_per_sec)
+    }
+
+    fn floor(&self) -> f64 {
+        self.limit.start_per_sec * FLOOR_FRACTION
+    }
+
+    /// Takes a foreground token, waiting if none is free; returns how long it waited.
     pub async fn acquire(&self) -> Duration {
-        if !self.enabled() {
+        if !self.limit.enabled() {
             return Duration::ZERO;
         }
         let wait = self.reserve(Instant::now());
@@ -91,139 +184,156 @@ impl RateLimiter {
         wait
     }
 
-    /// Reserves one token at `now` and returns how long until it is available.
+    /// Reserves one foreground token at `now` and returns how long until it is available.
     pub fn reserve(&self, now: Instant) -> Duration {
-        let mut bucket = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        self.refill(&mut bucket, now);
+        if !self.limit.enabled() {
+            return Duration::ZERO;
+        }
+        let mut bucket = self.lock();
+        self.advance(&mut bucket, now);
         bucket.tokens -= 1.0;
         if bucket.tokens >= 0.0 {
             Duration::ZERO
         } else {
+            bucket.busy = true;
             Duration::from_secs_f64(-bucket.tokens / bucket.rate)
         }
     }
 
-    fn refill(&self, bucket: &mut Bucket, now: Instant) {
+    /// A background call: takes a free token if one is there (none is while a foreground call
+    /// waits), else reserves the next background slot and says how long until it.
+    pub fn admit_background(&self, now: Instant) -> Admission {
+        if !self.limit.enabled() {
+            return Admission::Go;
+        }
+        let mut bucket = self.lock();
+        self.advance(&mut bucket, now);
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            return Admission::Go;
+        }
+        bucket.busy = true;
+        let spacing = Duration::from_secs_f64(1.0 / bucket.rate);
+        let slot = bucket.background_next.max(now) + spacing;
+        bucket.background_next = slot;
+        Admission::Later(slot - now)
+    }
+
+    /// How far the background queue reaches beyond `now`: how late resyncs run.
+    pub fn background_backlog(&self, now: Instant) -> Duration {
+        self.lock().background_next.saturating_duration_since(now)
+    }
+
+    /// Refills tokens and moves the rate along its curve up to `now`.
+    fn advance(&self, bucket: &mut Bucket, now: Instant) {
         let elapsed = now
             .saturating_duration_since(bucket.refilled_at)
             .as_secs_f64();
         bucket.tokens =
             (bucket.tokens + elapsed * bucket.rate).min(f64::from(self.limit.burst.max(1)));
         bucket.refilled_at = now;
+        while let Some(&oldest) = bucket.successes.front() {
+            if now.saturating_duration_since(oldest) > MEASURE_WINDOW {
+                bucket.successes.pop_front();
+            } else {
+                break;
+            }
+        }
+        match (bucket.limit_found, bucket.last_throttle) {
+            (Some(limit), Some(at)) => {
+                // CUBIC: rate(t) = W·(1 + (1-β)·((t-K)/K)³), K = RECOVERY; capped at twice what
+                // was actually used, so an idle bucket does not climb to the ceiling.
+                let t = now.saturating_duration_since(at).as_secs_f64();
+                let k = RECOVERY.as_secs_f64();
+                let x = (t - k) / k;
+                let cubic = limit * (1.0 + (1.0 - BETA) * x * x * x);
+                let used = self.measured(bucket) * 2.0;
+                let cap = self.ceiling().min(used.max(limit));
+                bucket.rate = cubic.min(cap).max(self.floor());
+            }
+            _ => {
+                // Slow start: double while callers keep the bucket busy.
+                while now.saturating_duration_since(bucket.last_step) >= SLOW_START_STEP {
+                    bucket.last_step += SLOW_START_STEP;
+                    if std::mem::take(&mut bucket.busy) {
+                        bucket.rate = (bucket.rate * 2.0).min(self.ceiling());
+                    }
+                }
+            }
+        }
     }
 
-    /// AWS throttled a call: halve the rate.
+    /// Successful calls per second over the measuring window.
+    fn measured(&self, bucket: &Bucket) -> f64 {
+        bucket.successes.len() as f64 / MEASURE_WINDOW.as_secs_f64()
+    }
+
+    /// AWS throttled a call.
     pub fn on_throttle(&self) {
         self.on_throttle_at(Instant::now());
     }
 
     pub fn on_throttle_at(&self, now: Instant) {
-        if !self.enabled() {
+        if !self.limit.enabled() {
             return;
         }
-        let mut bucket = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut bucket = self.lock();
         if bucket
-            .last_decrease
+            .last_throttle
             .is_some_and(|at| now.saturating_duration_since(at) < DECREASE_SPACING)
         {
             return;
         }
-        self.refill(&mut bucket, now);
-        bucket.rate = (bucket.rate / 2.0).max(self.limit.rate_per_sec * MIN_RATE_FRACTION);
+        self.advance(&mut bucket, now);
+        // What AWS accepted is the best estimate of the quota; with too few calls to measure,
+        // the current rate is.
+        let measured = self.measured(&bucket);
+        let accepted = if measured >= 1.0 {
+            measured.min(bucket.rate)
+        } else {
+            bucket.rate
+        };
+        let limit = accepted.max(self.floor());
+        bucket.limit_found = Some(limit);
+        bucket.last_throttle = Some(now);
+        bucket.rate = (limit * BETA).max(self.floor());
         // AWS says the quota is used up: no burst until the bucket refills at the lower rate.
         bucket.tokens = bucket.tokens.min(0.0);
-        bucket.last_decrease = Some(now);
     }
 
-    /// A call went through: recover additively towards the configured rate.
+    /// A call went through.
     pub fn on_success(&self) {
-        if !self.enabled() {
+        self.on_success_at(Instant::now());
+    }
+
+    pub fn on_success_at(&self, now: Instant) {
+        if !self.limit.enabled() {
             return;
         }
-        let mut bucket = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        self.refill(&mut bucket, Instant::now());
-        bucket.rate = (bucket.rate + self.limit.rate_per_sec / 20.0).min(self.limit.rate_per_sec);
+        let mut bucket = self.lock();
+        bucket.successes.push_back(now);
+        // Enough to measure any rate up to the ceiling over the window.
+        let cap = (self.ceiling() * MEASURE_WINDOW.as_secs_f64()).ceil() as usize + 1;
+        while bucket.successes.len() > cap.max(16) {
+            bucket.successes.pop_front();
+        }
+        self.advance(&mut bucket, now);
     }
 
     /// The current rate in calls per second.
     pub fn current_rate(&self) -> f64 {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).rate
+        self.current_rate_at(Instant::now())
+    }
+
+    pub fn current_rate_at(&self, now: Instant) -> f64 {
+        if !self.limit.enabled() {
+            return 0.0;
+        }
+        let mut bucket = self.lock();
+        self.advance(&mut bucket, now);
+        bucket.rate
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn limiter(rate: f64, burst: u32, now: Instant) -> RateLimiter {
-        RateLimiter::new(
-            RateLimit {
-                rate_per_sec: rate,
-                burst,
-            },
-            now,
-        )
-    }
-
-    #[test]
-    fn burst_is_free_then_calls_are_spaced_by_the_rate() {
-        let now = Instant::now();
-        let l = limiter(4.0, 2, now);
-        assert_eq!(l.reserve(now), Duration::ZERO);
-        assert_eq!(l.reserve(now), Duration::ZERO);
-        assert_eq!(l.reserve(now), Duration::from_millis(250));
-        assert_eq!(l.reserve(now), Duration::from_millis(500));
-    }
-
-    #[test]
-    fn throttling_halves_the_rate_once_per_second() {
-        let now = Instant::now();
-        let l = limiter(8.0, 1, now);
-        l.on_throttle_at(now);
-        l.on_throttle_at(now + Duration::from_millis(10));
-        assert_eq!(l.current_rate(), 4.0);
-        l.on_throttle_at(now + Duration::from_secs(2));
-        assert_eq!(l.current_rate(), 2.0);
-    }
-
-    #[test]
-    fn throttling_ends_the_burst() {
-        let now = Instant::now();
-        let l = limiter(4.0, 4, now);
-        l.on_throttle_at(now);
-        // The rate is now 2/s and the burst is gone: the next call waits half a second.
-        assert_eq!(l.reserve(now), Duration::from_millis(500));
-    }
-
-    #[test]
-    fn rate_never_drops_below_a_floor() {
-        let now = Instant::now();
-        let l = limiter(8.0, 1, now);
-        for i in 0..20 {
-            l.on_throttle_at(now + Duration::from_secs(2 * i));
-        }
-        assert_eq!(l.current_rate(), 2.0);
-    }
-
-    #[test]
-    fn success_recovers_additively_up_to_the_configured_rate() {
-        let now = Instant::now();
-        let l = limiter(10.0, 1, now);
-        l.on_throttle_at(now);
-        assert_eq!(l.current_rate(), 5.0);
-        l.on_success();
-        assert!((l.current_rate() - 5.5).abs() < 1e-9);
-        for _ in 0..100 {
-            l.on_success();
-        }
-        assert_eq!(l.current_rate(), 10.0);
-    }
-
-    #[test]
-    fn zero_rate_turns_limiting_off() {
-        let now = Instant::now();
-        let l = limiter(0.0, 0, now);
-        l.on_throttle_at(now);
-        assert_eq!(l.current_rate(), 0.0);
-    }
-}
+mod tests;

@@ -13,20 +13,26 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::aws::{CollectionApi, CreateOutcome, CreatedCollection};
-use crate::backoff::Backoffs;
+use crate::aws::{CollectionApi, CreateOutcome, CreatedCollection, Described};
+use crate::backoff::BackoffPolicy;
 use crate::crd::{CollectionStatus, Condition, FINALIZER, ReadyReason, RekognitionCollection};
 use crate::error::{Error, reason_for};
+use crate::memory::Memory;
 use crate::metrics::Metrics;
 use crate::plan::{
-    Collection, LastStatus, Observed, Owner, Release, Step, TagPurpose, owner, plan, tag_diff,
+    Collection, LastStatus, Observed, Owner, Step, TagPurpose, owner, plan, tag_diff,
 };
+use crate::rate::Priority;
+use crate::schedule::{Due, Gate, Recorded, gate};
 
 /// The field manager for everything the operator writes.
 pub const FIELD_MANAGER: &str = "rekognition-operator";
 
 /// Steps one reconcile may take; the longest path (create, describe, tag, untag…) needs fewer.
 const MAX_STEPS: usize = 12;
+
+/// How soon a collection created by a reconcile is described for its creation time.
+const DESCRIBE_AFTER_CREATE: Duration = Duration::from_secs(1);
 
 /// What every reconcile shares.
 pub struct Context<A> {
@@ -35,66 +41,9 @@ pub struct Context<A> {
     pub default_region: String,
     pub recorder: Recorder,
     pub metrics: Metrics,
-    pub backoffs: Backoffs,
     pub resync_interval: Duration,
-    /// Objects that finished a full reconcile, so a trigger caused by the operator's own status
-    /// or finalizer write does not cost another AWS call before the resync is due.
-    pub settled: Settled,
-}
-
-/// Per object UID: the generation last fully reconciled and what it waits for.
-///
-/// The watch cache can lag behind the operator's own writes, so a trigger may carry an object
-/// without the status just written; this memory keeps such triggers from repeating AWS calls.
-#[derive(Default)]
-pub struct Settled {
-    entries: std::sync::Mutex<std::collections::HashMap<String, (i64, Due)>>,
-}
-
-/// What a settled object waits for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Due {
-    /// Its resync, at this instant.
-    At(Instant),
-    /// A spec change (a new generation); no AWS call until then.
-    SpecChange,
-}
-
-impl Settled {
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (i64, Due)>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// What to do with a trigger for an object that has not changed since it settled, if it has.
-    pub fn action(&self, uid: &str, generation: i64, now: Instant) -> Option<Action> {
-        match self.lock().get(uid) {
-            Some(&(settled, Due::SpecChange)) if settled == generation => {
-                Some(Action::await_change())
-            }
-            Some(&(settled, Due::At(due))) if settled == generation && due > now => {
-                Some(Action::requeue(due - now))
-            }
-            _ => None,
-        }
-    }
-
-    pub fn settle(&self, uid: &str, generation: i64, due: Due) {
-        let mut entries = self.lock();
-        if entries.len() >= 1024 && entries.len().is_power_of_two() {
-            // Objects deleted without a finalizer never tell us; drop their stale entries.
-            let now = Instant::now();
-            entries.retain(|_, (_, due)| !matches!(due, Due::At(at) if *at <= now));
-        }
-        entries.insert(uid.to_owned(), (generation, due));
-    }
-
-    pub fn forget(&self, uid: &str) {
-        self.lock().remove(uid);
-    }
-}
-
-fn object_key(obj: &RekognitionCollection) -> String {
-    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+    /// What this process remembers per object: next resync, backoff, release.
+    pub memory: Arc<Memory>,
 }
 
 /// Reconciles one object. Wraps the work in a span that carries namespace, name and collection ID.
@@ -103,19 +52,33 @@ pub async fn reconcile<A: CollectionApi>(
     ctx: Arc<Context<A>>,
 ) -> Result<Action, Error> {
     let started = Instant::now();
+    let uid = obj.uid().ok_or(Error::MalformedObject("uid"))?;
+    let generation = obj.metadata.generation.unwrap_or(0);
+    let now = Instant::now();
+    let phase = resync_delay(&uid, ctx.resync_interval, SystemTime::now());
+    let priority = match gate(
+        generation,
+        obj.metadata.deletion_timestamp.is_some(),
+        Recorded::of(&obj),
+        ctx.memory.recall(&uid),
+        now,
+        phase,
+    ) {
+        Gate::Run(priority) => priority,
+        Gate::Sleep(after) => return Ok(Action::requeue(after)),
+        Gate::Resync(after) => {
+            ctx.memory.settle(&uid, generation, Due::At(now + after));
+            return Ok(Action::requeue(after));
+        }
+        Gate::AwaitChange => return Ok(Action::await_change()),
+    };
     let span = info_span!(
         "reconcile",
         namespace = %obj.namespace().unwrap_or_default(),
         name = %obj.name_any(),
         collection_id = %obj.collection_id(),
     );
-    if obj.metadata.deletion_timestamp.is_none()
-        && let (Some(uid), Some(generation)) = (obj.uid(), obj.metadata.generation)
-        && let Some(action) = ctx.settled.action(&uid, generation, Instant::now())
-    {
-        return Ok(action);
-    }
-    let result = async { Reconciler::new(&obj, &ctx)?.run().await }
+    let result = async { Reconciler::new(&obj, &ctx, priority)?.run().await }
         .instrument(span)
         .await;
     let label = match &result {
@@ -124,22 +87,27 @@ pub async fn reconcile<A: CollectionApi>(
     };
     ctx.metrics.observe_reconcile(label, started.elapsed());
     if result.is_ok() {
-        ctx.backoffs.reset(&object_key(&obj));
-    } else if let Some(uid) = obj.uid() {
-        ctx.settled.forget(&uid);
+        ctx.memory.succeeded(&uid);
     }
     result
 }
 
-/// Decides when to retry after an error: driven by the error's class, never by its text.
+/// Decides when to retry after an error: driven by the error's class, never by its text. The
+/// backoff is remembered, so no trigger of the same generation reaches AWS before it ends.
 pub fn error_policy<A: CollectionApi>(
     obj: Arc<RekognitionCollection>,
     error: &Error,
     ctx: Arc<Context<A>>,
 ) -> Action {
-    let delay = ctx
-        .backoffs
-        .next_delay(&object_key(&obj), error.backoff_class());
+    let delay = match obj.uid() {
+        Some(uid) => ctx.memory.failed(
+            &uid,
+            obj.metadata.generation.unwrap_or(0),
+            error.backoff_class(),
+            Instant::now(),
+        ),
+        None => BackoffPolicy::default().long.cap,
+    };
     warn!(
         namespace = %obj.namespace().unwrap_or_default(),
         name = %obj.name_any(),
@@ -158,12 +126,18 @@ struct Reconciler<'a, A> {
     region: String,
     observed: Observed,
     created: Option<CreatedCollection>,
+    /// Whether a user waits for this reconcile's describe, or it is a resync on spare budget.
+    priority: Priority,
     /// The object's resourceVersion after this reconcile's own writes, for compare-and-swap.
     resource_version: Option<String>,
 }
 
 impl<'a, A: CollectionApi> Reconciler<'a, A> {
-    fn new(obj: &'a RekognitionCollection, ctx: &'a Context<A>) -> Result<Self, Error> {
+    fn new(
+        obj: &'a RekognitionCollection,
+        ctx: &'a Context<A>,
+        priority: Priority,
+    ) -> Result<Self, Error> {
         let namespace = obj.namespace().ok_or(Error::MalformedObject("namespace"))?;
         let uid = obj.uid().ok_or(Error::MalformedObject("uid"))?;
         let status = obj.status.clone().unwrap_or_default();
@@ -197,6 +171,7 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
                 .unwrap_or_else(|| ctx.default_region.clone()),
             observed,
             created: None,
+            priority,
             resource_version: obj.resource_version(),
         })
     }
@@ -235,19 +210,24 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                         false,
                     );
                     self.patch_status(&status).await?;
-                    self.ctx
-                        .metrics
-                        .set_reason(&object_key(self.obj), Some(ReadyReason::Creating));
                 }
                 self.create(tags, recreate).await?;
             }
             Step::Describe => {
-                self.observed.collection = match aws.describe(&self.region, &id).await? {
-                    Some(description) => Collection::Exists {
+                let priority = std::mem::replace(&mut self.priority, Priority::Foreground);
+                self.observed.collection = match aws.describe(&self.region, &id, priority).await? {
+                    Described::Exists(description) => Collection::Exists {
                         arn: Some(description.arn.clone()),
                         description: Some(description),
                     },
-                    None => Collection::Missing,
+                    Described::Missing => Collection::Missing,
+                    Described::Deferred(after) => {
+                        debug!(
+                            retry_in_ms = after.as_millis() as u64,
+                            "resync deferred: no spare DescribeCollection budget"
+                        );
+                        return Ok(Some(Action::requeue(after)));
+                    }
                 };
             }
             Step::ListTags { arn } => match aws.list_tags(&self.region, &arn).await? {
@@ -334,38 +314,37 @@ impl<A: CollectionApi> Reconciler<'_, A> {
             }
             Step::RemoveFinalizer { reason } => {
                 debug!(?reason, "releasing object");
-                if reason != Release::NotNeeded {
-                    self.ctx.metrics.set_reason(&object_key(self.obj), None);
-                }
                 self.set_finalizer(false).await?;
-                self.ctx.settled.forget(&self.observed.uid);
-                return Ok(Some(Action::await_change()));
-            }
-            Step::Wait => {
-                // Keeps the per-reason gauge right for objects that wait since before a restart.
-                if let Some(reason) = self.observed.last.reason {
-                    self.ctx
-                        .metrics
-                        .set_reason(&object_key(self.obj), Some(reason));
+                if self.observed.deleting {
+                    self.ctx.memory.released(&self.observed.uid);
+                } else {
+                    self.ctx.memory.unsettle(&self.observed.uid);
                 }
                 return Ok(Some(Action::await_change()));
             }
+            Step::Wait => return Ok(Some(Action::await_change())),
             Step::Finish { reason, message } => {
                 self.write_status(reason, message, true).await?;
                 if reason.waits_for_spec_change() {
-                    self.ctx.settled.settle(
+                    self.ctx.memory.settle(
                         &self.observed.uid,
                         self.observed.generation,
                         Due::SpecChange,
                     );
                     return Ok(Some(Action::await_change()));
                 }
-                let delay = resync_delay(
-                    &self.observed.uid,
-                    self.ctx.resync_interval,
-                    SystemTime::now(),
-                );
-                self.ctx.settled.settle(
+                // A collection created just now still lacks its creation time: describe it soon,
+                // on the describe budget (as a resync). Otherwise at the object's own phase.
+                let delay = if self.observed.created {
+                    DESCRIBE_AFTER_CREATE
+                } else {
+                    resync_delay(
+                        &self.observed.uid,
+                        self.ctx.resync_interval,
+                        SystemTime::now(),
+                    )
+                };
+                self.ctx.memory.settle(
                     &self.observed.uid,
                     self.observed.generation,
                     Due::At(Instant::now() + delay),
@@ -425,7 +404,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
         self.write_status(shown, error.to_string(), self.spec_applied())
             .await?;
         if shown.waits_for_spec_change() {
-            self.ctx.settled.settle(
+            self.ctx.memory.settle(
                 &self.observed.uid,
                 self.observed.generation,
                 Due::SpecChange,
@@ -471,9 +450,6 @@ impl<A: CollectionApi> Reconciler<'_, A> {
     ) -> Result<(), Error> {
         let status = self.status(reason, message.clone(), complete);
         let previous = self.obj.ready_condition().map(|c| c.reason.clone());
-        self.ctx
-            .metrics
-            .set_reason(&object_key(self.obj), Some(reason));
         if self.obj.status.as_ref() == Some(&status) {
             return Ok(());
         }
@@ -523,9 +499,11 @@ impl<A: CollectionApi> Reconciler<'_, A> {
             Collection::Missing => None,
             _ => previous.collection_arn.clone(),
         };
-        // A collection that is not ours (or not there) is not described in our status.
+        // A collection that is not ours (or not there) is not described in our status; one this
+        // reconcile created is new: no faces or users, and no creation time until described.
         let foreign = reason == ReadyReason::AlreadyExists;
         let keep = |value: Option<String>| if missing || foreign { None } else { value };
+        let new = self.created.is_some() && description.is_none();
         let ready_status = if reason.is_ready() { "True" } else { "False" };
         let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
         let previous_ready = self.obj.ready_condition();
@@ -549,6 +527,8 @@ impl<A: CollectionApi> Reconciler<'_, A> {
             region: Some(self.region.clone()),
             face_count: if missing || foreign {
                 None
+            } else if new {
+                Some(0)
             } else {
                 description
                     .and_then(|d| d.face_count)
@@ -556,17 +536,23 @@ impl<A: CollectionApi> Reconciler<'_, A> {
             },
             user_count: if missing || foreign {
                 None
+            } else if new {
+                Some(0)
             } else {
                 description
                     .and_then(|d| d.user_count)
                     .or(previous.user_count)
             },
-            created_at: keep(
-                description
-                    .and_then(|d| d.created_at)
-                    .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
-                    .or(previous.created_at),
-            ),
+            created_at: if new {
+                None
+            } else {
+                keep(
+                    description
+                        .and_then(|d| d.created_at)
+                        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                        .or(previous.created_at),
+                )
+            },
             observed_generation: if complete {
                 Some(o.generation)
             } else {

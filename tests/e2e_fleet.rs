@@ -6,34 +6,16 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use rekognition_operator::crd::{CollectionSpec, FINALIZER, ManagementPolicy, OWNER_TAG};
-use support::{Options, World};
+use support::{Options, World, eventually};
 
 fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
-}
-
-/// Polls `check` until it returns true or the deadline passes.
-async fn eventually<F, Fut>(what: &str, deadline: Duration, mut check: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool>>,
-{
-    let start = Instant::now();
-    loop {
-        if check().await? {
-            return Ok(());
-        }
-        if start.elapsed() > deadline {
-            bail!("{what}: not within {deadline:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn event_reasons(world: &World, name: &str) -> Result<Vec<String>> {

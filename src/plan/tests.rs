@@ -120,7 +120,7 @@ fn create_path() {
             Step::ListTags { arn: ARN.into() },
         ),
         (
-            "a just-created collection is described for counts and creation time",
+            "a just-created collection is Available from CreateCollection's answer alone",
             Observed {
                 created: true,
                 tags: Some(owned(&[])),
@@ -130,7 +130,10 @@ fn create_path() {
                 },
                 ..fresh()
             },
-            Step::Describe,
+            Step::Finish {
+                reason: ReadyReason::Available,
+                message: "collection myphotos is available".into(),
+            },
         ),
     ];
     for (name, observed, expected) in cases {

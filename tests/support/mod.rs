@@ -270,6 +270,16 @@ impl World {
         })
     }
 
+    /// A metric of the running operator, summed over its label sets.
+    pub async fn metric(&self, name: &str) -> Result<f64> {
+        let url = self
+            .metrics_url
+            .as_ref()
+            .context("the operator serves no metrics")?;
+        let text = reqwest::get(format!("{url}/metrics")).await?.text().await?;
+        Ok(metric_sum(&text, name))
+    }
+
     pub async fn aws_has(&self, id: &str) -> Result<bool> {
         Ok(self
             .admin()
@@ -278,6 +288,36 @@ impl World {
             .iter()
             .any(|c| c.collection_id == id))
     }
+}
+
+/// Polls `check` until it returns true or the deadline passes: the one wait-until helper of the
+/// end-to-end tests.
+pub async fn eventually<F, Fut>(what: &str, deadline: Duration, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        if start.elapsed() > deadline {
+            bail!("{what}: not within {deadline:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The sum of every sample of a metric (all label sets) in a Prometheus text exposition.
+pub fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// Call counts from the emulator.

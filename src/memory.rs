@@ -1,0 +1,192 @@
+//! The operator's per-object memory in this process: one table, keyed by object UID.
+//!
+//! It holds what the status cannot: when a settled object is next due, how many times in a row it
+//! failed and until when it backs off, and whether this process already released it. Entries
+//! leave when they hold nothing, and [`Memory::retain`] (run against the watch cache) drops those
+//! of objects that are gone, so deleted objects leave nothing behind.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::backoff::BackoffPolicy;
+use crate::error::BackoffClass;
+use crate::schedule::{Due, Remembered};
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Entry {
+    settled: Option<(i64, Due)>,
+    /// Consecutive failures, and the generation and instant the last backoff runs to.
+    failures: u32,
+    backoff_until: Option<(i64, Instant)>,
+    released: bool,
+}
+
+impl Entry {
+    fn is_empty(&self) -> bool {
+        self.settled.is_none() && self.failures == 0 && !self.released
+    }
+}
+
+/// Per-object memory, shared by every worker.
+#[derive(Default)]
+pub struct Memory {
+    policy: BackoffPolicy,
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl Memory {
+    pub fn new(policy: BackoffPolicy) -> Self {
+        Self {
+            policy,
+            entries: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn update(&self, uid: &str, change: impl FnOnce(&mut Entry)) {
+        let mut entries = self.lock();
+        let entry = entries.entry(uid.to_owned()).or_default();
+        change(entry);
+        if entry.is_empty() {
+            entries.remove(uid);
+        }
+    }
+
+    /// What is remembered of `uid`.
+    pub fn recall(&self, uid: &str) -> Remembered {
+        let entries = self.lock();
+        let entry = entries.get(uid).copied().unwrap_or_default();
+        Remembered {
+            settled: entry.settled,
+            backoff_until: entry.backoff_until,
+            released: entry.released,
+        }
+    }
+
+    /// The object finished a reconcile at `generation` and next waits for `due`.
+    pub fn settle(&self, uid: &str, generation: i64, due: Due) {
+        self.update(uid, |e| e.settled = Some((generation, due)));
+    }
+
+    /// The next trigger reconciles the object in full.
+    pub fn unsettle(&self, uid: &str) {
+        self.update(uid, |e| e.settled = None);
+    }
+
+    /// A reconcile succeeded: the next failure backs off from the start again.
+    pub fn succeeded(&self, uid: &str) {
+        self.update(uid, |e| {
+            e.failures = 0;
+            e.backoff_until = None;
+        });
+    }
+
+    /// A reconcile of `generation` failed: returns how long to back off, and remembers it so that
+    /// no trigger of the same generation reaches AWS sooner.
+    pub fn failed(
+        &self,
+        uid: &str,
+        generation: i64,
+        class: BackoffClass,
+        now: Instant,
+    ) -> Duration {
+        let bounds = match class {
+            BackoffClass::Transient => self.policy.transient,
+            BackoffClass::Long => self.policy.long,
+        };
+        let mut delay = Duration::ZERO;
+        self.update(uid, |e| {
+            delay = bounds.delay(e.failures, &mut rand::rng());
+            e.failures = e.failures.saturating_add(1);
+            e.settled = None;
+            e.backoff_until = Some((generation, now + delay));
+        });
+        delay
+    }
+
+    /// This process removed the object's finalizer.
+    pub fn released(&self, uid: &str) {
+        self.update(uid, |e| {
+            *e = Entry {
+                released: true,
+                ..Entry::default()
+            }
+        });
+    }
+
+    /// Keeps only the entries of objects for which `live` holds (those still in the watch cache).
+    pub fn retain(&self, mut live: impl FnMut(&str) -> bool) {
+        self.lock().retain(|uid, _| live(uid));
+    }
+
+    /// How many objects the table holds.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backoff::Bounds;
+
+    fn policy() -> BackoffPolicy {
+        let bounds = Bounds {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(1000),
+            floor: Duration::from_secs(1),
+        };
+        BackoffPolicy {
+            transient: bounds,
+            long: bounds,
+        }
+    }
+
+    #[test]
+    fn a_failure_is_remembered_for_its_generation_until_success() {
+        let memory = Memory::new(policy());
+        let now = Instant::now();
+        let delay = memory.failed("u", 3, BackoffClass::Transient, now);
+        assert_eq!(delay, Duration::from_secs(1));
+        assert_eq!(memory.recall("u").backoff_until, Some((3, now + delay)));
+        memory.succeeded("u");
+        assert_eq!(memory.recall("u"), Remembered::default());
+        assert!(memory.is_empty(), "an entry with nothing in it leaves");
+    }
+
+    #[test]
+    fn success_resets_the_backoff() {
+        let memory = Memory::new(policy());
+        let now = Instant::now();
+        for _ in 0..8 {
+            memory.failed("u", 1, BackoffClass::Transient, now);
+        }
+        memory.succeeded("u");
+        // First attempt after a reset: ceiling == floor == base.
+        assert_eq!(
+            memory.failed("u", 1, BackoffClass::Transient, now),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn objects_gone_from_the_cache_leave_nothing_behind() {
+        let memory = Memory::new(policy());
+        let now = Instant::now();
+        memory.settle("a", 1, Due::At(now));
+        memory.failed("b", 1, BackoffClass::Long, now);
+        memory.released("c");
+        memory.settle("d", 1, Due::SpecChange);
+        memory.retain(|uid| uid == "d");
+        assert_eq!(memory.len(), 1);
+        assert_eq!(memory.recall("d").settled, Some((1, Due::SpecChange)));
+    }
+}

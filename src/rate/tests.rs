@@ -1,0 +1,230 @@
+use super::*;
+
+fn limit(start: f64, ceiling: f64, burst: u32) -> RateLimit {
+    RateLimit {
+        start_per_sec: start,
+        ceiling_per_sec: ceiling,
+        burst,
+    }
+}
+
+/// AWS's side in the simulations: a token bucket of `quota` calls per second.
+struct Quota {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Quota {
+    fn new(rate: f64, burst: f64, now: Instant) -> Self {
+        Self {
+            rate,
+            burst,
+            tokens: burst,
+            at: now,
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Drives `calls` successful foreground calls (a throttled call is retried) through a limiter in
+/// virtual time against an AWS quota; returns the seconds taken and the throttled calls.
+fn saturate(limiter: &RateLimiter, quota: &mut Quota, start: Instant, calls: u32) -> (f64, u32) {
+    let mut now = start;
+    let mut done = 0;
+    let mut throttled = 0;
+    while done < calls {
+        now += limiter.reserve(now);
+        if quota.take(now) {
+            limiter.on_success_at(now);
+            done += 1;
+        } else {
+            limiter.on_throttle_at(now);
+            throttled += 1;
+        }
+    }
+    (now.duration_since(start).as_secs_f64(), throttled)
+}
+
+#[test]
+fn burst_is_free_then_calls_are_spaced_by_the_rate() {
+    let now = Instant::now();
+    let l = RateLimiter::new(limit(4.0, 4.0, 2), now);
+    assert_eq!(l.reserve(now), Duration::ZERO);
+    assert_eq!(l.reserve(now), Duration::ZERO);
+    assert_eq!(l.reserve(now), Duration::from_millis(250));
+    assert_eq!(l.reserve(now), Duration::from_millis(500));
+}
+
+#[test]
+fn throttling_drops_to_a_fraction_of_what_aws_accepted_once_per_second() {
+    let now = Instant::now();
+    let l = RateLimiter::new(limit(8.0, 8.0, 1), now);
+    l.on_throttle_at(now);
+    l.on_throttle_at(now + Duration::from_millis(10));
+    assert!((l.current_rate_at(now) - 8.0 * BETA).abs() < 1e-9);
+    // Five calls went through in the last second: AWS accepts about 5/s.
+    let later = now + Duration::from_secs(2);
+    for i in 0..5 {
+        l.on_success_at(later - Duration::from_millis(100 * i));
+    }
+    l.on_throttle_at(later);
+    assert!((l.current_rate_at(later) - 5.0 * BETA).abs() < 1e-9);
+}
+
+#[test]
+fn throttling_ends_the_burst() {
+    let now = Instant::now();
+    let l = RateLimiter::new(limit(4.0, 4.0, 4), now);
+    l.on_throttle_at(now);
+    // The rate is now 3.6/s and the burst is gone: the next call waits for a token.
+    assert!(l.reserve(now) >= Duration::from_millis(270));
+}
+
+#[test]
+fn rate_never_drops_below_a_floor() {
+    let now = Instant::now();
+    let l = RateLimiter::new(limit(8.0, 8.0, 1), now);
+    for i in 0..40 {
+        l.on_throttle_at(now + Duration::from_secs(2 * i));
+    }
+    assert!(l.current_rate_at(now + Duration::from_secs(80)) >= 8.0 * FLOOR_FRACTION);
+}
+
+#[test]
+fn after_a_throttle_the_rate_climbs_back_to_the_limit_then_probes_above_it() {
+    let now = Instant::now();
+    let l = RateLimiter::new(limit(10.0, 100.0, 1), now);
+    l.on_throttle_at(now);
+    let at = |secs: f64| {
+        let t = now + Duration::from_secs_f64(secs);
+        // Keep the bucket in use so the "twice what is used" cap does not bind.
+        for i in 0..30 {
+            l.on_success_at(t - Duration::from_millis(30 * i));
+        }
+        l.current_rate_at(t)
+    };
+    assert!(at(1.0) < 10.0 && at(1.0) > 9.0);
+    assert!((at(RECOVERY.as_secs_f64()) - 10.0).abs() < 1e-6);
+    assert!(at(2.0 * RECOVERY.as_secs_f64()) > 10.0);
+    assert!(at(3.0 * RECOVERY.as_secs_f64()) > at(2.0 * RECOVERY.as_secs_f64()));
+}
+
+#[test]
+fn an_idle_bucket_does_not_climb_past_what_it_uses() {
+    let now = Instant::now();
+    let l = RateLimiter::new(limit(5.0, 100.0, 1), now);
+    l.on_throttle_at(now);
+    assert!(l.current_rate_at(now + Duration::from_secs(3600)) <= 5.0);
+}
+
+#[test]
+fn slow_start_doubles_only_while_callers_wait() {
+    let now = Instant::now();
+    let l = RateLimiter::new(limit(4.0, 100.0, 1), now);
+    // Nobody waits: the rate stays.
+    assert_eq!(l.current_rate_at(now + Duration::from_secs(5)), 4.0);
+    let later = now + Duration::from_secs(5);
+    for _ in 0..4 {
+        l.reserve(later);
+    }
+    assert_eq!(l.current_rate_at(later + SLOW_START_STEP), 8.0);
+    // The ceiling holds.
+    let mut t = later + SLOW_START_STEP;
+    for _ in 0..20 {
+        for _ in 0..200 {
+            l.reserve(t);
+        }
+        t += SLOW_START_STEP;
+    }
+    assert_eq!(l.current_rate_at(t), 100.0);
+}
+
+#[test]
+fn finds_and_keeps_a_quota_just_under_what_aws_grants() {
+    // quota, burst: the rate starts at 4.5/s for every case, as by default.
+    for (quota, max_ratio, max_throttled) in [
+        (5.0, 1.05, 0.01),
+        (2.0, 1.15, 0.03),
+        (20.0, 1.1, 0.03),
+        (50.0, 1.1, 0.03),
+    ] {
+        let start = Instant::now();
+        let l = RateLimiter::new(limit(4.5, 100.0, 5), start);
+        let mut aws = Quota::new(quota, 5.0, start);
+        let calls = (quota * 200.0) as u32;
+        let (secs, throttled) = saturate(&l, &mut aws, start, calls);
+        let ratio = secs / (f64::from(calls) / quota);
+        let share = f64::from(throttled) / f64::from(calls + throttled);
+        assert!(
+            ratio <= max_ratio && share <= max_throttled,
+            "quota {quota}/s: {calls} calls took {secs:.1} s (ratio {ratio:.3}), {throttled} throttled ({:.2}%)",
+            share * 100.0
+        );
+    }
+}
+
+#[test]
+fn background_calls_take_only_free_tokens_and_never_queue() {
+    let now = Instant::now();
+    let l = RateLimiter::new(limit(2.0, 2.0, 1), now);
+    assert_eq!(l.admit_background(now), Admission::Go);
+    // No token left: background callers get successive slots instead of a queue place.
+    assert_eq!(
+        l.admit_background(now),
+        Admission::Later(Duration::from_millis(500))
+    );
+    assert_eq!(
+        l.admit_background(now),
+        Admission::Later(Duration::from_secs(1))
+    );
+    assert_eq!(l.background_backlog(now), Duration::from_secs(1));
+    // A foreground call is served by the next token, ahead of the deferred background callers.
+    assert_eq!(l.reserve(now), Duration::from_millis(500));
+    let later = now + Duration::from_millis(500);
+    assert!(matches!(l.admit_background(later), Admission::Later(_)));
+}
+
+#[test]
+fn zero_rate_turns_limiting_off() {
+    let now = Instant::now();
+    let l = RateLimiter::new(RateLimit::off(), now);
+    l.on_throttle_at(now);
+    assert_eq!(l.current_rate_at(now), 0.0);
+    assert_eq!(l.reserve(now), Duration::ZERO);
+    assert_eq!(l.admit_background(now), Admission::Go);
+}
+
+#[test]
+fn each_region_and_operation_has_its_own_bucket() {
+    let limiters = RateLimiters::new(limit(1.0, 1.0, 1));
+    let now = Instant::now();
+    assert_eq!(
+        limiters.get("us-east-1", "CreateCollection").reserve(now),
+        Duration::ZERO
+    );
+    assert_eq!(
+        limiters.get("us-east-1", "DescribeCollection").reserve(now),
+        Duration::ZERO
+    );
+    assert_eq!(
+        limiters.get("eu-west-1", "CreateCollection").reserve(now),
+        Duration::ZERO
+    );
+    assert_eq!(
+        limiters.get("us-east-1", "CreateCollection").reserve(now),
+        Duration::from_secs(1)
+    );
+}

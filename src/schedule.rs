@@ -1,0 +1,350 @@
+//! Whether a trigger may reach AWS, and with which priority. Pure, no I/O.
+//!
+//! A reconcile is triggered by watch events (including the operator's own writes), requeues and
+//! restarts. Before anything else, [`gate`] decides from the object and the operator's memory of it
+//! whether this trigger is work a user waits for (run now, foreground), a resync that is due (run
+//! on spare budget, background), or nothing new (sleep until the object's next due time). The
+//! object's status is the memory that survives restarts: an object fully reconciled at its
+//! current generation is resynced at its own phase, not at once.
+
+use std::time::{Duration, Instant};
+
+use crate::crd::{ReadyReason, RekognitionCollection};
+use crate::rate::Priority;
+
+/// What an object waits for after a reconcile settled it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Due {
+    /// Its next describe, at this instant.
+    At(Instant),
+    /// A spec change (a new generation); no AWS call until then.
+    SpecChange,
+}
+
+/// What the operator remembers of one object (by UID) in this process.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Remembered {
+    /// The generation last settled and what it waits for.
+    pub settled: Option<(i64, Due)>,
+    /// After a failure at this generation: no AWS call before this instant.
+    pub backoff_until: Option<(i64, Instant)>,
+    /// This process removed the object's finalizer: any copy still marked for deletion is stale.
+    pub released: bool,
+}
+
+/// What the object's own status says about its last reconcile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// Fully reconciled at the current generation. `described` is false while the status lacks
+    /// what only DescribeCollection tells (a collection just created has no createdAt yet).
+    Settled { described: bool },
+    /// Refused at the current generation; waits for a spec change.
+    Refused,
+    /// Anything else: new, changed, failing or being deleted.
+    Unsettled,
+}
+
+impl Recorded {
+    pub fn of(obj: &RekognitionCollection) -> Self {
+        let generation = obj.metadata.generation;
+        let Some(status) = obj.status.as_ref() else {
+            return Self::Unsettled;
+        };
+        let Some(ready) = obj.ready_condition() else {
+            return Self::Unsettled;
+        };
+        if obj.metadata.deletion_timestamp.is_some() || ready.observed_generation != generation {
+            return Self::Unsettled;
+        }
+        match ReadyReason::parse(&ready.reason) {
+            Some(reason) if reason.waits_for_spec_change() => Self::Refused,
+            Some(ReadyReason::NotFound) if status.observed_generation == generation => {
+                Self::Settled { described: true }
+            }
+            Some(ReadyReason::Available | ReadyReason::Adopted)
+                if status.observed_generation == generation =>
+            {
+                Self::Settled {
+                    described: status.created_at.is_some(),
+                }
+            }
+            _ => Self::Unsettled,
+        }
+    }
+}
+
+/// What a trigger does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// Reconcile now; AWS calls carry this priority.
+    Run(Priority),
+    /// No AWS call: wait this long (the backoff, or the next resync already remembered).
+    Sleep(Duration),
+    /// No AWS call: the object was reconciled at this generation before (the status says so) and
+    /// is next due after this long; remember that.
+    Resync(Duration),
+    /// No AWS call until the object changes.
+    AwaitChange,
+}
+
+/// The gate for one trigger. `phase` is how long until the object's next resync at its own
+/// phase within the interval.
+pub fn gate(
+    generation: i64,
+    deleting: bool,
+    recorded: Recorded,
+    memory: Remembered,
+    now: Instant,
+    phase: Duration,
+) -> Gate {
+    if deleting && memory.released {
+        // A stale copy of an object this process already let go.
+        return Gate::AwaitChange;
+    }
+    if let Some((failed_at, until)) = memory.backoff_until
+        && failed_at == generation
+        && until > now
+    {
+        return Gate::Sleep(until - now);
+    }
+    if deleting {
+        return Gate::Run(Priority::Foreground);
+    }
+    match memory.settled {
+        Some((settled, Due::SpecChange)) if settled == generation => Gate::AwaitChange,
+        Some((settled, Due::At(due))) if settled == generation => {
+            if due > now {
+                Gate::Sleep(due - now)
+            } else {
+                Gate::Run(Priority::Background)
+            }
+        }
+        _ => match recorded {
+            Recorded::Settled { described: true } => Gate::Resync(phase),
+            Recorded::Settled { described: false } => Gate::Run(Priority::Background),
+            Recorded::Refused => Gate::AwaitChange,
+            Recorded::Unsettled => Gate::Run(Priority::Foreground),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PHASE: Duration = Duration::from_secs(42);
+
+    fn at(now: Instant, secs: i64) -> Instant {
+        if secs >= 0 {
+            now + Duration::from_secs(secs as u64)
+        } else {
+            now - Duration::from_secs((-secs) as u64)
+        }
+    }
+
+    #[test]
+    fn gate_table() {
+        let now = Instant::now() + Duration::from_secs(3600);
+        let fresh = Remembered::default();
+        let settled = Recorded::Settled { described: true };
+        let fg = Gate::Run(Priority::Foreground);
+        let bg = Gate::Run(Priority::Background);
+        // (name, generation, deleting, recorded, memory, expected)
+        let cases = [
+            ("new object", 1, false, Recorded::Unsettled, fresh, fg),
+            (
+                "restart over a settled object: resync at its phase, no call now",
+                3,
+                false,
+                settled,
+                fresh,
+                Gate::Resync(PHASE),
+            ),
+            (
+                "restart over an object created but never described: background describe",
+                1,
+                false,
+                Recorded::Settled { described: false },
+                fresh,
+                bg,
+            ),
+            (
+                "refused at this generation",
+                2,
+                false,
+                Recorded::Refused,
+                fresh,
+                Gate::AwaitChange,
+            ),
+            (
+                "own status write after settling: sleep until due",
+                1,
+                false,
+                Recorded::Unsettled,
+                Remembered {
+                    settled: Some((1, Due::At(at(now, 30)))),
+                    ..fresh
+                },
+                Gate::Sleep(Duration::from_secs(30)),
+            ),
+            (
+                "resync due: background",
+                1,
+                false,
+                settled,
+                Remembered {
+                    settled: Some((1, Due::At(at(now, -1)))),
+                    ..fresh
+                },
+                bg,
+            ),
+            (
+                "spec changed since settling",
+                2,
+                false,
+                settled,
+                Remembered {
+                    settled: Some((1, Due::At(at(now, 30)))),
+                    ..fresh
+                },
+                Gate::Resync(PHASE),
+            ),
+            (
+                "spec changed, status not yet caught up",
+                2,
+                false,
+                Recorded::Unsettled,
+                Remembered {
+                    settled: Some((1, Due::SpecChange)),
+                    ..fresh
+                },
+                fg,
+            ),
+            (
+                "waits for a spec change",
+                1,
+                false,
+                Recorded::Unsettled,
+                Remembered {
+                    settled: Some((1, Due::SpecChange)),
+                    ..fresh
+                },
+                Gate::AwaitChange,
+            ),
+            (
+                "backoff holds across the operator's own status write",
+                1,
+                false,
+                Recorded::Unsettled,
+                Remembered {
+                    backoff_until: Some((1, at(now, 7))),
+                    ..fresh
+                },
+                Gate::Sleep(Duration::from_secs(7)),
+            ),
+            (
+                "backoff over: retry",
+                1,
+                false,
+                Recorded::Unsettled,
+                Remembered {
+                    backoff_until: Some((1, at(now, -1))),
+                    ..fresh
+                },
+                fg,
+            ),
+            (
+                "a new generation cuts the backoff short",
+                2,
+                false,
+                Recorded::Unsettled,
+                Remembered {
+                    backoff_until: Some((1, at(now, 300))),
+                    ..fresh
+                },
+                fg,
+            ),
+            (
+                "deletion (a new generation) cuts the backoff and the resync wait short",
+                2,
+                true,
+                Recorded::Unsettled,
+                Remembered {
+                    settled: Some((1, Due::At(at(now, 300)))),
+                    backoff_until: Some((1, at(now, 300))),
+                    released: false,
+                },
+                fg,
+            ),
+            (
+                "stale copy of an object this process released",
+                2,
+                true,
+                Recorded::Unsettled,
+                Remembered {
+                    released: true,
+                    ..fresh
+                },
+                Gate::AwaitChange,
+            ),
+        ];
+        for (name, generation, deleting, recorded, memory, expected) in cases {
+            assert_eq!(
+                gate(generation, deleting, recorded, memory, now, PHASE),
+                expected,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_status_records_a_settled_object_only_at_its_generation() {
+        use crate::crd::{CollectionStatus, Condition};
+        let object = |generation: i64, reason: &str, observed: i64, created_at: Option<&str>| {
+            let mut obj = RekognitionCollection::new("a", Default::default());
+            obj.metadata.generation = Some(generation);
+            obj.status = Some(CollectionStatus {
+                observed_generation: Some(observed),
+                created_at: created_at.map(str::to_owned),
+                conditions: vec![Condition {
+                    type_: "Ready".into(),
+                    status: "True".into(),
+                    reason: reason.into(),
+                    observed_generation: Some(generation),
+                    ..Condition::default()
+                }],
+                ..CollectionStatus::default()
+            });
+            obj
+        };
+        let t = Some("2026-01-01T00:00:00Z");
+        assert_eq!(
+            Recorded::of(&object(2, "Available", 2, t)),
+            Recorded::Settled { described: true }
+        );
+        assert_eq!(
+            Recorded::of(&object(2, "Available", 2, None)),
+            Recorded::Settled { described: false }
+        );
+        assert_eq!(
+            Recorded::of(&object(3, "Available", 2, t)),
+            Recorded::Unsettled
+        );
+        assert_eq!(
+            Recorded::of(&object(2, "Throttled", 2, t)),
+            Recorded::Unsettled
+        );
+        assert_eq!(
+            Recorded::of(&object(2, "NotFound", 2, None)),
+            Recorded::Settled { described: true }
+        );
+        assert_eq!(
+            Recorded::of(&object(2, "AlreadyExists", 1, None)),
+            Recorded::Refused
+        );
+        assert_eq!(
+            Recorded::of(&RekognitionCollection::new("a", Default::default())),
+            Recorded::Unsettled
+        );
+    }
+}

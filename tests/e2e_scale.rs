@@ -1,0 +1,245 @@
+//! Fleet scale end to end: one call before Ready, restarts without a stampede, backoff that holds,
+//! priority of user work over resyncs, and per-object memory that deleted objects leave.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Result;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::wait::await_condition;
+use rekognition_emulator::faults::NextFailure;
+use rekognition_emulator::protocol::{ErrorKind, Operation};
+use rekognition_operator::crd::{CollectionSpec, ManagementPolicy, RekognitionCollection};
+use support::{Options, World, eventually};
+
+fn create_calls(counters: &rekognition_emulator::admin::Counters) -> u64 {
+    counters
+        .0
+        .get("CreateCollection")
+        .map(|outcomes| outcomes.values().sum())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_new_object_is_ready_after_one_create_call_and_described_later() -> Result<()> {
+    let world = World::start("one-call").await?;
+    world.create("myphotos", CollectionSpec::default()).await?;
+    // The first status with Ready=True: what the operator knew when it declared the object usable.
+    let ready = |obj: Option<&RekognitionCollection>| {
+        obj.and_then(|o| o.ready_condition())
+            .is_some_and(|c| c.status == "True")
+    };
+    let first_ready = tokio::time::timeout(
+        support::WAIT,
+        await_condition(world.api.clone(), "myphotos", ready),
+    )
+    .await??
+    .expect("object exists");
+    let status = first_ready.status.expect("status");
+    assert_eq!(status.collection_arn, Some(world.arn("myphotos")));
+    assert!(status.face_model_version.is_some());
+    assert_eq!((status.face_count, status.user_count), (Some(0), Some(0)));
+    assert_eq!(
+        status.created_at, None,
+        "Ready came from CreateCollection's answer alone, before any describe"
+    );
+    // Then the creation time arrives from one DescribeCollection.
+    eventually("createdAt from a describe", support::WAIT, || async {
+        let obj = world.api.get("myphotos").await?;
+        Ok(obj.status.and_then(|s| s.created_at).is_some())
+    })
+    .await?;
+    let calls: Vec<String> = world
+        .admin()
+        .calls_for("myphotos")
+        .await?
+        .into_iter()
+        .map(|c| c.operation)
+        .collect();
+    assert_eq!(calls, ["CreateCollection", "DescribeCollection"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_restart_over_ready_objects_makes_no_aws_call_before_their_phase() -> Result<()> {
+    // A day's interval: every object's next resync is at least a tenth of it away.
+    let options = Options {
+        resync_interval: Duration::from_secs(24 * 3600),
+        ..Options::default()
+    };
+    let mut world = World::without_operator("restart", options.clone()).await?;
+    world.start_operator(&options).await?;
+    for i in 0..10 {
+        world
+            .create(&format!("steady-{i}"), CollectionSpec::default())
+            .await?;
+    }
+    for i in 0..10 {
+        let name = format!("steady-{i}");
+        eventually("createdAt", support::WAIT, || async {
+            let obj = world.api.get(&name).await?;
+            Ok(obj.status.and_then(|s| s.created_at).is_some())
+        })
+        .await?;
+    }
+    world.stop_operator().await?;
+    let before = world.admin().calls().await?.len();
+    world.start_operator(&options).await?;
+    // A new object created during the restart is served at once…
+    world.create("newcomer", CollectionSpec::default()).await?;
+    world.wait_reason("newcomer", "Available").await?;
+    eventually("the newcomer's describe", support::WAIT, || async {
+        Ok(world.admin().calls_for("newcomer").await?.len() >= 2)
+    })
+    .await?;
+    // …while the steady objects wait for their phase: no call for any of them.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after: Vec<_> = world
+        .admin()
+        .calls()
+        .await?
+        .into_iter()
+        .skip(before)
+        .filter(|c| c.collection_id.as_deref() != Some("newcomer"))
+        .collect();
+    assert!(
+        after.is_empty(),
+        "a restart must not describe steady objects before their phase: {after:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_errors_backoff_holds_across_the_operators_own_status_write() -> Result<()> {
+    let world = World::start("backoff").await?;
+    // AccessDenied backs off for at least five seconds.
+    world
+        .admin()
+        .fail_next(&NextFailure {
+            operation: Some(Operation::CreateCollection),
+            error: ErrorKind::AccessDenied,
+            count: 1,
+        })
+        .await?;
+    world.create("denied", CollectionSpec::default()).await?;
+    world.wait_reason("denied", "AccessDenied").await?;
+    // The status write above triggers a reconcile at once; it must not call AWS again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let counters = world.admin().counters().await?;
+    assert_eq!(
+        create_calls(&counters),
+        1,
+        "no second CreateCollection inside the backoff: {counters:?}"
+    );
+    // After the backoff the object recovers on its own.
+    world.wait_reason("denied", "Available").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleted_objects_leave_nothing_in_the_operators_memory() -> Result<()> {
+    let world = World::start("memory").await?;
+    world.create("managed", CollectionSpec::default()).await?;
+    world
+        .create(
+            "observed",
+            CollectionSpec {
+                management_policy: ManagementPolicy::ObserveOnly,
+                ..CollectionSpec::default()
+            },
+        )
+        .await?;
+    world
+        .admin()
+        .fail_next(&NextFailure {
+            operation: Some(Operation::CreateCollection),
+            error: ErrorKind::AccessDenied,
+            count: 1,
+        })
+        .await?;
+    world.create("failing", CollectionSpec::default()).await?;
+    world.wait_reason("managed", "Available").await?;
+    world.wait_reason("observed", "NotFound").await?;
+    eventually("some objects remembered", support::WAIT, || async {
+        Ok(world
+            .metric("rekognition_operator_object_memory_entries")
+            .await?
+            >= 2.0)
+    })
+    .await?;
+    for name in ["managed", "observed", "failing"] {
+        world.delete(name).await?;
+    }
+    for name in ["managed", "observed", "failing"] {
+        world.wait_gone(name).await?;
+    }
+    eventually("memory and gauges empty", support::WAIT, || async {
+        let entries = world
+            .metric("rekognition_operator_object_memory_entries")
+            .await?;
+        let objects = world.metric("rekognition_operator_collections").await?;
+        Ok(entries == 0.0 && objects == 0.0)
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn new_objects_and_spec_changes_go_ahead_of_resyncs_that_fill_the_budget() -> Result<()> {
+    // 40 objects resyncing every 5 s want 8 describes/s; AWS grants 5/s per operation.
+    let mut options = Options {
+        resync_interval: Duration::from_secs(5),
+        ..Options::default()
+    };
+    options.emulator.quota.rate_per_sec = 5.0;
+    options.emulator.quota.burst = 5;
+    options.aws_rate = 4.5;
+    options.aws_burst = 4;
+    let mut world = World::without_operator("priority", options.clone()).await?;
+    world.start_operator(&options).await?;
+    world
+        .create_many_and_wait("steady", 40, Duration::from_secs(120))
+        .await?;
+    // Let the resyncs fill the describe budget.
+    eventually("resyncs deferred", Duration::from_secs(60), || async {
+        Ok(world
+            .metric("rekognition_operator_resyncs_deferred_total")
+            .await?
+            > 0.0)
+    })
+    .await?;
+    for i in 0..5 {
+        world
+            .create(&format!("late-{i}"), CollectionSpec::default())
+            .await?;
+    }
+    let tags: BTreeMap<String, String> = [("team".to_owned(), "vision".to_owned())].into();
+    for i in 0..3 {
+        let patch = serde_json::json!({ "spec": { "tags": tags } });
+        world
+            .api
+            .patch(
+                &format!("steady-{i:03}"),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await?;
+    }
+    for i in 0..5 {
+        world
+            .wait_reason_within(&format!("late-{i}"), "Available", Duration::from_secs(20))
+            .await?;
+    }
+    for i in 0..3 {
+        let id = format!("steady-{i:03}");
+        eventually("tags converged", Duration::from_secs(20), || async {
+            Ok(world.aws_tags(&id).await?.get("team").map(String::as_str) == Some("vision"))
+        })
+        .await?;
+    }
+    let totals = world.call_totals().await?;
+    eprintln!("priority under a full describe budget: {totals}");
+    Ok(())
+}
