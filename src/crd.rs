@@ -31,10 +31,11 @@ pub const MAX_USER_TAGS: usize = 199;
     namespaced,
     status = "CollectionStatus",
     doc = "An Amazon Rekognition face collection managed from Kubernetes.",
-    printcolumn = r#"{"name":"Collection","type":"string","description":"Collection ID in Rekognition","jsonPath":".status.collectionId"}"#,
-    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
-    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","description":"Whether the collection can be used","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Synced","type":"string","description":"Whether the operator's last attempt succeeded","jsonPath":".status.conditions[?(@.type==\"Synced\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","description":"The failure when there is one, else why Ready is as it is","jsonPath":".status.conditions[?(@.type==\"Synced\")].reason"}"#,
     printcolumn = r#"{"name":"Model","type":"string","description":"Face model version","jsonPath":".status.faceModelVersion"}"#,
+    printcolumn = r#"{"name":"Collection","type":"string","priority":1,"description":"Collection ID in Rekognition","jsonPath":".status.collectionId"}"#,
     printcolumn = r#"{"name":"ARN","type":"string","priority":1,"jsonPath":".status.collectionArn"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -161,7 +162,8 @@ pub struct CollectionStatus {
     /// The metadata.generation that this status fully describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Standard conditions; Ready tells whether the collection is usable, and its reason why not.
+    /// Standard conditions. Ready: can an application use the collection? Synced: did the
+    /// operator's last attempt succeed? Its reason is the failure when there is one, else Ready's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -188,7 +190,8 @@ pub struct Condition {
     pub observed_generation: Option<i64>,
 }
 
-/// The closed set of `Ready` reasons. Each says whether the operator retries on its own.
+/// The closed set of condition reasons (Ready and Synced). Each says whether the operator retries
+/// on its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ReadyReason {
     /// The operator is creating the collection.
@@ -259,6 +262,11 @@ impl ReadyReason {
         matches!(self, Self::Available | Self::Adopted)
     }
 
+    /// Failures the operator retries on a short backoff by itself.
+    pub fn retries_soon(self) -> bool {
+        matches!(self, Self::Throttled | Self::AwsUnavailable)
+    }
+
     /// Reasons that need the user to change the spec; the operator makes no AWS call until then.
     pub fn waits_for_spec_change(self) -> bool {
         matches!(self, Self::InvalidParameter | Self::AlreadyExists)
@@ -283,10 +291,18 @@ impl RekognitionCollection {
 
     /// The `Ready` condition, if any.
     pub fn ready_condition(&self) -> Option<&Condition> {
-        self.status
-            .as_ref()?
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")
+        self.status.as_ref()?.condition("Ready")
+    }
+
+    /// The `Synced` condition, if any.
+    pub fn synced_condition(&self) -> Option<&Condition> {
+        self.status.as_ref()?.condition("Synced")
+    }
+}
+
+impl CollectionStatus {
+    /// The condition of this type, if any.
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
     }
 }

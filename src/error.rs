@@ -1,5 +1,6 @@
 //! The operator's one error type. Variants are named after the step that failed; `category()`
 //! labels metrics and `backoff_class()` drives the error policy, never string matching.
+//! [`disposition`] is the one table of what each AWS failure means.
 
 use crate::aws::{AwsError, AwsErrorKind};
 use crate::crd::ReadyReason;
@@ -45,15 +46,11 @@ impl Error {
 
     pub fn backoff_class(&self) -> BackoffClass {
         match self {
-            Self::Aws(error) => match error.kind {
-                AwsErrorKind::Throttled | AwsErrorKind::Unavailable | AwsErrorKind::NotFound => {
-                    BackoffClass::Transient
-                }
-                AwsErrorKind::AccessDenied
-                | AwsErrorKind::QuotaExceeded
-                | AwsErrorKind::InvalidParameter
-                | AwsErrorKind::AlreadyExists
-                | AwsErrorKind::Unknown => BackoffClass::Long,
+            Self::Aws(error) => match disposition(error.kind).retry {
+                Retry::Short => BackoffClass::Transient,
+                // A refusal is not retried at all (the object waits for a spec change); should one
+                // reach the error policy, it gets the long backoff.
+                Retry::Long | Retry::OnSpecChange => BackoffClass::Long,
             },
             Self::AddFinalizer(_) | Self::RemoveFinalizer(_) | Self::WriteStatus(_) => {
                 BackoffClass::Transient
@@ -67,18 +64,39 @@ impl Error {
     }
 }
 
-/// The Ready reason that an AWS failure leaves on the object.
-pub fn reason_for(kind: AwsErrorKind) -> ReadyReason {
-    match kind {
-        AwsErrorKind::Throttled => ReadyReason::Throttled,
-        AwsErrorKind::Unavailable => ReadyReason::AwsUnavailable,
-        AwsErrorKind::AccessDenied => ReadyReason::AccessDenied,
-        AwsErrorKind::QuotaExceeded => ReadyReason::QuotaExceeded,
-        AwsErrorKind::InvalidParameter => ReadyReason::InvalidParameter,
+/// When the operator tries again after a failed AWS call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Exponential backoff from half a second (throttling, outages).
+    Short,
+    /// Exponential backoff from thirty seconds: a person has to act (IAM, quotas).
+    Long,
+    /// Not until the spec changes: retrying cannot help.
+    OnSpecChange,
+}
+
+/// What an AWS failure means for the object: the reason its conditions show and when to retry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Disposition {
+    pub reason: ReadyReason,
+    pub retry: Retry,
+}
+
+/// The one table of AWS failures.
+pub fn disposition(kind: AwsErrorKind) -> Disposition {
+    let (reason, retry) = match kind {
+        AwsErrorKind::Throttled => (ReadyReason::Throttled, Retry::Short),
+        AwsErrorKind::Unavailable => (ReadyReason::AwsUnavailable, Retry::Short),
+        AwsErrorKind::AccessDenied => (ReadyReason::AccessDenied, Retry::Long),
+        AwsErrorKind::QuotaExceeded => (ReadyReason::QuotaExceeded, Retry::Long),
+        AwsErrorKind::InvalidParameter => (ReadyReason::InvalidParameter, Retry::OnSpecChange),
+        // NotFound and AlreadyExists reach here only where the plan did not expect them (a
+        // collection vanished between two calls of one reconcile): unexpected answers.
         AwsErrorKind::NotFound | AwsErrorKind::AlreadyExists | AwsErrorKind::Unknown => {
-            ReadyReason::AwsError
+            (ReadyReason::AwsError, Retry::Long)
         }
-    }
+    };
+    Disposition { reason, retry }
 }
 
 #[cfg(test)]
@@ -109,19 +127,33 @@ mod tests {
     }
 
     #[test]
-    fn each_failure_reason_says_whether_the_operator_retries() {
+    fn each_failure_has_one_disposition_and_its_reason_tells_how_it_retries() {
         for kind in [
-            AwsErrorKind::Throttled,
-            AwsErrorKind::Unavailable,
+            AwsErrorKind::NotFound,
+            AwsErrorKind::AlreadyExists,
+            AwsErrorKind::InvalidParameter,
             AwsErrorKind::AccessDenied,
             AwsErrorKind::QuotaExceeded,
+            AwsErrorKind::Throttled,
+            AwsErrorKind::Unavailable,
             AwsErrorKind::Unknown,
         ] {
-            assert!(
-                !reason_for(kind).waits_for_spec_change(),
-                "{kind:?} retries on its own"
+            let d = disposition(kind);
+            assert_eq!(
+                d.reason.waits_for_spec_change(),
+                d.retry == Retry::OnSpecChange,
+                "{kind:?}"
+            );
+            assert_eq!(
+                d.reason.retries_soon(),
+                d.retry == Retry::Short,
+                "{kind:?}: the reason's documented retry matches the backoff"
+            );
+            assert_eq!(
+                aws(kind).is_transient(),
+                d.retry == Retry::Short,
+                "{kind:?}"
             );
         }
-        assert!(reason_for(AwsErrorKind::InvalidParameter).waits_for_spec_change());
     }
 }

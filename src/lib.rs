@@ -22,6 +22,7 @@ pub mod plan;
 pub mod rate;
 pub mod reconcile;
 pub mod schedule;
+pub mod status;
 pub mod telemetry;
 
 pub use error::Error;

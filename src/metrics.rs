@@ -17,6 +17,7 @@ use prometheus_client::registry::Registry;
 use crate::crd::{ReadyReason, RekognitionCollection};
 use crate::memory::Memory;
 use crate::rate::RateLimiters;
+use crate::status;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
@@ -41,7 +42,8 @@ struct RateLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReasonLabel {
+struct ConditionLabels {
+    condition: &'static str,
     reason: &'static str,
 }
 
@@ -87,23 +89,32 @@ impl Collector for Census {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let sources = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(store) = &sources.store {
-            let objects = Family::<ReasonLabel, Gauge>::default();
-            for reason in ReadyReason::ALL {
-                // Every reason is shown, zero included, so series do not come and go.
-                let _ = objects.get_or_create(&ReasonLabel {
-                    reason: reason.as_str(),
-                });
+            let objects = Family::<ConditionLabels, Gauge>::default();
+            for condition in [status::READY, status::SYNCED] {
+                for reason in ReadyReason::ALL {
+                    // Every reason is shown, zero included, so series do not come and go.
+                    let _ = objects.get_or_create(&ConditionLabels {
+                        condition,
+                        reason: reason.as_str(),
+                    });
+                }
             }
             for obj in store.state() {
-                let reason = obj
-                    .ready_condition()
-                    .and_then(|c| ReadyReason::parse(&c.reason))
-                    .map_or("None", ReadyReason::as_str);
-                objects.get_or_create(&ReasonLabel { reason }).inc();
+                for condition in [status::READY, status::SYNCED] {
+                    let reason = obj
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.condition(condition))
+                        .and_then(|c| ReadyReason::parse(&c.reason))
+                        .map_or("None", ReadyReason::as_str);
+                    objects
+                        .get_or_create(&ConditionLabels { condition, reason })
+                        .inc();
+                }
             }
             objects.encode(encoder.encode_descriptor(
                 "collections",
-                "RekognitionCollection objects in the watch cache by Ready reason",
+                "RekognitionCollection objects in the watch cache by condition (Ready, Synced) and reason",
                 None,
                 objects.metric_type(),
             )?)?;

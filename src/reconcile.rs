@@ -5,7 +5,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -15,8 +15,8 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::aws::{CollectionApi, CreateOutcome, CreatedCollection, Described};
 use crate::backoff::BackoffPolicy;
-use crate::crd::{CollectionStatus, Condition, FINALIZER, ReadyReason, RekognitionCollection};
-use crate::error::{Error, reason_for};
+use crate::crd::{CollectionStatus, FINALIZER, ReadyReason, RekognitionCollection};
+use crate::error::{Error, Retry, disposition};
 use crate::memory::Memory;
 use crate::metrics::Metrics;
 use crate::plan::{
@@ -24,6 +24,7 @@ use crate::plan::{
 };
 use crate::rate::Priority;
 use crate::schedule::{Due, Gate, Recorded, gate};
+use crate::status::{self, Acted, Notice, Outcome, action_event};
 
 /// The field manager for everything the operator writes.
 pub const FIELD_MANAGER: &str = "rekognition-operator";
@@ -128,6 +129,8 @@ struct Reconciler<'a, A> {
     created: Option<CreatedCollection>,
     /// Whether a user waits for this reconcile's describe, or it is a resync on spare budget.
     priority: Priority,
+    /// The status this reconcile wrote last, if any.
+    written: Option<CollectionStatus>,
     /// The object's resourceVersion after this reconcile's own writes, for compare-and-swap.
     resource_version: Option<String>,
 }
@@ -172,6 +175,7 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
             observed,
             created: None,
             priority,
+            written: None,
             resource_version: obj.resource_version(),
         })
     }
@@ -202,14 +206,13 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 self.observed.has_finalizer = true;
             }
             Step::Create { tags, recreate } => {
-                if self.obj.ready_condition().is_none() {
+                if self.current_status().is_none() {
                     // First contact: say so before the create, which may wait on the limiter.
-                    let status = self.status(
+                    let outcome = Outcome::InProgress(
                         ReadyReason::Creating,
                         format!("creating collection {id}"),
-                        false,
                     );
-                    self.patch_status(&status).await?;
+                    self.write(outcome, false).await?;
                 }
                 self.create(tags, recreate).await?;
             }
@@ -249,26 +252,16 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 aws.tag(&self.region, &arn, &tags).await?;
                 let known = self.observed.tags.get_or_insert_with(BTreeMap::new);
                 known.extend(tags.clone());
-                match purpose {
+                let acted = match purpose {
                     TagPurpose::Adopt => {
                         self.observed.adopted = true;
-                        self.event(
-                            EventType::Normal,
-                            "Adopted",
-                            format!("claimed existing collection {id}"),
-                        )
-                        .await;
+                        Acted::Adopted { id: &id }
                     }
-                    _ => {
-                        let keys: Vec<&str> = tags.keys().map(String::as_str).collect();
-                        self.event(
-                            EventType::Normal,
-                            "TagsUpdated",
-                            format!("set tags {}", keys.join(", ")),
-                        )
-                        .await;
-                    }
-                }
+                    _ => Acted::TagsSet {
+                        keys: tags.keys().map(String::as_str).collect(),
+                    },
+                };
+                self.publish(action_event(&acted)).await;
             }
             Step::Untag { arn, keys, purpose } => {
                 if purpose == TagPurpose::Release {
@@ -280,35 +273,20 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                         known.remove(key);
                     }
                 }
-                match purpose {
-                    TagPurpose::Release => {
-                        self.event(
-                            EventType::Normal,
-                            "Retained",
-                            format!("kept collection {id} in AWS and removed the ownership tag"),
-                        )
-                        .await;
-                    }
-                    _ => {
-                        self.event(
-                            EventType::Normal,
-                            "TagsUpdated",
-                            format!("removed tags {}", keys.join(", ")),
-                        )
-                        .await;
-                    }
-                }
+                let acted = match purpose {
+                    TagPurpose::Release => Acted::Retained { id: &id },
+                    _ => Acted::TagsRemoved {
+                        keys: keys.iter().map(String::as_str).collect(),
+                    },
+                };
+                self.publish(action_event(&acted)).await;
             }
             Step::Delete => {
                 self.write_deleting().await?;
                 if aws.delete(&self.region, &id).await? {
                     info!("deleted collection");
-                    self.event(
-                        EventType::Normal,
-                        "Deleted",
-                        format!("deleted collection {id}"),
-                    )
-                    .await;
+                    self.publish(action_event(&Acted::Deleted { id: &id }))
+                        .await;
                 }
                 self.observed.collection = Collection::Missing;
             }
@@ -324,7 +302,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
             }
             Step::Wait => return Ok(Some(Action::await_change())),
             Step::Finish { reason, message } => {
-                self.write_status(reason, message, true).await?;
+                self.write(Outcome::Finished(reason, message), true).await?;
                 if reason.waits_for_spec_change() {
                     self.ctx.memory.settle(
                         &self.observed.uid,
@@ -359,19 +337,16 @@ impl<A: CollectionApi> Reconciler<'_, A> {
         let id = self.observed.collection_id.clone();
         match self.ctx.aws.create(&self.region, &id, &tags).await? {
             CreateOutcome::Created(created) => {
-                let (reason, note) = if recreate {
-                    (
-                        "Recreated",
-                        format!("collection {id} was missing in AWS and was created again"),
-                    )
+                let notice = action_event(&if recreate {
+                    Acted::Recreated { id: &id }
                 } else {
-                    (
-                        "Created",
-                        format!("created collection {id} in {}", self.region),
-                    )
-                };
-                info!(arn = %created.arn, "{note}");
-                self.event(EventType::Normal, reason, note).await;
+                    Acted::Created {
+                        id: &id,
+                        region: &self.region,
+                    }
+                });
+                info!(arn = %created.arn, "{}", notice.note);
+                self.publish(notice).await;
                 self.observed.collection = Collection::Exists {
                     arn: Some(created.arn.clone()),
                     description: None,
@@ -390,20 +365,18 @@ impl<A: CollectionApi> Reconciler<'_, A> {
         Ok(())
     }
 
-    /// Records an AWS failure on the object, keeping what this reconcile learned, and decides
-    /// whether the error policy retries it or the object waits for a spec change.
+    /// Records an AWS failure on the object, keeping what this reconcile learned, and lets its
+    /// disposition decide whether the error policy retries it or the object waits for a spec
+    /// change.
     async fn aws_failed(&mut self, error: crate::aws::AwsError) -> Result<Action, Error> {
-        let reason = reason_for(error.kind);
-        // While an object is being deleted its Ready reason says so, unless the failure needs a
-        // person (permissions, quotas), which the reason must then show.
-        let shown = match reason {
-            ReadyReason::AccessDenied | ReadyReason::QuotaExceeded => reason,
-            _ if self.observed.deleting => ReadyReason::Deleting,
-            _ => reason,
-        };
-        self.write_status(shown, error.to_string(), self.spec_applied())
-            .await?;
-        if shown.waits_for_spec_change() {
+        let disposition = disposition(error.kind);
+        let complete = self.spec_applied();
+        self.write(
+            Outcome::Failed(disposition.reason, error.to_string()),
+            complete,
+        )
+        .await?;
+        if disposition.retry == Retry::OnSpecChange {
             self.ctx.memory.settle(
                 &self.observed.uid,
                 self.observed.generation,
@@ -428,39 +401,46 @@ impl<A: CollectionApi> Reconciler<'_, A> {
             })
     }
 
-    async fn write_deleting(&mut self) -> Result<(), Error> {
-        if self.obj.ready_condition().map(|c| c.reason.as_str())
-            == Some(ReadyReason::Deleting.as_str())
-        {
-            return Ok(());
-        }
-        let status = self.status(
-            ReadyReason::Deleting,
-            "cleaning up the collection".into(),
-            false,
-        );
-        self.patch_status(&status).await
+    /// The status as this reconcile last wrote or found it.
+    fn current_status(&self) -> Option<&CollectionStatus> {
+        self.written.as_ref().or(self.obj.status.as_ref())
     }
 
-    async fn write_status(
-        &mut self,
-        reason: ReadyReason,
-        message: String,
-        complete: bool,
-    ) -> Result<(), Error> {
-        let status = self.status(reason, message.clone(), complete);
-        let previous = self.obj.ready_condition().map(|c| c.reason.clone());
-        if self.obj.status.as_ref() == Some(&status) {
+    async fn write_deleting(&mut self) -> Result<(), Error> {
+        let deleting = self
+            .current_status()
+            .and_then(|s| s.condition(status::READY))
+            .is_some_and(|c| c.reason == ReadyReason::Deleting.as_str());
+        if deleting {
             return Ok(());
         }
-        self.patch_status(&status).await?;
-        if !reason.is_ready()
-            && previous.as_deref() != Some(reason.as_str())
-            && reason != ReadyReason::Deleting
-        {
-            self.event(EventType::Warning, reason.as_str(), message)
-                .await;
+        let outcome =
+            Outcome::InProgress(ReadyReason::Deleting, "cleaning up the collection".into());
+        self.write(outcome, false).await
+    }
+
+    /// Writes the status `outcome` leads to, if it changed, and the Events of its transitions.
+    async fn write(&mut self, outcome: Outcome, complete: bool) -> Result<(), Error> {
+        let previous = self.current_status().cloned();
+        let next = status::compose(
+            &status::Inputs {
+                previous: previous.as_ref(),
+                observed: &self.observed,
+                created: self.created.as_ref(),
+                region: &self.region,
+                complete,
+                now: Utc::now(),
+            },
+            &outcome,
+        );
+        if previous.as_ref() == Some(&next) {
+            return Ok(());
         }
+        self.patch_status(&next).await?;
+        for notice in status::transition_events(previous.as_ref(), &next) {
+            self.publish(notice).await;
+        }
+        self.written = Some(next);
         Ok(())
     }
 
@@ -481,92 +461,6 @@ impl<A: CollectionApi> Reconciler<'_, A> {
             .map_err(Error::WriteStatus)?;
         self.resource_version = updated.resource_version();
         Ok(())
-    }
-
-    /// The status this reconcile leads to. `complete` says AWS matches this generation's spec
-    /// (observedGeneration moves to it); otherwise the previous observedGeneration stays, so the
-    /// next attempt still knows the spec has not been applied.
-    fn status(&self, reason: ReadyReason, message: String, complete: bool) -> CollectionStatus {
-        let previous = self.obj.status.clone().unwrap_or_default();
-        let o = &self.observed;
-        let description = match &o.collection {
-            Collection::Exists { description, .. } => description.as_ref(),
-            _ => None,
-        };
-        let missing = o.collection == Collection::Missing;
-        let arn = match &o.collection {
-            Collection::Exists { arn: Some(arn), .. } => Some(arn.clone()),
-            Collection::Missing => None,
-            _ => previous.collection_arn.clone(),
-        };
-        // A collection that is not ours (or not there) is not described in our status; one this
-        // reconcile created is new: no faces or users, and no creation time until described.
-        let foreign = reason == ReadyReason::AlreadyExists;
-        let keep = |value: Option<String>| if missing || foreign { None } else { value };
-        let new = self.created.is_some() && description.is_none();
-        let ready_status = if reason.is_ready() { "True" } else { "False" };
-        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
-        let previous_ready = self.obj.ready_condition();
-        let last_transition_time = match previous_ready {
-            Some(c) if c.status == ready_status => c.last_transition_time.clone(),
-            _ => now,
-        };
-        CollectionStatus {
-            collection_arn: keep(arn),
-            face_model_version: keep(
-                description
-                    .and_then(|d| d.face_model_version.clone())
-                    .or_else(|| {
-                        self.created
-                            .as_ref()
-                            .and_then(|c| c.face_model_version.clone())
-                    })
-                    .or(previous.face_model_version),
-            ),
-            collection_id: Some(o.collection_id.clone()),
-            region: Some(self.region.clone()),
-            face_count: if missing || foreign {
-                None
-            } else if new {
-                Some(0)
-            } else {
-                description
-                    .and_then(|d| d.face_count)
-                    .or(previous.face_count)
-            },
-            user_count: if missing || foreign {
-                None
-            } else if new {
-                Some(0)
-            } else {
-                description
-                    .and_then(|d| d.user_count)
-                    .or(previous.user_count)
-            },
-            created_at: if new {
-                None
-            } else {
-                keep(
-                    description
-                        .and_then(|d| d.created_at)
-                        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
-                        .or(previous.created_at),
-                )
-            },
-            observed_generation: if complete {
-                Some(o.generation)
-            } else {
-                previous.observed_generation
-            },
-            conditions: vec![Condition {
-                type_: "Ready".into(),
-                status: ready_status.into(),
-                reason: reason.as_str().into(),
-                message,
-                last_transition_time,
-                observed_generation: Some(o.generation),
-            }],
-        }
     }
 
     async fn set_finalizer(&mut self, present: bool) -> Result<(), Error> {
@@ -607,11 +501,15 @@ impl<A: CollectionApi> Reconciler<'_, A> {
         }
     }
 
-    async fn event(&self, type_: EventType, reason: &str, note: String) {
+    async fn publish(&self, notice: Notice) {
         let event = Event {
-            type_,
-            reason: reason.to_owned(),
-            note: Some(note),
+            type_: if notice.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: notice.reason,
+            note: Some(notice.note),
             action: "Reconcile".into(),
             secondary: None,
         };

@@ -47,22 +47,21 @@ pub enum Recorded {
 impl Recorded {
     pub fn of(obj: &RekognitionCollection) -> Self {
         let generation = obj.metadata.generation;
-        let Some(status) = obj.status.as_ref() else {
+        let (Some(status), Some(synced)) = (obj.status.as_ref(), obj.synced_condition()) else {
             return Self::Unsettled;
         };
-        let Some(ready) = obj.ready_condition() else {
-            return Self::Unsettled;
-        };
-        if obj.metadata.deletion_timestamp.is_some() || ready.observed_generation != generation {
+        if obj.metadata.deletion_timestamp.is_some() || synced.observed_generation != generation {
             return Self::Unsettled;
         }
-        match ReadyReason::parse(&ready.reason) {
+        match ReadyReason::parse(&synced.reason) {
             Some(reason) if reason.waits_for_spec_change() => Self::Refused,
-            Some(ReadyReason::NotFound) if status.observed_generation == generation => {
+            Some(ReadyReason::NotFound)
+                if synced.status == "True" && status.observed_generation == generation =>
+            {
                 Self::Settled { described: true }
             }
             Some(ReadyReason::Available | ReadyReason::Adopted)
-                if status.observed_generation == generation =>
+                if synced.status == "True" && status.observed_generation == generation =>
             {
                 Self::Settled {
                     described: status.created_at.is_some(),
@@ -307,8 +306,14 @@ mod tests {
                 observed_generation: Some(observed),
                 created_at: created_at.map(str::to_owned),
                 conditions: vec![Condition {
-                    type_: "Ready".into(),
-                    status: "True".into(),
+                    type_: "Synced".into(),
+                    status: if ReadyReason::parse(reason)
+                        .is_some_and(|r| r.waits_for_spec_change() || r == ReadyReason::Throttled)
+                    {
+                        "False".into()
+                    } else {
+                        "True".into()
+                    },
                     reason: reason.into(),
                     observed_generation: Some(generation),
                     ..Condition::default()

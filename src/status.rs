@@ -1,0 +1,254 @@
+//! What the status says after a reconcile, and which Events that change deserves. Pure, no I/O.
+//!
+//! Two conditions, as Crossplane's managed resources have them:
+//! - `Ready`: can an application use the collection? True once it exists, is ours (or observed)
+//!   and matches the spec. A failure that the operator retries on its own (throttling, an outage,
+//!   missing permissions, a quota) never turns a Ready collection False: the collection is still
+//!   there and usable.
+//! - `Synced`: did the operator's last attempt succeed? False with the failure's reason and AWS's
+//!   message while the operator retries or waits; True (with Ready's reason) after a clean
+//!   reconcile. So the reason of `Synced` is always the one to show: the failure when there is
+//!   one, else what Ready says.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::aws::{CollectionDescription, CreatedCollection};
+use crate::crd::{CollectionStatus, Condition, ReadyReason};
+use crate::plan::{Collection, Observed};
+
+pub const READY: &str = "Ready";
+pub const SYNCED: &str = "Synced";
+
+/// How the reconcile ended, as far as the status is concerned.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The plan finished with this reason (Available, Adopted, NotFound, or a refusal such as
+    /// AlreadyExists that waits for a spec change).
+    Finished(ReadyReason, String),
+    /// Work under way that the user should see before it ends: Creating or Deleting.
+    InProgress(ReadyReason, String),
+    /// An AWS call failed; the reason comes from the error's disposition.
+    Failed(ReadyReason, String),
+}
+
+/// Everything the status is made from.
+pub struct Inputs<'a> {
+    pub previous: Option<&'a CollectionStatus>,
+    pub observed: &'a Observed,
+    /// What CreateCollection answered, when this reconcile created the collection.
+    pub created: Option<&'a CreatedCollection>,
+    pub region: &'a str,
+    /// AWS matches this generation's spec: observedGeneration moves to it.
+    pub complete: bool,
+    pub now: DateTime<Utc>,
+}
+
+/// The status a reconcile leads to.
+pub fn compose(inputs: &Inputs<'_>, outcome: &Outcome) -> CollectionStatus {
+    let previous = inputs.previous.cloned().unwrap_or_default();
+    let o = inputs.observed;
+    let description: Option<&CollectionDescription> = match &o.collection {
+        Collection::Exists { description, .. } => description.as_ref(),
+        _ => None,
+    };
+    let (ready, synced) = conditions(&previous, o.generation, o.deleting, outcome, inputs.now);
+    // Fields that describe a collection come from one collection: none when it is missing or not
+    // ours; a collection created by this reconcile is new (no faces, no users, no creation time
+    // until it is described); else the description, or what the status already held.
+    let missing = o.collection == Collection::Missing;
+    let foreign = ready.reason == ReadyReason::AlreadyExists.as_str();
+    let new = inputs.created.is_some() && description.is_none();
+    let arn = match &o.collection {
+        Collection::Exists { arn: Some(arn), .. } => Some(arn.clone()),
+        Collection::Missing => None,
+        _ => previous.collection_arn.clone(),
+    };
+    let described = |value: Option<String>| if missing || foreign { None } else { value };
+    let count = |described: Option<i64>, before: Option<i64>| {
+        if missing || foreign {
+            None
+        } else if new {
+            Some(0)
+        } else {
+            described.or(before)
+        }
+    };
+    CollectionStatus {
+        collection_arn: described(arn),
+        face_model_version: described(
+            description
+                .and_then(|d| d.face_model_version.clone())
+                .or_else(|| inputs.created.and_then(|c| c.face_model_version.clone()))
+                .or(previous.face_model_version.clone()),
+        ),
+        collection_id: Some(o.collection_id.clone()),
+        region: Some(inputs.region.to_owned()),
+        face_count: count(description.and_then(|d| d.face_count), previous.face_count),
+        user_count: count(description.and_then(|d| d.user_count), previous.user_count),
+        created_at: if new {
+            None
+        } else {
+            described(
+                description
+                    .and_then(|d| d.created_at)
+                    .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                    .or(previous.created_at.clone()),
+            )
+        },
+        observed_generation: if inputs.complete {
+            Some(o.generation)
+        } else {
+            previous.observed_generation
+        },
+        conditions: vec![ready, synced],
+    }
+}
+
+/// The Ready and Synced conditions after `outcome`.
+fn conditions(
+    previous: &CollectionStatus,
+    generation: i64,
+    deleting: bool,
+    outcome: &Outcome,
+    now: DateTime<Utc>,
+) -> (Condition, Condition) {
+    let was_ready = previous
+        .condition(READY)
+        .filter(|c| c.status == "True")
+        .and_then(|c| ReadyReason::parse(&c.reason).map(|r| (r, c.message.clone())));
+    let (ready, synced): ((&str, ReadyReason, String), (&str, ReadyReason, String)) = match outcome
+    {
+        Outcome::Finished(reason, message) if reason.is_ready() => (
+            ("True", *reason, message.clone()),
+            ("True", *reason, message.clone()),
+        ),
+        Outcome::Finished(reason, message) if reason.waits_for_spec_change() => (
+            ("False", *reason, message.clone()),
+            ("False", *reason, message.clone()),
+        ),
+        Outcome::Finished(reason, message) => (
+            ("False", *reason, message.clone()),
+            ("True", *reason, message.clone()),
+        ),
+        Outcome::InProgress(reason, message) => (
+            ("False", *reason, message.clone()),
+            ("Unknown", *reason, message.clone()),
+        ),
+        Outcome::Failed(reason, message) => {
+            let ready = if deleting {
+                (
+                    "False",
+                    ReadyReason::Deleting,
+                    "cleaning up the collection".to_owned(),
+                )
+            } else if reason.waits_for_spec_change() {
+                ("False", *reason, message.clone())
+            } else if let Some((was, was_message)) = was_ready {
+                // Still there and usable: only Synced tells of the failure.
+                ("True", was, was_message)
+            } else {
+                ("False", *reason, message.clone())
+            };
+            (ready, ("False", *reason, message.clone()))
+        }
+    };
+    let condition = |type_: &str, (status, reason, message): (&str, ReadyReason, String)| {
+        let last_transition_time = match previous.condition(type_) {
+            Some(c) if c.status == status => c.last_transition_time.clone(),
+            _ => now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        };
+        Condition {
+            type_: type_.to_owned(),
+            status: status.to_owned(),
+            reason: reason.as_str().to_owned(),
+            message,
+            last_transition_time,
+            observed_generation: Some(generation),
+        }
+    };
+    (condition(READY, ready), condition(SYNCED, synced))
+}
+
+/// An Event to publish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    pub warning: bool,
+    pub reason: String,
+    pub note: String,
+}
+
+/// Events for a status change, on transitions only: a Warning when `Synced` enters a failure
+/// reason it did not have, a Normal `Recovered` when it turns True after a failure. Never one per
+/// retry. Deletion in progress is not a failure to warn about.
+pub fn transition_events(
+    previous: Option<&CollectionStatus>,
+    next: &CollectionStatus,
+) -> Vec<Notice> {
+    let before = previous.and_then(|s| s.condition(SYNCED));
+    let Some(after) = next.condition(SYNCED) else {
+        return vec![];
+    };
+    let failed_before = before.filter(|c| c.status == "False");
+    match after.status.as_str() {
+        "False"
+            if failed_before.map(|c| c.reason.as_str()) != Some(after.reason.as_str())
+                && after.reason != ReadyReason::Deleting.as_str() =>
+        {
+            vec![Notice {
+                warning: true,
+                reason: after.reason.clone(),
+                note: after.message.clone(),
+            }]
+        }
+        "True" if failed_before.is_some() => vec![Notice {
+            warning: false,
+            reason: "Recovered".into(),
+            note: format!(
+                "reconciled again after {}",
+                failed_before.map(|c| c.reason.as_str()).unwrap_or_default()
+            ),
+        }],
+        _ => vec![],
+    }
+}
+
+/// An AWS write the operator carried out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Acted<'a> {
+    Created { id: &'a str, region: &'a str },
+    Recreated { id: &'a str },
+    Adopted { id: &'a str },
+    TagsSet { keys: Vec<&'a str> },
+    TagsRemoved { keys: Vec<&'a str> },
+    Retained { id: &'a str },
+    Deleted { id: &'a str },
+}
+
+/// The Normal Event that tells of an AWS write.
+pub fn action_event(acted: &Acted<'_>) -> Notice {
+    let (reason, note) = match acted {
+        Acted::Created { id, region } => {
+            ("Created", format!("created collection {id} in {region}"))
+        }
+        Acted::Recreated { id } => (
+            "Recreated",
+            format!("collection {id} was missing in AWS and was created again"),
+        ),
+        Acted::Adopted { id } => ("Adopted", format!("claimed existing collection {id}")),
+        Acted::TagsSet { keys } => ("TagsUpdated", format!("set tags {}", keys.join(", "))),
+        Acted::TagsRemoved { keys } => ("TagsUpdated", format!("removed tags {}", keys.join(", "))),
+        Acted::Retained { id } => (
+            "Retained",
+            format!("kept collection {id} in AWS and removed the ownership tag"),
+        ),
+        Acted::Deleted { id } => ("Deleted", format!("deleted collection {id}")),
+    };
+    Notice {
+        warning: false,
+        reason: reason.to_owned(),
+        note,
+    }
+}
+
+#[cfg(test)]
+mod tests;

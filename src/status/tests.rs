@@ -1,0 +1,340 @@
+//! The status rows of DESIGN §2: two conditions, no flapping, no mixed collection fields.
+
+use super::*;
+use crate::plan::LastStatus;
+
+const ARN: &str = "arn:aws:rekognition:us-east-1:123456789012:collection/myphotos";
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
+        .expect("time")
+        .with_timezone(&Utc)
+}
+
+fn observed(collection: Collection) -> Observed {
+    Observed {
+        uid: "uid-1".into(),
+        generation: 2,
+        has_finalizer: true,
+        collection_id: "myphotos".into(),
+        collection,
+        last: LastStatus::default(),
+        ..Observed::default()
+    }
+}
+
+fn described(created_at: &str, faces: i64) -> Collection {
+    Collection::Exists {
+        arn: Some(ARN.into()),
+        description: Some(CollectionDescription {
+            arn: ARN.into(),
+            face_model_version: Some("7.0".into()),
+            face_count: Some(faces),
+            user_count: Some(1),
+            created_at: Some(
+                DateTime::parse_from_rfc3339(created_at)
+                    .expect("time")
+                    .with_timezone(&Utc),
+            ),
+        }),
+    }
+}
+
+fn compose_with(
+    previous: Option<&CollectionStatus>,
+    o: &Observed,
+    created: Option<&CreatedCollection>,
+    outcome: Outcome,
+) -> CollectionStatus {
+    compose(
+        &Inputs {
+            previous,
+            observed: o,
+            created,
+            region: "us-east-1",
+            complete: matches!(outcome, Outcome::Finished(..)),
+            now: now(),
+        },
+        &outcome,
+    )
+}
+
+fn conds(s: &CollectionStatus) -> [(String, String); 2] {
+    let c = |t: &str| {
+        let c = s.condition(t).expect("condition");
+        (c.status.clone(), c.reason.clone())
+    };
+    [c(READY), c(SYNCED)]
+}
+
+fn pair(ready: (&str, &str), synced: (&str, &str)) -> [(String, String); 2] {
+    [
+        (ready.0.into(), ready.1.into()),
+        (synced.0.into(), synced.1.into()),
+    ]
+}
+
+fn available() -> CollectionStatus {
+    compose_with(
+        None,
+        &observed(described("2026-01-01T00:00:00Z", 5)),
+        None,
+        Outcome::Finished(ReadyReason::Available, "ok".into()),
+    )
+}
+
+#[test]
+fn conditions_table() {
+    let ready = available();
+    let exists = observed(described("2026-01-01T00:00:00Z", 5));
+    let fresh = observed(Collection::Unknown);
+    let deleting = Observed {
+        deleting: true,
+        ..exists.clone()
+    };
+    let throttled = || Outcome::Failed(ReadyReason::Throttled, "slow down".into());
+    let cases = [
+        (
+            "clean reconcile: both True, Synced shows Ready's reason",
+            None,
+            &exists,
+            Outcome::Finished(ReadyReason::Available, "ok".into()),
+            pair(("True", "Available"), ("True", "Available")),
+        ),
+        (
+            "a throttled resync of a Ready collection changes Synced only",
+            Some(&ready),
+            &exists,
+            throttled(),
+            pair(("True", "Available"), ("False", "Throttled")),
+        ),
+        (
+            "missing permissions on a Ready collection: still usable",
+            Some(&ready),
+            &exists,
+            Outcome::Failed(ReadyReason::AccessDenied, "denied".into()),
+            pair(("True", "Available"), ("False", "AccessDenied")),
+        ),
+        (
+            "a new object that was never Ready shows the failure in both",
+            None,
+            &fresh,
+            throttled(),
+            pair(("False", "Throttled"), ("False", "Throttled")),
+        ),
+        (
+            "a refusal turns Ready False even on a Ready collection",
+            Some(&ready),
+            &exists,
+            Outcome::Failed(ReadyReason::InvalidParameter, "bad".into()),
+            pair(("False", "InvalidParameter"), ("False", "InvalidParameter")),
+        ),
+        (
+            "a foreign collection",
+            None,
+            &exists,
+            Outcome::Finished(ReadyReason::AlreadyExists, "not ours".into()),
+            pair(("False", "AlreadyExists"), ("False", "AlreadyExists")),
+        ),
+        (
+            "observe-only, nothing there: the attempt succeeded",
+            None,
+            &observed(Collection::Missing),
+            Outcome::Finished(ReadyReason::NotFound, "none".into()),
+            pair(("False", "NotFound"), ("True", "NotFound")),
+        ),
+        (
+            "first contact",
+            None,
+            &fresh,
+            Outcome::InProgress(ReadyReason::Creating, "creating".into()),
+            pair(("False", "Creating"), ("Unknown", "Creating")),
+        ),
+        (
+            "a failure while deleting keeps Ready on Deleting",
+            Some(&ready),
+            &deleting,
+            throttled(),
+            pair(("False", "Deleting"), ("False", "Throttled")),
+        ),
+    ];
+    for (name, previous, o, outcome, expected) in cases {
+        assert_eq!(
+            conds(&compose_with(previous, o, None, outcome)),
+            expected,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn transition_time_moves_only_when_a_condition_changes_status() {
+    let ready = available();
+    let later = |s: &CollectionStatus, outcome| {
+        compose(
+            &Inputs {
+                previous: Some(s),
+                observed: &observed(described("2026-01-01T00:00:00Z", 5)),
+                created: None,
+                region: "us-east-1",
+                complete: false,
+                now: now() + chrono::Duration::minutes(5),
+            },
+            &outcome,
+        )
+    };
+    let throttled = later(
+        &ready,
+        Outcome::Failed(ReadyReason::Throttled, "slow down".into()),
+    );
+    let ltt =
+        |s: &CollectionStatus, t: &str| s.condition(t).expect("c").last_transition_time.clone();
+    assert_eq!(ltt(&throttled, READY), ltt(&ready, READY));
+    assert_ne!(ltt(&throttled, SYNCED), ltt(&ready, SYNCED));
+    assert!(
+        throttled
+            .conditions
+            .iter()
+            .all(|c| c.observed_generation == Some(2))
+    );
+    // Throttled again with the same message: nothing changes, so nothing is written.
+    assert_eq!(
+        later(
+            &throttled,
+            Outcome::Failed(ReadyReason::Throttled, "slow down".into())
+        ),
+        throttled
+    );
+}
+
+#[test]
+fn a_collection_just_created_is_new_in_every_field() {
+    // The status described an earlier collection under the same ID (deleted behind our back).
+    let old = available();
+    let created = CreatedCollection {
+        arn: ARN.into(),
+        face_model_version: Some("7.0".into()),
+    };
+    let o = Observed {
+        created: true,
+        ..observed(Collection::Exists {
+            arn: Some(ARN.into()),
+            description: None,
+        })
+    };
+    for outcome in [
+        Outcome::Finished(ReadyReason::Available, "ok".into()),
+        Outcome::Failed(ReadyReason::Throttled, "describe throttled".into()),
+    ] {
+        let s = compose_with(Some(&old), &o, Some(&created), outcome);
+        assert_eq!(
+            s.created_at, None,
+            "never the old collection's creation time"
+        );
+        assert_eq!((s.face_count, s.user_count), (Some(0), Some(0)));
+        assert_eq!(s.collection_arn.as_deref(), Some(ARN));
+    }
+}
+
+#[test]
+fn a_collection_that_is_not_ours_or_not_there_is_not_described() {
+    let old = available();
+    let foreign = compose_with(
+        Some(&old),
+        &observed(described("2026-02-02T00:00:00Z", 9)),
+        None,
+        Outcome::Finished(ReadyReason::AlreadyExists, "not ours".into()),
+    );
+    assert_eq!(
+        (
+            foreign.collection_arn,
+            foreign.face_count,
+            foreign.created_at
+        ),
+        (None, None, None)
+    );
+    let missing = compose_with(
+        Some(&old),
+        &observed(Collection::Missing),
+        None,
+        Outcome::Finished(ReadyReason::NotFound, "none".into()),
+    );
+    assert_eq!((missing.collection_arn, missing.face_count), (None, None));
+}
+
+#[test]
+fn events_come_on_transitions_only() {
+    let ready = available();
+    let o = observed(described("2026-01-01T00:00:00Z", 5));
+    let throttled = compose_with(
+        Some(&ready),
+        &o,
+        None,
+        Outcome::Failed(ReadyReason::Throttled, "slow down".into()),
+    );
+    let reasons = |before: Option<&CollectionStatus>, after: &CollectionStatus| {
+        transition_events(before, after)
+            .into_iter()
+            .map(|n| (n.warning, n.reason))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        reasons(Some(&ready), &throttled),
+        [(true, "Throttled".to_owned())]
+    );
+    // Throttled again (another message): no second Warning.
+    let again = compose_with(
+        Some(&throttled),
+        &o,
+        None,
+        Outcome::Failed(ReadyReason::Throttled, "still slow".into()),
+    );
+    assert_eq!(reasons(Some(&throttled), &again), []);
+    // A different failure is a new Warning.
+    let down = compose_with(
+        Some(&again),
+        &o,
+        None,
+        Outcome::Failed(ReadyReason::AwsUnavailable, "500".into()),
+    );
+    assert_eq!(
+        reasons(Some(&again), &down),
+        [(true, "AwsUnavailable".to_owned())]
+    );
+    // Recovery is one Normal event.
+    let back = compose_with(
+        Some(&down),
+        &o,
+        None,
+        Outcome::Finished(ReadyReason::Available, "ok".into()),
+    );
+    assert_eq!(
+        reasons(Some(&down), &back),
+        [(false, "Recovered".to_owned())]
+    );
+    // A clean reconcile after a clean one: nothing.
+    assert_eq!(reasons(Some(&ready), &ready), []);
+}
+
+#[test]
+fn every_aws_write_has_its_event() {
+    for (acted, reason) in [
+        (
+            Acted::Created {
+                id: "a",
+                region: "us-east-1",
+            },
+            "Created",
+        ),
+        (Acted::Recreated { id: "a" }, "Recreated"),
+        (Acted::Adopted { id: "a" }, "Adopted"),
+        (Acted::TagsSet { keys: vec!["k"] }, "TagsUpdated"),
+        (Acted::TagsRemoved { keys: vec!["k"] }, "TagsUpdated"),
+        (Acted::Retained { id: "a" }, "Retained"),
+        (Acted::Deleted { id: "a" }, "Deleted"),
+    ] {
+        let notice = action_event(&acted);
+        assert!(!notice.warning);
+        assert_eq!(notice.reason, reason);
+    }
+}

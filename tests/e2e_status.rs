@@ -1,0 +1,133 @@
+//! Status under failure end to end: Ready stays True through a throttle storm, Synced tells of it,
+//! and Events come once per transition.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams};
+use rekognition_emulator::faults::FaultRule;
+use rekognition_emulator::protocol::{ErrorKind, Operation};
+use support::{Options, World, eventually};
+
+#[tokio::test]
+async fn ready_never_flaps_under_a_throttle_storm_and_synced_tells_of_it() -> Result<()> {
+    let options = Options {
+        resync_interval: Duration::from_secs(3),
+        ..Options::default()
+    };
+    let mut world = World::without_operator("storm", options.clone()).await?;
+    world.start_operator(&options).await?;
+    let count = 50;
+    world
+        .create_many_and_wait("calm", count, Duration::from_secs(120))
+        .await?;
+    let names: Vec<String> = (0..count).map(|i| format!("calm-{i:03}")).collect();
+    eventually("every object described", support::WAIT, || async {
+        let list = world.api.list(&ListParams::default()).await?;
+        Ok(list
+            .items
+            .iter()
+            .all(|o| o.status.as_ref().is_some_and(|s| s.created_at.is_some())))
+    })
+    .await?;
+
+    world
+        .admin()
+        .set_fault(&FaultRule {
+            operation: Some(Operation::DescribeCollection),
+            error: Some(ErrorKind::Throttling),
+            probability: 1.0,
+            latency_ms: 0,
+        })
+        .await?;
+    let storm = Instant::now();
+    let mut samples = 0u64;
+    let mut synced_false: BTreeMap<String, bool> = BTreeMap::new();
+    let mut cleared = false;
+    loop {
+        let list = world.api.list(&ListParams::default()).await?;
+        for obj in &list.items {
+            let name = obj.metadata.name.clone().unwrap_or_default();
+            let ready = obj.ready_condition().map(|c| c.status.as_str());
+            assert_eq!(
+                ready,
+                Some("True"),
+                "{name}: Ready left True during the storm: {:?}",
+                obj.status
+            );
+            if let Some(c) = obj.synced_condition()
+                && c.status == "False"
+            {
+                assert_eq!(c.reason, "Throttled", "{name}");
+                synced_false.insert(name, true);
+            }
+            samples += 1;
+        }
+        if !cleared && storm.elapsed() > Duration::from_secs(30) {
+            world.admin().clear_faults().await?;
+            cleared = true;
+        }
+        if cleared {
+            let all_synced = list.items.iter().all(|o| {
+                o.synced_condition()
+                    .is_some_and(|c| c.status == "True" && c.reason == "Available")
+            });
+            if all_synced {
+                break;
+            }
+        }
+        assert!(
+            storm.elapsed() < Duration::from_secs(120),
+            "Synced did not recover on every object"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        synced_false.len() >= 5,
+        "the storm reached Synced on only {} objects",
+        synced_false.len()
+    );
+
+    // One Warning when Synced turned False, one Normal when it recovered; never one per retry.
+    let events: Api<Event> = Api::namespaced(world.ns.client.clone(), &world.ns.name);
+    let events = events.list(&ListParams::default()).await?.items;
+    for name in &names {
+        let of = |reason: &str| -> (usize, i32) {
+            let matching: Vec<&Event> = events
+                .iter()
+                .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+                .filter(|e| e.reason.as_deref() == Some(reason))
+                .collect();
+            let repeats = matching
+                .iter()
+                .map(|e| e.series.as_ref().map_or(1, |s| s.count))
+                .sum();
+            (matching.len(), repeats)
+        };
+        let (warnings, warning_repeats) = of("Throttled");
+        let (recoveries, recovery_repeats) = of("Recovered");
+        assert!(
+            warnings <= 1 && warning_repeats <= 1,
+            "{name}: {warning_repeats} Throttled warnings"
+        );
+        assert!(
+            recoveries <= 1 && recovery_repeats <= 1,
+            "{name}: {recovery_repeats} recoveries"
+        );
+        assert_eq!(
+            warnings, recoveries,
+            "{name}: each warning is followed by one recovery"
+        );
+    }
+    world.stop_operator().await?;
+    eprintln!(
+        "{samples} samples over {:.1} s; Synced went False on {} of {count} objects",
+        storm.elapsed().as_secs_f64(),
+        synced_false.len()
+    );
+    Ok(())
+}
