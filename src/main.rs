@@ -4,8 +4,16 @@
 use clap::Parser;
 use rekognition_operator::config::Config;
 
+// With `--features dhat-heap` every allocation is recorded; the profile (dhat-heap.json in the
+// working directory) is written when main returns after SIGTERM.
+#[cfg(feature = "dhat-heap")]
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    #[cfg(feature = "dhat-heap")]
+    let _profiler = dhat::Profiler::new_heap();
     let config = Config::parse();
     rekognition_operator::telemetry::init(config.log_format, &config.log_level)?;
     // One crypto provider for every TLS connection (Kubernetes and AWS): aws-lc-rs.
