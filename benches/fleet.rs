@@ -248,7 +248,7 @@ impl Bench {
             .env("KUBECONFIG", &self.kubeconfig)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::null());
         for (key, value) in stage.emulator.env() {
             command.env(key, value);
         }

@@ -127,6 +127,9 @@ pub enum AwsErrorKind {
     Throttled,
     /// Server error, timeout or connection failure: transient.
     Unavailable,
+    /// No credentials could be obtained (IRSA / Pod Identity misconfigured, STS refused or
+    /// unreachable): the call never reached Rekognition.
+    CredentialsUnavailable,
     /// Anything else AWS answered.
     Unknown,
 }
@@ -177,6 +180,7 @@ impl AwsErrorKind {
             Self::QuotaExceeded => "quota_exceeded",
             Self::Throttled => "throttled",
             Self::Unavailable => "unavailable",
+            Self::CredentialsUnavailable => "credentials_unavailable",
             Self::Unknown => "unknown",
         }
     }
@@ -206,6 +210,14 @@ impl AwsError {
             .message()
             .map(str::to_owned)
             .unwrap_or_else(|| error_chain(&error));
+        if let Some(credentials) = credentials_failure(&error) {
+            return Self {
+                kind: AwsErrorKind::CredentialsUnavailable,
+                operation,
+                code: None,
+                message: format!("no AWS credentials: {credentials}"),
+            };
+        }
         let kind = match &error {
             SdkError::TimeoutError(_)
             | SdkError::DispatchFailure(_)
@@ -223,6 +235,22 @@ impl AwsError {
             message,
         }
     }
+}
+
+/// The credential provider's failure, when that is why a call failed: the chain of a
+/// `CredentialsError` (it names the provider that failed, e.g. the web identity token file).
+fn credentials_failure(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+            .is_some()
+        {
+            return Some(error_chain(cause));
+        }
+        source = cause.source();
+    }
+    None
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -245,6 +273,49 @@ fn missing_is_none<T>(result: Result<T, AwsError>) -> Result<Option<T>, AwsError
     }
 }
 
+/// Names the credential provider of a configuration, for messages: the provider's type, in the
+/// words a platform engineer configures it with.
+fn credentials_source(config: &aws_config::SdkConfig) -> String {
+    let Some(provider) = config.credentials_provider() else {
+        return "no credential provider configured".into();
+    };
+    let debug = format!("{provider:?}");
+    let known = [
+        (
+            "WebIdentityToken",
+            "web identity token (IRSA: AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE)",
+        ),
+        ("EcsCredentials", "container credentials (EKS Pod Identity)"),
+        ("AssumeRole", "STS AssumeRole"),
+        ("ImdsCredentials", "instance metadata (IMDS)"),
+        ("ProfileFile", "shared config profile"),
+        ("EnvironmentVariable", "environment (AWS_ACCESS_KEY_ID)"),
+        (
+            "DefaultCredentialsChain",
+            "the default chain: environment, profile, web identity (IRSA), container (Pod Identity), instance metadata",
+        ),
+    ];
+    known
+        .iter()
+        .find(|(needle, _)| debug.contains(needle))
+        .map(|(_, name)| format!("credential provider: {name}"))
+        .unwrap_or_else(|| "credential provider: static or custom".into())
+}
+
+/// The endpoint override for `region`: a template with `{region}` serves every region; a fixed URL
+/// serves the default region only, never silently another (whose calls would be signed for one
+/// region and sent to another's endpoint); other regions use AWS's own endpoint.
+pub fn endpoint_for(template: Option<&str>, default_region: &str, region: &str) -> Option<String> {
+    let template = template?;
+    if template.contains("{region}") {
+        Some(template.replace("{region}", region))
+    } else if region == default_region {
+        Some(template.to_owned())
+    } else {
+        None
+    }
+}
+
 /// Puts `arn:` in front of an ARN that lacks it: CreateCollection answers
 /// `aws:rekognition:<region>:<account>:collection/<id>`, DescribeCollection the full form.
 pub fn canonical_arn(arn: &str) -> String {
@@ -261,7 +332,11 @@ pub fn canonical_arn(arn: &str) -> String {
 pub struct SdkCollectionApi {
     base: aws_config::SdkConfig,
     /// Set on the Rekognition clients only, so credential calls (STS for IRSA) keep their own.
+    /// A URL template that may contain `{region}`; a fixed URL serves the default region only.
     endpoint_url: Option<String>,
+    default_region: String,
+    /// Which credential provider the configuration uses, named in CredentialsUnavailable.
+    credentials_source: String,
     clients: Arc<Mutex<HashMap<String, aws_sdk_rekognition::Client>>>,
     limiters: RateLimiters,
     metrics: Metrics,
@@ -270,6 +345,8 @@ pub struct SdkCollectionApi {
 impl SdkCollectionApi {
     pub fn new(base: aws_config::SdkConfig, limiters: RateLimiters, metrics: Metrics) -> Self {
         Self {
+            default_region: base.region().map(|r| r.to_string()).unwrap_or_default(),
+            credentials_source: credentials_source(&base),
             base,
             endpoint_url: None,
             clients: Arc::default(),
@@ -278,7 +355,8 @@ impl SdkCollectionApi {
         }
     }
 
-    /// Sends Rekognition calls to `url` (a VPC endpoint or the emulator) instead of AWS's own.
+    /// Sends Rekognition calls to `url` (a VPC endpoint or the emulator) instead of AWS's own:
+    /// for every region when it contains `{region}`, else for the default region only.
     pub fn with_endpoint_url(mut self, url: Option<String>) -> Self {
         self.endpoint_url = url;
         self
@@ -291,7 +369,9 @@ impl SdkCollectionApi {
             .or_insert_with(|| {
                 let mut builder = aws_sdk_rekognition::config::Builder::from(&self.base)
                     .region(aws_config::Region::new(region.to_owned()));
-                if let Some(url) = &self.endpoint_url {
+                if let Some(url) =
+                    endpoint_for(self.endpoint_url.as_deref(), &self.default_region, region)
+                {
                     builder = builder.endpoint_url(url);
                 }
                 let config = builder.build();
@@ -318,7 +398,12 @@ impl SdkCollectionApi {
         F: Future<Output = Result<T, AwsError>>,
     {
         let limiter = self.limiters.get(region, operation);
-        let result = f.await;
+        let result = f.await.map_err(|mut error| {
+            if error.kind == AwsErrorKind::CredentialsUnavailable {
+                error.message = format!("{} ({})", error.message, self.credentials_source);
+            }
+            error
+        });
         let outcome = match &result {
             Ok(_) => "ok",
             Err(error) => error.kind.as_str(),
@@ -624,6 +709,22 @@ mod tests {
             AwsError::from_sdk("DescribeCollection", timeout).kind,
             AwsErrorKind::Unavailable
         );
+    }
+
+    #[test]
+    fn a_fixed_endpoint_serves_the_default_region_only_and_a_template_every_region() {
+        let fixed = Some("https://vpce-1.rekognition.us-east-1.vpce.amazonaws.com");
+        assert_eq!(
+            endpoint_for(fixed, "us-east-1", "us-east-1").as_deref(),
+            fixed
+        );
+        assert_eq!(endpoint_for(fixed, "us-east-1", "eu-west-1"), None);
+        let template = Some("https://rekognition.{region}.example.internal");
+        assert_eq!(
+            endpoint_for(template, "us-east-1", "eu-west-1").as_deref(),
+            Some("https://rekognition.eu-west-1.example.internal")
+        );
+        assert_eq!(endpoint_for(None, "us-east-1", "us-east-1"), None);
     }
 
     #[test]

@@ -28,8 +28,10 @@ pub struct Config {
     #[arg(long, env = "AWS_REGION", value_name = "REGION", value_parser = parse_region)]
     pub region: Option<String>,
 
-    /// Rekognition endpoint URL, for VPC endpoints or the emulator. Applies to Rekognition only;
-    /// the AWS SDK also honours AWS_ENDPOINT_URL (for every AWS service) by itself.
+    /// Rekognition endpoint URL, for VPC endpoints or the emulator. A URL containing {region}
+    /// serves every region; a fixed URL serves the default region only (other regions use AWS's
+    /// own endpoints). Applies to Rekognition only; the AWS SDK also honours AWS_ENDPOINT_URL (for
+    /// every AWS service) by itself.
     #[arg(long, env = "AWS_ENDPOINT_URL_REKOGNITION", value_name = "URL", value_parser = parse_url)]
     pub aws_endpoint_url: Option<String>,
 
@@ -93,6 +95,43 @@ pub struct Config {
     /// How long before the Lease expires the leader renews it.
     #[arg(long, env = "REKOGNITION_OPERATOR_LEASE_RENEW_BEFORE", default_value = "5s", value_parser = parse_duration)]
     pub lease_renew_before: Duration,
+
+    /// A leader makes no AWS write once this long has passed since its last successful Lease
+    /// renewal (by its own clock): longer than the renewal interval (lease duration minus
+    /// renew-before), shorter than the lease duration, so a leader cut off from the API server stops
+    /// writing before another replica can take over.
+    #[arg(long, env = "REKOGNITION_OPERATOR_LEASE_RENEW_DEADLINE", default_value = "12s", value_parser = parse_duration)]
+    pub lease_renew_deadline: Duration,
+
+    /// Tenancy policy: the regions objects may use, comma-separated (default: any).
+    #[arg(long, env = "REKOGNITION_OPERATOR_ALLOWED_REGIONS", value_delimiter = ',', value_parser = parse_region)]
+    pub allowed_regions: Vec<String>,
+
+    /// Tenancy policy: collection IDs must start with "<namespace>-".
+    #[arg(
+        long,
+        env = "REKOGNITION_OPERATOR_REQUIRE_NAMESPACE_PREFIX",
+        default_value_t = false
+    )]
+    pub require_namespace_prefix: bool,
+
+    /// Tenancy policy: namespaces exempt from --require-namespace-prefix, comma-separated.
+    #[arg(
+        long,
+        env = "REKOGNITION_OPERATOR_PREFIX_EXEMPT_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub prefix_exempt_namespaces: Vec<String>,
+
+    /// Tenancy policy: which namespaces may use managementPolicy Adopt and ObserveOnly (the powers
+    /// that reach collections a namespace did not create): "all", "none", or those with the label
+    /// KEY=VALUE.
+    #[arg(
+        long,
+        env = "REKOGNITION_OPERATOR_EXTERNAL_POWERS",
+        default_value = "all"
+    )]
+    pub external_powers: crate::policy::ExternalPowers,
 
     /// On shutdown, how long in-flight reconciles may take to finish.
     #[arg(long, env = "REKOGNITION_OPERATOR_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_duration)]

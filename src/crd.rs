@@ -218,10 +218,17 @@ pub enum ReadyReason {
     AwsUnavailable,
     /// AWS answered with an error the operator does not know; retrying on a long backoff.
     AwsError,
+    /// spec.region differs from the region the collection lives in (status.region); waits for a
+    /// spec change.
+    RegionConflict,
+    /// The platform team's tenancy policy refuses the object; waits for a spec change.
+    PolicyDenied,
+    /// No AWS credentials could be obtained (IRSA, Pod Identity, STS); retrying on a long backoff.
+    CredentialsUnavailable,
 }
 
 impl ReadyReason {
-    pub const ALL: [ReadyReason; 12] = [
+    pub const ALL: [ReadyReason; 15] = [
         Self::Creating,
         Self::Available,
         Self::Adopted,
@@ -234,6 +241,9 @@ impl ReadyReason {
         Self::Deleting,
         Self::AwsUnavailable,
         Self::AwsError,
+        Self::RegionConflict,
+        Self::PolicyDenied,
+        Self::CredentialsUnavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -250,6 +260,9 @@ impl ReadyReason {
             Self::Deleting => "Deleting",
             Self::AwsUnavailable => "AwsUnavailable",
             Self::AwsError => "AwsError",
+            Self::RegionConflict => "RegionConflict",
+            Self::PolicyDenied => "PolicyDenied",
+            Self::CredentialsUnavailable => "CredentialsUnavailable",
         }
     }
 
@@ -269,7 +282,13 @@ impl ReadyReason {
 
     /// Reasons that need the user to change the spec; the operator makes no AWS call until then.
     pub fn waits_for_spec_change(self) -> bool {
-        matches!(self, Self::InvalidParameter | Self::AlreadyExists)
+        matches!(
+            self,
+            Self::InvalidParameter
+                | Self::AlreadyExists
+                | Self::RegionConflict
+                | Self::PolicyDenied
+        )
     }
 }
 

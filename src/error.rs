@@ -21,6 +21,10 @@ pub enum Error {
     MalformedObject(&'static str),
     #[error("reconcile did not settle within {0} steps")]
     PlanDidNotSettle(usize),
+    /// This replica's leadership cannot be vouched for (no Lease renewal within the renew
+    /// deadline): no AWS write.
+    #[error("not writing to AWS: leadership not renewed within the renew deadline")]
+    Fenced,
 }
 
 /// How long to back off after an error.
@@ -41,6 +45,7 @@ impl Error {
             Self::WriteStatus(_) => "status",
             Self::MalformedObject(_) => "malformed_object",
             Self::PlanDidNotSettle(_) => "did_not_settle",
+            Self::Fenced => "fenced",
         }
     }
 
@@ -52,9 +57,10 @@ impl Error {
                 // reach the error policy, it gets the long backoff.
                 Retry::Long | Retry::OnSpecChange => BackoffClass::Long,
             },
-            Self::AddFinalizer(_) | Self::RemoveFinalizer(_) | Self::WriteStatus(_) => {
-                BackoffClass::Transient
-            }
+            Self::AddFinalizer(_)
+            | Self::RemoveFinalizer(_)
+            | Self::WriteStatus(_)
+            | Self::Fenced => BackoffClass::Transient,
             Self::MalformedObject(_) | Self::PlanDidNotSettle(_) => BackoffClass::Long,
         }
     }
@@ -89,6 +95,7 @@ pub fn disposition(kind: AwsErrorKind) -> Disposition {
         AwsErrorKind::Unavailable => (ReadyReason::AwsUnavailable, Retry::Short),
         AwsErrorKind::AccessDenied => (ReadyReason::AccessDenied, Retry::Long),
         AwsErrorKind::QuotaExceeded => (ReadyReason::QuotaExceeded, Retry::Long),
+        AwsErrorKind::CredentialsUnavailable => (ReadyReason::CredentialsUnavailable, Retry::Long),
         AwsErrorKind::InvalidParameter => (ReadyReason::InvalidParameter, Retry::OnSpecChange),
         // NotFound and AlreadyExists reach here only where the plan did not expect them (a
         // collection vanished between two calls of one reconcile): unexpected answers.
@@ -136,6 +143,7 @@ mod tests {
             AwsErrorKind::QuotaExceeded,
             AwsErrorKind::Throttled,
             AwsErrorKind::Unavailable,
+            AwsErrorKind::CredentialsUnavailable,
             AwsErrorKind::Unknown,
         ] {
             let d = disposition(kind);

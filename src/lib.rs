@@ -19,6 +19,7 @@ pub mod memory;
 pub mod metrics;
 pub mod operator;
 pub mod plan;
+pub mod policy;
 pub mod rate;
 pub mod reconcile;
 pub mod schedule;

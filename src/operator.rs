@@ -19,11 +19,13 @@ use crate::backoff::BackoffPolicy;
 use crate::config::{Config, Listen};
 use crate::crd::RekognitionCollection;
 use crate::http::Health;
-use crate::leader::{Election, LeaseSettings};
+use crate::leader::{Election, Fence, LeaseSettings};
 use crate::memory::Memory;
 use crate::metrics::Metrics;
+use crate::policy::{ExternalPowers, Rules, TenancyPolicy};
 use crate::rate::{RateLimit, RateLimiters};
 use crate::reconcile::{Context, error_policy, reconcile};
+use k8s_openapi::api::core::v1::Namespace;
 
 /// Builds the Kubernetes client from `--kubeconfig`, or the usual inference (in-cluster, then
 /// `KUBECONFIG`/`~/.kube/config`).
@@ -86,6 +88,14 @@ pub async fn run_operator(
     if config.leader_election && config.lease_renew_before >= config.lease_duration {
         anyhow::bail!("--lease-renew-before must be shorter than --lease-duration");
     }
+    if config.leader_election
+        && (config.lease_renew_deadline >= config.lease_duration
+            || config.lease_renew_deadline <= config.lease_duration - config.lease_renew_before)
+    {
+        anyhow::bail!(
+            "--lease-renew-deadline must be shorter than --lease-duration and longer than the renewal interval (--lease-duration minus --lease-renew-before)"
+        );
+    }
     let stop = CancellationToken::new();
     let trigger = stop.clone();
     tokio::spawn(async move {
@@ -109,12 +119,18 @@ pub async fn run_operator(
         Listen::Off => None,
     };
 
+    let fence = Arc::new(if config.leader_election {
+        Fence::leased(config.lease_renew_deadline)
+    } else {
+        Fence::open()
+    });
     let operator = Operator::new(
         config,
         client.clone(),
         sdk_config,
         metrics.clone(),
         health.clone(),
+        fence.clone(),
     )?;
     if config.leader_election {
         let settings = LeaseSettings {
@@ -128,7 +144,12 @@ pub async fn run_operator(
             duration: config.lease_duration,
             renew_before: config.lease_renew_before,
         };
-        let mut election = Election::start(client, &settings).await?;
+        let mut election = Election::start(client.clone(), &settings).await?;
+        let renewals = tokio::spawn(crate::leader::track_renewals(
+            client,
+            settings.clone(),
+            fence.clone(),
+        ));
         info!(lease = %settings.name, namespace = %settings.namespace, identity = %settings.identity, "standing for leader");
         // A standby is healthy and ready to take over.
         health.set_ready(true);
@@ -139,17 +160,21 @@ pub async fn run_operator(
             }
             info!("became leader");
             metrics.set_leader(true);
-            let term = stop.child_token();
+            // Losing the Lease cancels in-flight reconciles at once (and the fence closes); only
+            // SIGTERM while still leader lets them drain.
+            let abort = CancellationToken::new();
             let lost = Election::lost(election.is_leader.clone());
-            let ended = term.clone();
-            tokio::spawn(async move {
-                tokio::select! {
-                    _ = lost => ended.cancel(),
-                    _ = ended.cancelled() => {}
-                }
+            let aborted = abort.clone();
+            let closing = fence.clone();
+            let watcher = tokio::spawn(async move {
+                lost.await;
+                closing.close();
+                aborted.cancel();
             });
-            operator.run(term.clone(), config.shutdown_timeout).await;
-            term.cancel();
+            operator
+                .run(stop.clone(), abort.clone(), config.shutdown_timeout)
+                .await;
+            watcher.abort();
             metrics.set_leader(false);
             if stop.is_cancelled() {
                 break;
@@ -157,10 +182,17 @@ pub async fn run_operator(
             warn!("lost leadership; standing by");
         }
         health.set_shutting_down();
+        renewals.abort();
         election.release().await;
     } else {
         metrics.set_leader(true);
-        operator.run(stop.clone(), config.shutdown_timeout).await;
+        operator
+            .run(
+                stop.clone(),
+                CancellationToken::new(),
+                config.shutdown_timeout,
+            )
+            .await;
         health.set_shutting_down();
     }
     stop.cancel();
@@ -186,6 +218,7 @@ impl Operator {
         sdk_config: aws_config::SdkConfig,
         metrics: Metrics,
         health: Arc<Health>,
+        fence: Arc<Fence>,
     ) -> anyhow::Result<Self> {
         let default_region = sdk_config
             .region()
@@ -213,6 +246,8 @@ impl Operator {
             metrics,
             resync_interval: config.resync_interval,
             memory,
+            policy: tenancy_policy(config, &client),
+            fence,
         });
         let api = match &config.namespace {
             Some(namespace) => Api::namespaced(client, namespace),
@@ -232,9 +267,9 @@ impl Operator {
         })
     }
 
-    /// Runs the controller until `stop` is cancelled; then in-flight reconciles get `grace` to
-    /// finish.
-    async fn run(&self, stop: CancellationToken, grace: Duration) {
+    /// Runs the controller until `stop` is cancelled, after which in-flight reconciles get `grace`
+    /// to finish, or until `abort` is cancelled, which drops them at once.
+    async fn run(&self, stop: CancellationToken, abort: CancellationToken, grace: Duration) {
         let stopped = stop.clone();
         // A new term starts from what the statuses say; another leader may have acted meanwhile.
         self.context.memory.retain(|_| false);
@@ -284,6 +319,7 @@ impl Operator {
         tokio::pin!(controller);
         tokio::select! {
             _ = &mut controller => {}
+            _ = abort.cancelled() => warn!("leadership lost: in-flight reconciles cancelled"),
             _ = async { stop.cancelled().await; tokio::time::sleep(grace).await } => {
                 warn!(grace_secs = grace.as_secs(), "in-flight reconciles did not finish in time; stopping anyway");
             }
@@ -293,6 +329,32 @@ impl Operator {
         self.context.metrics.attach_store(None);
         info!("controller stopped");
     }
+}
+
+/// The tenancy policy from the flags; with a namespace label rule, a watch cache of namespaces.
+fn tenancy_policy(config: &Config, client: &kube::Client) -> TenancyPolicy {
+    let rules = Rules {
+        allowed_regions: config.allowed_regions.iter().cloned().collect(),
+        require_namespace_prefix: config.require_namespace_prefix,
+        prefix_exempt: config.prefix_exempt_namespaces.iter().cloned().collect(),
+        external_powers: config.external_powers.clone(),
+    };
+    let namespaces = match rules.external_powers {
+        ExternalPowers::Labelled(..) => {
+            let (store, writer) = reflector::store();
+            let api: Api<Namespace> = Api::all(client.clone());
+            let stream = watcher(api, watcher::Config::default())
+                .default_backoff()
+                .reflect(writer)
+                .applied_objects();
+            tokio::spawn(async move {
+                stream.for_each(|_| futures::future::ready(())).await;
+            });
+            Some(store)
+        }
+        ExternalPowers::All | ExternalPowers::None => None,
+    };
+    TenancyPolicy { rules, namespaces }
 }
 
 /// The annotation `kubectl apply` keeps the whole last-applied object in.

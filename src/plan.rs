@@ -28,6 +28,8 @@ pub enum Collection {
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct LastStatus {
     pub arn: Option<String>,
+    /// The creation time of the collection the status describes (RFC 3339, seconds).
+    pub created_at: Option<String>,
     pub reason: Option<ReadyReason>,
     pub message: String,
     /// The generation the Ready condition was set for.
@@ -48,6 +50,10 @@ pub struct Observed {
     pub deletion_policy: DeletionPolicy,
     pub management_policy: ManagementPolicy,
     pub last: LastStatus,
+    /// The region the status pinned and a different one the spec now asks for.
+    pub region_conflict: Option<(String, String)>,
+    /// Why the platform team's tenancy policy refuses this object, if it does.
+    pub policy_denied: Option<String>,
 
     // What this reconcile has learned from AWS so far.
     pub collection: Collection,
@@ -57,6 +63,8 @@ pub struct Observed {
     pub created: bool,
     /// This reconcile claimed the collection (managementPolicy Adopt).
     pub adopted: bool,
+    /// CreateCollection answered that the ID exists: whose it is must be proven by its tags.
+    pub already_existed: bool,
 }
 
 /// Why tags are written.
@@ -66,7 +74,7 @@ pub enum TagPurpose {
     Adopt,
     /// Make AWS tags equal to spec.tags.
     Converge,
-    /// Give up ownership when the object goes with deletionPolicy Retain.
+    /// Give up ownership: the object goes with deletionPolicy Retain, or turns ObserveOnly.
     Release,
 }
 
@@ -158,8 +166,14 @@ pub fn owner(tags: &Tags, uid: &str) -> Owner {
     }
 }
 
-/// The tags to set and the keys to remove so that `actual` becomes `desired` (plus the ownership
-/// tag, which convergence never removes).
+/// TagResource takes at most this many tags in one call.
+pub const MAX_TAGS_PER_CALL: usize = 200;
+/// UntagResource takes at most this many keys in one call.
+pub const MAX_UNTAG_KEYS_PER_CALL: usize = 50;
+
+/// The tags to set and the keys to remove so that `actual` becomes `desired`. Convergence never
+/// removes the ownership tag, nor tags whose key starts with `aws:` (AWS reserves them: a
+/// collection made by CloudFormation carries some, and AWS refuses to remove them).
 pub fn tag_diff(desired: &Tags, actual: &Tags) -> (Tags, Vec<String>) {
     let to_set: Tags = desired
         .iter()
@@ -168,7 +182,9 @@ pub fn tag_diff(desired: &Tags, actual: &Tags) -> (Tags, Vec<String>) {
         .collect();
     let to_remove = actual
         .keys()
-        .filter(|key| key.as_str() != OWNER_TAG && !desired.contains_key(*key))
+        .filter(|key| {
+            key.as_str() != OWNER_TAG && !key.starts_with("aws:") && !desired.contains_key(*key)
+        })
         .cloned()
         .collect();
     (to_set, to_remove)
@@ -179,6 +195,20 @@ pub fn plan(o: &Observed) -> Step {
     if o.deleting {
         return plan_deletion(o);
     }
+    if let Some((pinned, asked)) = &o.region_conflict {
+        return Step::Finish {
+            reason: ReadyReason::RegionConflict,
+            message: format!(
+                "spec.region {asked} differs from {pinned}, where this object's collection lives (status.region); a collection never moves: set spec.region to {pinned} or remove it"
+            ),
+        };
+    }
+    if let Some(why) = &o.policy_denied {
+        return Step::Finish {
+            reason: ReadyReason::PolicyDenied,
+            message: why.clone(),
+        };
+    }
     match o.management_policy {
         ManagementPolicy::ObserveOnly => plan_observe(o),
         ManagementPolicy::Manage | ManagementPolicy::Adopt => plan_manage(o),
@@ -187,9 +217,8 @@ pub fn plan(o: &Observed) -> Step {
 
 fn plan_observe(o: &Observed) -> Step {
     if o.has_finalizer {
-        return Step::RemoveFinalizer {
-            reason: Release::NotNeeded,
-        };
+        // Turned ObserveOnly: give up ownership before the finalizer goes.
+        return plan_release(o, Release::NotNeeded);
     }
     match &o.collection {
         Collection::Unknown => Step::Describe,
@@ -237,10 +266,25 @@ fn plan_manage(o: &Observed) -> Step {
         Collection::Exists { arn: Some(arn), .. } => arn.clone(),
     };
 
-    // Ownership and tags are checked when the status never confirmed this collection, and when
-    // the spec changed since the last full reconcile; a steady object skips both.
+    // Ownership and tags are checked when the status never confirmed this collection, when the
+    // spec changed since the last full reconcile, when CreateCollection found the ID taken, and
+    // when the collection is not the one the status recorded (another creation time): ownership is
+    // proven, never assumed. A steady object skips the check.
     let spec_changed = o.last.observed_generation != Some(o.generation);
-    let must_check = !o.created && (o.last.arn.is_none() || spec_changed);
+    let another_collection = match (&o.collection, &o.last.created_at) {
+        (
+            Collection::Exists {
+                description: Some(description),
+                ..
+            },
+            Some(recorded),
+        ) => description
+            .created_at
+            .is_some_and(|t| &t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true) != recorded),
+        _ => false,
+    };
+    let must_check = !o.created
+        && (o.last.arn.is_none() || spec_changed || o.already_existed || another_collection);
     if must_check && o.tags.is_none() {
         return Step::ListTags { arn };
     }
@@ -275,18 +319,23 @@ fn plan_manage(o: &Observed) -> Step {
                 };
             }
         }
+        // Remove before adding, so a rename at the tag limit never exceeds it; in chunks of what
+        // one call takes.
         let (to_set, to_remove) = tag_diff(&o.desired_tags, tags);
-        if !to_set.is_empty() {
-            return Step::Tag {
-                arn,
-                tags: to_set,
-                purpose: TagPurpose::Converge,
-            };
-        }
         if !to_remove.is_empty() {
             return Step::Untag {
                 arn,
-                keys: to_remove,
+                keys: to_remove
+                    .into_iter()
+                    .take(MAX_UNTAG_KEYS_PER_CALL)
+                    .collect(),
+                purpose: TagPurpose::Converge,
+            };
+        }
+        if !to_set.is_empty() {
+            return Step::Tag {
+                arn,
+                tags: to_set.into_iter().take(MAX_TAGS_PER_CALL).collect(),
                 purpose: TagPurpose::Converge,
             };
         }
@@ -322,9 +371,8 @@ fn plan_deletion(o: &Observed) -> Step {
         return Step::Wait;
     }
     if o.management_policy == ManagementPolicy::ObserveOnly {
-        return Step::RemoveFinalizer {
-            reason: Release::NeverOwned,
-        };
+        // Turned ObserveOnly and deleted before that was reconciled: release ownership first.
+        return plan_release(o, Release::NeverOwned);
     }
     // Refused or foreign at this very spec: nothing was created for it, so no AWS call is needed.
     // Marking an object for deletion bumps its generation by exactly one, so the refusal still
@@ -375,6 +423,26 @@ fn plan_deletion(o: &Observed) -> Step {
                 _ => Release::NeverOwned,
             },
         },
+    }
+}
+
+/// Gives up ownership of the collection, if this object holds it, then lets the finalizer go.
+fn plan_release(o: &Observed, done: Release) -> Step {
+    let arn = match (&o.collection, o.arn(), &o.last.arn) {
+        (Collection::Missing, _, _) | (_, None, None) => {
+            return Step::RemoveFinalizer { reason: done };
+        }
+        (_, Some(arn), _) => arn.to_owned(),
+        (_, None, Some(last)) => last.clone(),
+    };
+    match &o.tags {
+        None => Step::ListTags { arn },
+        Some(tags) if owner(tags, &o.uid) == Owner::Us => Step::Untag {
+            arn,
+            keys: vec![OWNER_TAG.to_owned()],
+            purpose: TagPurpose::Release,
+        },
+        Some(_) => Step::RemoveFinalizer { reason: done },
     }
 }
 

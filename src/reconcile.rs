@@ -17,11 +17,13 @@ use crate::aws::{CollectionApi, CreateOutcome, CreatedCollection, Described};
 use crate::backoff::BackoffPolicy;
 use crate::crd::{CollectionStatus, FINALIZER, ReadyReason, RekognitionCollection};
 use crate::error::{Error, Retry, disposition};
+use crate::leader::Fence;
 use crate::memory::Memory;
 use crate::metrics::Metrics;
 use crate::plan::{
     Collection, LastStatus, Observed, Owner, Step, TagPurpose, owner, plan, tag_diff,
 };
+use crate::policy::TenancyPolicy;
 use crate::rate::Priority;
 use crate::schedule::{Due, Gate, Recorded, gate};
 use crate::status::{self, Acted, Notice, Outcome, action_event};
@@ -45,6 +47,10 @@ pub struct Context<A> {
     pub resync_interval: Duration,
     /// What this process remembers per object: next resync, backoff, release.
     pub memory: Arc<Memory>,
+    /// The platform team's tenancy policy.
+    pub policy: TenancyPolicy,
+    /// Whether this replica may still write to AWS (leadership, by its own clock).
+    pub fence: Arc<Fence>,
 }
 
 /// Reconciles one object. Wraps the work in a span that carries namespace, name and collection ID.
@@ -145,6 +151,11 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
         let uid = obj.uid().ok_or(Error::MalformedObject("uid"))?;
         let status = obj.status.clone().unwrap_or_default();
         let ready = obj.ready_condition();
+        let (region, region_conflict) = pinned_region(
+            obj.spec.region.as_deref(),
+            status.region.as_deref(),
+            &ctx.default_region,
+        );
         let observed = Observed {
             uid,
             generation: obj.metadata.generation.unwrap_or(0),
@@ -154,8 +165,11 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
             desired_tags: obj.spec.tags.clone(),
             deletion_policy: obj.spec.deletion_policy,
             management_policy: obj.spec.management_policy,
+            region_conflict,
+            policy_denied: ctx.policy.check(&namespace, obj, &region),
             last: LastStatus {
                 arn: status.collection_arn.clone(),
+                created_at: status.created_at.clone(),
                 reason: ready.and_then(|c| ReadyReason::parse(&c.reason)),
                 message: ready.map(|c| c.message.clone()).unwrap_or_default(),
                 reason_generation: ready.and_then(|c| c.observed_generation),
@@ -167,11 +181,7 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
             obj,
             ctx,
             api: Api::namespaced(ctx.client.clone(), &namespace),
-            region: obj
-                .spec
-                .region
-                .clone()
-                .unwrap_or_else(|| ctx.default_region.clone()),
+            region,
             observed,
             created: None,
             priority,
@@ -198,6 +208,13 @@ impl<A: CollectionApi> Reconciler<'_, A> {
 
     /// Carries out one step. `Some(action)` ends the reconcile.
     async fn act(&mut self, step: Step) -> Result<Option<Action>, Error> {
+        let writes_to_aws = matches!(
+            step,
+            Step::Create { .. } | Step::Tag { .. } | Step::Untag { .. } | Step::Delete
+        );
+        if writes_to_aws && !self.ctx.fence.allows(Instant::now()) {
+            return Err(Error::Fenced);
+        }
         let aws = &self.ctx.aws;
         let id = self.observed.collection_id.clone();
         match step {
@@ -264,7 +281,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 self.publish(action_event(&acted)).await;
             }
             Step::Untag { arn, keys, purpose } => {
-                if purpose == TagPurpose::Release {
+                if purpose == TagPurpose::Release && self.observed.deleting {
                     self.write_deleting().await?;
                 }
                 aws.untag(&self.region, &arn, &keys).await?;
@@ -274,7 +291,8 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                     }
                 }
                 let acted = match purpose {
-                    TagPurpose::Release => Acted::Retained { id: &id },
+                    TagPurpose::Release if self.observed.deleting => Acted::Retained { id: &id },
+                    TagPurpose::Release => Acted::Released { id: &id },
                     _ => Acted::TagsRemoved {
                         keys: keys.iter().map(String::as_str).collect(),
                     },
@@ -356,6 +374,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 self.created = Some(created);
             }
             CreateOutcome::AlreadyExists => {
+                self.observed.already_existed = true;
                 self.observed.collection = Collection::Exists {
                     arn: None,
                     description: None,
@@ -525,6 +544,25 @@ impl<A: CollectionApi> Reconciler<'_, A> {
     }
 }
 
+/// The region an object uses: the one its status pinned at first contact, else spec.region, else
+/// the operator's default. A spec.region that differs from the pinned one is a conflict (the
+/// collection never moves), returned beside the pinned region, which stays in use.
+pub fn pinned_region(
+    spec: Option<&str>,
+    status: Option<&str>,
+    default: &str,
+) -> (String, Option<(String, String)>) {
+    match (status, spec) {
+        (Some(pinned), Some(asked)) if pinned != asked => (
+            pinned.to_owned(),
+            Some((pinned.to_owned(), asked.to_owned())),
+        ),
+        (Some(pinned), _) => (pinned.to_owned(), None),
+        (None, Some(asked)) => (asked.to_owned(), None),
+        (None, None) => (default.to_owned(), None),
+    }
+}
+
 /// When to describe the object again: each object gets a fixed phase within the resync
 /// interval (from its UID), so objects created together do not resync together.
 pub fn resync_delay(uid: &str, interval: Duration, now: SystemTime) -> Duration {
@@ -547,6 +585,34 @@ pub fn resync_delay(uid: &str, interval: Duration, now: SystemTime) -> Duration 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_region_is_pinned_at_first_contact() {
+        // (spec.region, status.region, default) → region used, conflict
+        let none = None;
+        let cases = [
+            ((None, None, "us-east-1"), ("us-east-1", none)),
+            ((Some("eu-west-1"), None, "us-east-1"), ("eu-west-1", none)),
+            // The default changed after the first contact: the pinned region stays.
+            ((None, Some("us-east-1"), "eu-west-1"), ("us-east-1", none)),
+            (
+                (Some("us-east-1"), Some("us-east-1"), "eu-west-1"),
+                ("us-east-1", none),
+            ),
+            (
+                (Some("eu-west-1"), Some("us-east-1"), "us-east-1"),
+                ("us-east-1", Some(("us-east-1", "eu-west-1"))),
+            ),
+        ];
+        for ((spec, status, default), (region, conflict)) in cases {
+            let conflict = conflict.map(|(a, b): (&str, &str)| (a.to_owned(), b.to_owned()));
+            assert_eq!(
+                pinned_region(spec, status, default),
+                (region.to_owned(), conflict),
+                "{spec:?} {status:?} {default}"
+            );
+        }
+    }
 
     #[test]
     fn resync_lands_on_the_objects_phase_within_bounds() {

@@ -221,6 +221,7 @@ pub enum Acted<'a> {
     TagsSet { keys: Vec<&'a str> },
     TagsRemoved { keys: Vec<&'a str> },
     Retained { id: &'a str },
+    Released { id: &'a str },
     Deleted { id: &'a str },
 }
 
@@ -240,6 +241,12 @@ pub fn action_event(acted: &Acted<'_>) -> Notice {
         Acted::Retained { id } => (
             "Retained",
             format!("kept collection {id} in AWS and removed the ownership tag"),
+        ),
+        Acted::Released { id } => (
+            "Released",
+            format!(
+                "removed the ownership tag from collection {id}: this object only observes it now"
+            ),
         ),
         Acted::Deleted { id } => ("Deleted", format!("deleted collection {id}")),
     };

@@ -22,13 +22,15 @@ const CHART: &str = "deploy/helm/rekognition-operator";
 const RELEASE: &str = "rekognition-operator";
 const NAMESPACE: &str = "rekognition-system";
 const ONE_NAMESPACE_VALUES: &str = "deploy/helm/ci/one-namespace-values.yaml";
+const TENANCY_VALUES: &str = "deploy/helm/ci/tenancy-values.yaml";
 const SERVICE_ACCOUNT: &str = "rekognition-operator";
 const LEASE: &str = "rekognition-operator";
 
 /// The committed snapshots and the values each is rendered with.
-const SNAPSHOTS: [(&str, &[&str]); 2] = [
+const SNAPSHOTS: [(&str, &[&str]); 3] = [
     ("default.yaml", &[]),
     ("one-namespace.yaml", &["-f", ONE_NAMESPACE_VALUES]),
+    ("tenancy.yaml", &["-f", TENANCY_VALUES]),
 ];
 
 fn root() -> PathBuf {
@@ -426,6 +428,20 @@ fn expected_grants(scope: &str) -> BTreeSet<Grant> {
             "patch",
             &[LEASE],
         ),
+        grant(
+            &lease_scope,
+            "coordination.k8s.io",
+            "leases",
+            "list",
+            &[LEASE],
+        ),
+        grant(
+            &lease_scope,
+            "coordination.k8s.io",
+            "leases",
+            "watch",
+            &[LEASE],
+        ),
         grant(&lease_scope, "coordination.k8s.io", "leases", "create", &[]),
     ]
     .into_iter()
@@ -531,8 +547,17 @@ fn one_namespace_mode_renders_no_cluster_scoped_rbac() -> Result<()> {
             "one-namespace mode renders a {cluster_scoped}: {kinds:?}"
         );
     }
-    // Every object rendered is namespaced, in the release namespace or the watched one.
-    for doc in &rendered.docs {
+    // Every object rendered is namespaced, in the release namespace or the watched one, but for
+    // the tenancy admission policy and its binding, which only ever match RekognitionCollections.
+    let admission = [
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    ];
+    for doc in rendered
+        .docs
+        .iter()
+        .filter(|d| !admission.contains(&d["kind"].as_str().unwrap_or_default()))
+    {
         let namespace = doc["metadata"]["namespace"].as_str();
         assert!(
             matches!(namespace, Some(NAMESPACE | "team-a")),

@@ -25,6 +25,7 @@ impl Replica {
         name: &'static str,
         kubeconfig: &std::path::Path,
         logs: &std::path::Path,
+        extra: &[&str],
     ) -> Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -35,6 +36,8 @@ impl Replica {
             .args(["--namespace", &world.ns.name])
             .args(["--leader-election", "--lease-namespace", &world.ns.name])
             .args(["--lease-duration", "6s", "--lease-renew-before", "2s"])
+            .args(["--lease-renew-deadline", "5s"])
+            .args(extra)
             .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
             .args(["--log-format", "json", "--aws-rate", "50"])
             .env("KUBECONFIG", kubeconfig)
@@ -121,8 +124,8 @@ async fn one_replica_leads_another_takes_over_and_sigterm_releases_the_lease() -
     )?;
     let leases: Api<Lease> = Api::namespaced(world.ns.client.clone(), &world.ns.name);
 
-    let a = Replica::start(&world, "replica-a", &kubeconfig, dir.path())?;
-    let b = Replica::start(&world, "replica-b", &kubeconfig, dir.path())?;
+    let a = Replica::start(&world, "replica-a", &kubeconfig, dir.path(), &[])?;
+    let b = Replica::start(&world, "replica-b", &kubeconfig, dir.path(), &[])?;
     let first = wait_holder(&leases, |h| h.is_some(), Duration::from_secs(30))
         .await?
         .context("holder")?;
@@ -187,5 +190,61 @@ async fn one_replica_leads_another_takes_over_and_sigterm_releases_the_lease() -
     );
     released?;
     assert!(exit.1?.success(), "graceful exit on SIGTERM");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_paused_leader_never_writes_to_aws_after_another_took_over() -> Result<()> {
+    let world = World::without_operator("fencing", Options::default()).await?;
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        testbed::shared().await?.control_plane.kubeconfig_yaml()?,
+    )?;
+    let leases: Api<Lease> = Api::namespaced(world.ns.client.clone(), &world.ns.name);
+    // Resyncs every second: a paused leader has one due the moment it resumes.
+    let fast = ["--resync-interval", "1s"];
+    let a = Replica::start(&world, "fence-a", &kubeconfig, dir.path(), &fast)?;
+    let b = Replica::start(&world, "fence-b", &kubeconfig, dir.path(), &fast)?;
+    let first = wait_holder(&leases, |h| h.is_some(), Duration::from_secs(30))
+        .await?
+        .context("holder")?;
+    let (old, new) = if first == a.identity() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    world.create("victim", CollectionSpec::default()).await?;
+    world.wait_reason("victim", "Available").await?;
+
+    // The leader stops (a long GC pause, a frozen node) past its lease…
+    old.signal("-STOP")?;
+    let new_identity = new.identity();
+    wait_holder(
+        &leases,
+        |h| h.as_deref() == Some(new_identity.as_str()),
+        LEASE_DURATION * 3,
+    )
+    .await?;
+    // …the new leader deletes the object's collection…
+    world.delete("victim").await?;
+    world.wait_gone("victim").await?;
+    assert!(!world.aws_has("victim").await?);
+    // …and the old leader wakes up with a resync of a collection it believes is missing.
+    old.signal("-CONT")?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let creates = world
+        .admin()
+        .calls_for("victim")
+        .await?
+        .into_iter()
+        .filter(|c| c.operation == "CreateCollection")
+        .count();
+    assert_eq!(creates, 1, "the old leader recreated the collection");
+    assert!(
+        !world.aws_has("victim").await?,
+        "a collection nothing will ever delete"
+    );
     Ok(())
 }

@@ -202,12 +202,15 @@ async fn new_objects_and_spec_changes_go_ahead_of_resyncs_that_fill_the_budget()
     world
         .create_many_and_wait("steady", 40, Duration::from_secs(120))
         .await?;
-    // Let the resyncs fill the describe budget.
-    eventually("resyncs deferred", Duration::from_secs(60), || async {
-        Ok(world
-            .metric("rekognition_operator_resyncs_deferred_total")
-            .await?
-            > 0.0)
+    // Let the resyncs fill the describe budget: a first round of them has started.
+    eventually("resyncs under way", Duration::from_secs(60), || async {
+        let counters = world.admin().counters().await?;
+        let describes: u64 = counters
+            .0
+            .get("DescribeCollection")
+            .map(|o| o.values().sum())
+            .unwrap_or(0);
+        Ok(describes >= 60)
     })
     .await?;
     for i in 0..5 {
@@ -239,6 +242,13 @@ async fn new_objects_and_spec_changes_go_ahead_of_resyncs_that_fill_the_budget()
         })
         .await?;
     }
+    // Resyncs gave way, and the metrics say so.
+    assert!(
+        world
+            .metric("rekognition_operator_resyncs_deferred_total")
+            .await?
+            > 0.0
+    );
     let totals = world.call_totals().await?;
     eprintln!("priority under a full describe budget: {totals}");
     Ok(())

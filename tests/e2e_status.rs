@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams};
-use rekognition_emulator::faults::FaultRule;
+use rekognition_emulator::faults::{FaultRule, NextFailure};
 use rekognition_emulator::protocol::{ErrorKind, Operation};
-use support::{Options, World, eventually};
+use rekognition_operator::crd::{CollectionSpec, ManagementPolicy};
+use support::{Options, World, argocd_health, eventually};
 
 #[tokio::test]
 async fn ready_never_flaps_under_a_throttle_storm_and_synced_tells_of_it() -> Result<()> {
@@ -129,5 +130,90 @@ async fn ready_never_flaps_under_a_throttle_storm_and_synced_tells_of_it() -> Re
         storm.elapsed().as_secs_f64(),
         synced_false.len()
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_argocd_health_check_reads_real_statuses() -> Result<()> {
+    let options = Options {
+        resync_interval: Duration::from_secs(3),
+        ..Options::default()
+    };
+    let mut world = World::without_operator("health", options.clone()).await?;
+    world
+        .rekognition()
+        .await
+        .create_collection()
+        .collection_id("foreign")
+        .send()
+        .await?;
+    world.start_operator(&options).await?;
+    let health = |name: &'static str| {
+        let api = world.api.clone();
+        async move { argocd_health(&api.get(name).await?) }
+    };
+
+    world.create("usable", CollectionSpec::default()).await?;
+    world.wait_reason("usable", "Available").await?;
+    assert_eq!(health("usable").await?.0, "Healthy");
+
+    world.create("foreign", CollectionSpec::default()).await?;
+    world.wait_reason("foreign", "AlreadyExists").await?;
+    assert_eq!(health("foreign").await?.0, "Degraded");
+
+    let observe = CollectionSpec {
+        management_policy: ManagementPolicy::ObserveOnly,
+        ..CollectionSpec::default()
+    };
+    world.create("absent", observe).await?;
+    world.wait_reason("absent", "NotFound").await?;
+    assert_eq!(health("absent").await?.0, "Degraded");
+
+    world
+        .admin()
+        .fail_next(&NextFailure {
+            operation: Some(Operation::CreateCollection),
+            error: ErrorKind::AccessDenied,
+            count: 1,
+        })
+        .await?;
+    world.create("denied", CollectionSpec::default()).await?;
+    world.wait_reason("denied", "AccessDenied").await?;
+    assert_eq!(health("denied").await?.0, "Degraded");
+
+    // A new object whose create is throttled: the operator retries by itself.
+    world
+        .admin()
+        .set_fault(&FaultRule {
+            operation: Some(Operation::CreateCollection),
+            error: Some(ErrorKind::Throttling),
+            probability: 1.0,
+            latency_ms: 0,
+        })
+        .await?;
+    world.create("queued", CollectionSpec::default()).await?;
+    world.wait_reason("queued", "Throttled").await?;
+    assert_eq!(health("queued").await?.0, "Progressing");
+
+    // A usable collection whose refresh is throttled stays Healthy and says why.
+    world
+        .admin()
+        .set_fault(&FaultRule {
+            operation: Some(Operation::DescribeCollection),
+            error: Some(ErrorKind::Throttling),
+            probability: 1.0,
+            latency_ms: 0,
+        })
+        .await?;
+    eventually("usable's refresh throttled", support::WAIT, || async {
+        let obj = world.api.get("usable").await?;
+        Ok(obj.synced_condition().is_some_and(|c| c.status == "False"))
+    })
+    .await?;
+    let (status, message) = health("usable").await?;
+    assert_eq!(status, "Healthy");
+    assert!(message.starts_with("Throttled:"), "{message}");
+    world.admin().clear_faults().await?;
+    world.stop_operator().await?;
     Ok(())
 }

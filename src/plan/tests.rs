@@ -304,7 +304,7 @@ fn steady_state_costs_one_describe() {
 }
 
 #[test]
-fn spec_change_converges_tags_by_difference() {
+fn spec_change_converges_tags_by_difference_removing_before_adding() {
     let o = Observed {
         generation: 2,
         desired_tags: tags(&[("a", "1"), ("b", "new")]),
@@ -318,22 +318,199 @@ fn spec_change_converges_tags_by_difference() {
     };
     assert_eq!(
         plan(&listed),
+        Step::Untag {
+            arn: ARN.into(),
+            keys: vec!["c".into()],
+            purpose: TagPurpose::Converge
+        }
+    );
+    let removed = Observed {
+        tags: Some(owned(&[("b", "old")])),
+        ..listed
+    };
+    assert_eq!(
+        plan(&removed),
         Step::Tag {
             arn: ARN.into(),
             tags: tags(&[("a", "1"), ("b", "new")]),
             purpose: TagPurpose::Converge
         }
     );
-    let set = Observed {
-        tags: Some(owned(&[("a", "1"), ("b", "new"), ("c", "3")])),
-        ..listed
+}
+
+#[test]
+fn a_rename_at_the_tag_limit_never_exceeds_it_and_calls_are_split_at_aws_limits() {
+    // 199 tags plus the owner tag; the spec renames all of them.
+    let old: Vec<(String, String)> = (0..199)
+        .map(|i| (format!("old-{i:03}"), "v".into()))
+        .collect();
+    let new: Tags = (0..199)
+        .map(|i| (format!("new-{i:03}"), "v".into()))
+        .collect();
+    let mut actual: Tags = old.into_iter().collect();
+    actual.insert(OWNER_TAG.into(), UID.into());
+    let mut o = Observed {
+        generation: 2,
+        desired_tags: new.clone(),
+        collection: exists(),
+        tags: Some(actual),
+        ..steady()
+    };
+    let mut calls = 0;
+    loop {
+        let current = o.tags.clone().expect("tags");
+        match plan(&o) {
+            Step::Untag { keys, .. } => {
+                assert!(keys.len() <= MAX_UNTAG_KEYS_PER_CALL);
+                let mut next = current;
+                for key in keys {
+                    next.remove(&key);
+                }
+                o.tags = Some(next);
+            }
+            Step::Tag { tags, .. } => {
+                assert!(tags.len() <= MAX_TAGS_PER_CALL);
+                let mut next = current;
+                next.extend(tags);
+                assert!(next.len() <= 200, "{} tags on the collection", next.len());
+                o.tags = Some(next);
+            }
+            Step::Finish { reason, .. } => {
+                assert_eq!(reason, ReadyReason::Available);
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        calls += 1;
+        assert!(calls < 20);
+    }
+    let mut expected = new;
+    expected.insert(OWNER_TAG.into(), UID.into());
+    assert_eq!(o.tags, Some(expected));
+    assert_eq!(
+        calls, 5,
+        "four untag calls of at most 50 keys, one tag call"
+    );
+}
+
+#[test]
+fn aws_reserved_tags_are_never_removed() {
+    let mut actual = owned(&[("team", "x")]);
+    actual.insert("aws:cloudformation:stack-name".into(), "legacy".into());
+    let (set, remove) = tag_diff(&tags(&[("team", "x")]), &actual);
+    assert!(set.is_empty() && remove.is_empty(), "{remove:?}");
+}
+
+#[test]
+fn ownership_is_proven_not_assumed() {
+    // A recreate found the ID taken by someone else meanwhile: the tags decide.
+    let taken = Observed {
+        already_existed: true,
+        collection: exists(),
+        ..steady()
+    };
+    assert_eq!(plan(&taken), Step::ListTags { arn: ARN.into() });
+    // A describe shows another collection than the status recorded (another creation time).
+    let replaced = Observed {
+        last: LastStatus {
+            created_at: Some("2020-01-01T00:00:00Z".into()),
+            ..steady().last
+        },
+        collection: Collection::Exists {
+            arn: Some(ARN.into()),
+            description: Some(CollectionDescription {
+                created_at: Some(
+                    chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
+                        .expect("time")
+                        .with_timezone(&chrono::Utc),
+                ),
+                ..description()
+            }),
+        },
+        ..steady()
+    };
+    assert_eq!(plan(&replaced), Step::ListTags { arn: ARN.into() });
+    let foreign = Observed {
+        tags: Some(tags(&[(OWNER_TAG, "someone-else")])),
+        ..replaced
+    };
+    assert_eq!(reason_of(&plan(&foreign)), Some(ReadyReason::AlreadyExists));
+}
+
+#[test]
+fn turning_observe_only_releases_ownership_before_the_finalizer() {
+    let flipped = Observed {
+        management_policy: ManagementPolicy::ObserveOnly,
+        ..steady()
+    };
+    assert_eq!(plan(&flipped), Step::ListTags { arn: ARN.into() });
+    let owned_tags = Observed {
+        tags: Some(owned(&[])),
+        ..flipped.clone()
     };
     assert_eq!(
-        plan(&set),
+        plan(&owned_tags),
         Step::Untag {
             arn: ARN.into(),
-            keys: vec!["c".into()],
-            purpose: TagPurpose::Converge
+            keys: vec![OWNER_TAG.into()],
+            purpose: TagPurpose::Release
+        }
+    );
+    let released = Observed {
+        tags: Some(tags(&[])),
+        ..flipped.clone()
+    };
+    assert_eq!(
+        plan(&released),
+        Step::RemoveFinalizer {
+            reason: Release::NotNeeded
+        }
+    );
+    // Flipped and deleted at once: released the same way.
+    let deleted = Observed {
+        deleting: true,
+        generation: 2,
+        tags: Some(owned(&[])),
+        ..flipped
+    };
+    assert!(matches!(
+        plan(&deleted),
+        Step::Untag {
+            purpose: TagPurpose::Release,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn region_conflict_and_policy_refusals_wait_for_a_spec_change() {
+    let conflict = Observed {
+        region_conflict: Some(("us-east-1".into(), "eu-west-1".into())),
+        ..fresh()
+    };
+    let step = plan(&conflict);
+    assert_eq!(reason_of(&step), Some(ReadyReason::RegionConflict));
+    assert!(ReadyReason::RegionConflict.waits_for_spec_change());
+    let denied = Observed {
+        policy_denied: Some("tenancy policy: no".into()),
+        ..fresh()
+    };
+    assert_eq!(reason_of(&plan(&denied)), Some(ReadyReason::PolicyDenied));
+    // A refused object's deletion makes no AWS call.
+    let deleting = Observed {
+        deleting: true,
+        generation: 2,
+        last: LastStatus {
+            reason: Some(ReadyReason::PolicyDenied),
+            reason_generation: Some(1),
+            ..LastStatus::default()
+        },
+        ..denied
+    };
+    assert_eq!(
+        plan(&deleting),
+        Step::RemoveFinalizer {
+            reason: Release::NeverOwned
         }
     );
 }

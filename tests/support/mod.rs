@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use aws_sdk_rekognition::config::Credentials;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use kube::runtime::wait::await_condition;
 use rekognition_operator::config::Config;
@@ -39,6 +38,24 @@ pub struct Options {
     pub aws_rate: f64,
     pub aws_burst: u32,
     pub resync_interval: Duration,
+    /// The operator's default region; the emulator's when None.
+    pub region: Option<String>,
+    /// More operator flags.
+    pub args: Vec<String>,
+    /// Where the operator's AWS credentials come from.
+    pub credentials: Credentials,
+}
+
+/// The operator's AWS credentials in a test.
+#[derive(Clone)]
+pub enum Credentials {
+    /// The emulator's static keys.
+    Static,
+    /// IRSA-style web identity: this token file and role, resolved by the SDK's own provider.
+    WebIdentity {
+        token_file: std::path::PathBuf,
+        role_arn: String,
+    },
 }
 
 impl Default for Options {
@@ -50,6 +67,9 @@ impl Default for Options {
             aws_rate: 50.0,
             aws_burst: 50,
             resync_interval: Duration::from_secs(600),
+            region: None,
+            args: Vec::new(),
+            credentials: Credentials::Static,
         }
     }
 }
@@ -84,26 +104,80 @@ impl World {
             .local_addr()?
             .port();
         let metrics_addr = format!("127.0.0.1:{port}");
-        let mut config = Config::try_parse_from_args(&[
+        let mut args = vec![
             "--namespace",
             &self.ns.name,
             "--concurrency",
             "4",
             "--metrics-addr",
             &metrics_addr,
-        ])?;
+        ];
+        args.extend(options.args.iter().map(String::as_str));
+        let mut config = Config::try_parse_from_args(&args)?;
         self.metrics_url = Some(format!("http://{metrics_addr}"));
         config.aws_rate = options.aws_rate;
         config.aws_burst = options.aws_burst;
         config.resync_interval = options.resync_interval;
         let client = self.ns.client.clone();
-        self.start_operator_as(config, client).await
+        let sdk_config = self.operator_sdk_config(options).await;
+        self.start_operator_with(config, client, sdk_config).await
+    }
+
+    /// The AWS configuration the operator gets under `options`.
+    async fn operator_sdk_config(&self, options: &Options) -> aws_config::SdkConfig {
+        let emulator = self.emulator.config();
+        let region = options.region.clone().unwrap_or(emulator.region.clone());
+        let loader = rekognition_operator::aws::sdk_config_loader(Duration::from_secs(10))
+            .region(aws_config::Region::new(region))
+            .endpoint_url(self.emulator.endpoint_url());
+        match &options.credentials {
+            Credentials::Static => {
+                loader
+                    .credentials_provider(aws_sdk_rekognition::config::Credentials::new(
+                        emulator.access_key_id.clone(),
+                        emulator.secret_access_key.clone(),
+                        None,
+                        None,
+                        "testbed",
+                    ))
+                    .load()
+                    .await
+            }
+            Credentials::WebIdentity {
+                token_file,
+                role_arn,
+            } => {
+                let provider =
+                    aws_config::web_identity_token::WebIdentityTokenCredentialsProvider::builder()
+                        .static_configuration(aws_config::web_identity_token::StaticConfiguration {
+                            web_identity_token_file: token_file.clone(),
+                            role_arn: role_arn.clone(),
+                            session_name: "rekognition-operator".into(),
+                        })
+                        .configure(
+                            &aws_config::provider_config::ProviderConfig::default().with_region(
+                                Some(aws_config::Region::new(emulator.region.clone())),
+                            ),
+                        )
+                        .build();
+                loader.credentials_provider(provider).load().await
+            }
+        }
     }
 
     /// Starts the operator as a task with a given configuration and Kubernetes client (for
     /// example one that holds only a ServiceAccount token).
     pub async fn start_operator_as(&mut self, config: Config, client: kube::Client) -> Result<()> {
         let sdk_config = self.sdk_config().await;
+        self.start_operator_with(config, client, sdk_config).await
+    }
+
+    async fn start_operator_with(
+        &mut self,
+        config: Config,
+        client: kube::Client,
+        sdk_config: aws_config::SdkConfig,
+    ) -> Result<()> {
         let stop = Arc::new(Notify::new());
         let stopped = stop.clone();
         let task = tokio::spawn(async move {
@@ -138,7 +212,7 @@ impl World {
         rekognition_operator::aws::sdk_config_loader(Duration::from_secs(10))
             .region(aws_config::Region::new(config.region.clone()))
             .endpoint_url(self.emulator.endpoint_url())
-            .credentials_provider(Credentials::new(
+            .credentials_provider(aws_sdk_rekognition::config::Credentials::new(
                 config.access_key_id.clone(),
                 config.secret_access_key.clone(),
                 None,
@@ -318,6 +392,21 @@ pub fn metric_sum(text: &str, name: &str) -> f64 {
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// Runs the Argo CD health check (`deploy/argocd/health.lua`) on an object as Argo CD does: the
+/// object as the global `obj`; returns the health status and message.
+pub fn argocd_health(obj: &RekognitionCollection) -> Result<(String, String)> {
+    use mlua::LuaSerdeExt;
+    let script = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/argocd/health.lua"
+    ))?;
+    let lua = mlua::Lua::new();
+    let object = serde_json::to_value(obj)?;
+    lua.globals().set("obj", lua.to_value(&object)?)?;
+    let health: mlua::Table = lua.load(&script).eval()?;
+    Ok((health.get("status")?, health.get("message")?))
 }
 
 /// Call counts from the emulator.

@@ -1,0 +1,274 @@
+//! The chart's tenancy policy on the real API server: the ValidatingAdmissionPolicy refuses at
+//! `kubectl apply` time with a message naming the rule, and an object admitted before the policy
+//! existed is refused by the operator (running with the Deployment's own tenancy flags) with
+//! PolicyDenied and no AWS call. Its own test binary: the policy is cluster-wide.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, ApiResource, DynamicObject, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use rekognition_operator::crd::{CollectionSpec, ManagementPolicy, RekognitionCollection};
+use support::{Options, World};
+
+const SNAPSHOT: &str = "deploy/helm/snapshots/tenancy.yaml";
+const EXTERNAL_LABEL: &str = "rekognition.aws-operators.dev/external-collections";
+
+fn documents() -> Result<Vec<serde_json::Value>> {
+    let text = std::fs::read_to_string(testbed::workspace_root().join(SNAPSHOT))?;
+    let mut docs = Vec::new();
+    for document in serde_yaml::Deserializer::from_str(&text) {
+        let value = serde_json::to_value(<serde_yaml::Value as serde::Deserialize>::deserialize(
+            document,
+        )?)?;
+        if !value.is_null() {
+            docs.push(value);
+        }
+    }
+    Ok(docs)
+}
+
+/// Applies the rendered policy, its binding and its parameters.
+async fn install_policy(client: &kube::Client, docs: &[serde_json::Value]) -> Result<()> {
+    for doc in docs {
+        let kind = doc["kind"].as_str().unwrap_or_default();
+        let (resource, namespaced) = match kind {
+            "ValidatingAdmissionPolicy" | "ValidatingAdmissionPolicyBinding" => {
+                let plural = if kind == "ValidatingAdmissionPolicy" {
+                    "validatingadmissionpolicies"
+                } else {
+                    "validatingadmissionpolicybindings"
+                };
+                let gvk = GroupVersionKind::gvk("admissionregistration.k8s.io", "v1", kind);
+                (ApiResource::from_gvk_with_plural(&gvk, plural), false)
+            }
+            "ConfigMap"
+                if doc["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .ends_with("-tenancy") =>
+            {
+                let gvk = GroupVersionKind::gvk("", "v1", "ConfigMap");
+                (ApiResource::from_gvk_with_plural(&gvk, "configmaps"), true)
+            }
+            _ => continue,
+        };
+        let object: DynamicObject = serde_json::from_value(doc.clone())?;
+        let name = object.metadata.name.clone().context("name")?;
+        let api: Api<DynamicObject> = if namespaced {
+            let ns = object.metadata.namespace.clone().context("namespace")?;
+            ensure_namespace(client, &ns).await?;
+            Api::namespaced_with(client.clone(), &ns, &resource)
+        } else {
+            Api::all_with(client.clone(), &resource)
+        };
+        api.patch(
+            &name,
+            &PatchParams::apply("tenancy-test").force(),
+            &Patch::Apply(&object),
+        )
+        .await
+        .with_context(|| format!("applying {kind} {name}"))?;
+    }
+    Ok(())
+}
+
+async fn ensure_namespace(client: &kube::Client, name: &str) -> Result<()> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    if namespaces.get_opt(name).await?.is_none() {
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        namespaces.create(&PostParams::default(), &ns).await?;
+    }
+    Ok(())
+}
+
+fn object(name: &str, spec: CollectionSpec) -> RekognitionCollection {
+    RekognitionCollection {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..ObjectMeta::default()
+        },
+        spec,
+        status: None,
+    }
+}
+
+/// Creates `obj` as a dry run and returns the API server's refusal message, if any.
+async fn refusal(
+    api: &Api<RekognitionCollection>,
+    obj: &RekognitionCollection,
+) -> Result<Option<String>> {
+    match api
+        .create(
+            &PostParams {
+                dry_run: true,
+                ..PostParams::default()
+            },
+            obj,
+        )
+        .await
+    {
+        Ok(_) => Ok(None),
+        Err(kube::Error::Api(status)) => Ok(Some(status.message)),
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[tokio::test]
+async fn the_tenancy_policy_refuses_at_admission_and_the_operator_refuses_what_came_before()
+-> Result<()> {
+    let docs = documents().context("the rendered tenancy snapshot (run the chart test)")?;
+    let args: Vec<String> = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .and_then(|d| {
+            d["spec"]["template"]["spec"]["containers"][0]["args"]
+                .as_array()
+                .cloned()
+        })
+        .context("the Deployment's args")?
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .filter(|a| {
+            [
+                "--allowed-regions",
+                "--require-namespace-prefix",
+                "--prefix-exempt-namespaces",
+                "--external-powers",
+            ]
+            .iter()
+            .any(|flag| a.starts_with(flag))
+        })
+        .collect();
+    assert!(
+        args.len() >= 4,
+        "the chart passes the tenancy flags: {args:?}"
+    );
+    let options = Options {
+        args,
+        ..Options::default()
+    };
+    let mut world = World::without_operator("tenant", options.clone()).await?;
+    let ns = world.ns.name.clone();
+    let prefix = format!("{ns}-");
+
+    // Admitted before the policy exists: an Adopt object in an unlabelled namespace.
+    world
+        .create(
+            &format!("{prefix}early"),
+            CollectionSpec {
+                management_policy: ManagementPolicy::Adopt,
+                ..CollectionSpec::default()
+            },
+        )
+        .await?;
+
+    install_policy(&world.ns.client, &docs).await?;
+    let probe = object("no-prefix", CollectionSpec::default());
+    let started = Instant::now();
+    while refusal(&world.api, &probe).await?.is_none() {
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("the admission policy never took effect");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let adopt = CollectionSpec {
+        management_policy: ManagementPolicy::Adopt,
+        ..CollectionSpec::default()
+    };
+    let cases = [
+        (
+            object("photos", CollectionSpec::default()),
+            "must start with",
+        ),
+        (
+            object(
+                &format!("{prefix}far"),
+                CollectionSpec {
+                    region: Some("ap-south-1".into()),
+                    ..CollectionSpec::default()
+                },
+            ),
+            "region ap-south-1 is not allowed",
+        ),
+        (
+            object(&format!("{prefix}legacy"), adopt.clone()),
+            EXTERNAL_LABEL,
+        ),
+    ];
+    for (obj, words) in &cases {
+        let message = refusal(&world.api, obj).await?.with_context(|| {
+            format!(
+                "{} should be refused",
+                obj.metadata.name.clone().unwrap_or_default()
+            )
+        })?;
+        assert!(message.contains(words), "{message}");
+    }
+    assert_eq!(
+        refusal(
+            &world.api,
+            &object(&format!("{prefix}ok"), CollectionSpec::default())
+        )
+        .await?,
+        None
+    );
+
+    // A namespace the platform team labels may adopt.
+    let namespaces: Api<Namespace> = Api::all(world.ns.client.clone());
+    let label = serde_json::json!({ "metadata": { "labels": { EXTERNAL_LABEL: "true" } } });
+    namespaces
+        .patch(&ns, &PatchParams::default(), &Patch::Merge(&label))
+        .await?;
+    let started = Instant::now();
+    while refusal(
+        &world.api,
+        &object(&format!("{prefix}legacy"), adopt.clone()),
+    )
+    .await?
+    .is_some()
+    {
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("a labelled namespace may still not adopt");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    namespaces
+        .patch(
+            &ns,
+            &PatchParams::default(),
+            &Patch::Merge(
+                &serde_json::json!({ "metadata": { "labels": { EXTERNAL_LABEL: null } } }),
+            ),
+        )
+        .await?;
+
+    // The operator, with the Deployment's tenancy flags, refuses what was admitted before.
+    world.start_operator(&options).await?;
+    let early = world
+        .wait_reason(&format!("{prefix}early"), "PolicyDenied")
+        .await?;
+    let message = early
+        .ready_condition()
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(message.contains("spec.managementPolicy"), "{message}");
+    assert!(
+        world.admin().calls().await?.is_empty(),
+        "no AWS call for a refused object"
+    );
+    // Its deletion is not blocked by the policy either.
+    world.delete(&format!("{prefix}early")).await?;
+    world.wait_gone(&format!("{prefix}early")).await?;
+    Ok(())
+}

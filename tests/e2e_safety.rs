@@ -1,0 +1,302 @@
+//! Safety in a shared cluster end to end: the region pin, proven ownership, releasing ownership
+//! on a policy change, tags at the limit, the tenancy policy and credentials failures.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Result;
+use kube::api::{Patch, PatchParams};
+use rekognition_operator::crd::{CollectionSpec, FINALIZER, ManagementPolicy, OWNER_TAG};
+use support::{Credentials, Options, World, eventually};
+
+fn counters_total(counters: &rekognition_emulator::admin::Counters) -> u64 {
+    counters.0.values().flat_map(|o| o.values()).sum()
+}
+
+#[tokio::test]
+async fn changing_the_default_region_never_moves_or_duplicates_a_collection() -> Result<()> {
+    let options = Options::default();
+    let mut world = World::without_operator("region-pin", options.clone()).await?;
+    world.start_operator(&options).await?;
+    world.create("pinned", CollectionSpec::default()).await?;
+    world.wait_reason("pinned", "Available").await?;
+    world.stop_operator().await?;
+
+    // The platform team changes the operator's default region.
+    let moved = Options {
+        region: Some("eu-west-1".into()),
+        resync_interval: Duration::from_secs(2),
+        ..options
+    };
+    world.start_operator(&moved).await?;
+    // Several resyncs later the object still uses the region it was created in.
+    let before = world.admin().calls_for("pinned").await?.len();
+    eventually(
+        "two resyncs in the pinned region",
+        support::WAIT,
+        || async { Ok(world.admin().calls_for("pinned").await?.len() >= before + 2) },
+    )
+    .await?;
+    let obj = world.api.get("pinned").await?;
+    let status = obj.status.clone().expect("status");
+    assert_eq!(status.region.as_deref(), Some("us-east-1"));
+    assert_eq!(
+        obj.synced_condition()
+            .map(|c| (c.status.as_str(), c.reason.as_str())),
+        Some(("True", "Available")),
+        "{status:?}"
+    );
+    let calls = world.admin().calls_for("pinned").await?;
+    assert!(
+        calls.iter().all(|c| c.outcome == "Ok"),
+        "every call went to the pinned region: {calls:?}"
+    );
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.operation == "CreateCollection")
+            .count(),
+        1
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_collection_replaced_behind_the_operators_back_is_not_reported_as_ours() -> Result<()> {
+    let options = Options {
+        resync_interval: Duration::from_secs(3),
+        ..Options::default()
+    };
+    let mut world = World::without_operator("proven", options.clone()).await?;
+    world.start_operator(&options).await?;
+    world.create("replaced", CollectionSpec::default()).await?;
+    eventually("createdAt recorded", support::WAIT, || async {
+        let obj = world.api.get("replaced").await?;
+        Ok(obj.status.and_then(|s| s.created_at).is_some())
+    })
+    .await?;
+    world.stop_operator().await?;
+    // Someone else deletes the collection and creates their own under the same ID.
+    let rekognition = world.rekognition().await;
+    rekognition
+        .delete_collection()
+        .collection_id("replaced")
+        .send()
+        .await?;
+    tokio::time::sleep(Duration::from_millis(1100)).await; // a creation time one second later
+    rekognition
+        .create_collection()
+        .collection_id("replaced")
+        .tags(OWNER_TAG, "someone-else")
+        .send()
+        .await?;
+    world.start_operator(&options).await?;
+    let obj = world.wait_reason("replaced", "AlreadyExists").await?;
+    let status = obj.status.expect("status");
+    assert_eq!(
+        (status.collection_arn, status.created_at, status.face_count),
+        (None, None, None),
+        "nothing of another owner's collection is published as ours"
+    );
+    assert_eq!(
+        world
+            .aws_tags("replaced")
+            .await?
+            .get(OWNER_TAG)
+            .map(String::as_str),
+        Some("someone-else"),
+        "the other owner's collection is untouched"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn turning_observe_only_releases_ownership_so_a_later_delete_leaks_nothing() -> Result<()> {
+    let world = World::start("release").await?;
+    world.create("flip", CollectionSpec::default()).await?;
+    world.wait_reason("flip", "Available").await?;
+    let patch = serde_json::json!({ "spec": { "managementPolicy": "ObserveOnly" } });
+    world
+        .api
+        .patch("flip", &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    eventually("finalizer gone", support::WAIT, || async {
+        let obj = world.api.get("flip").await?;
+        Ok(!obj
+            .metadata
+            .finalizers
+            .unwrap_or_default()
+            .iter()
+            .any(|f| f == FINALIZER))
+    })
+    .await?;
+    assert!(
+        !world.aws_tags("flip").await?.contains_key(OWNER_TAG),
+        "ownership released before the finalizer went"
+    );
+    world.delete("flip").await?;
+    world.wait_gone("flip").await?;
+    assert!(world.aws_has("flip").await?, "ObserveOnly never deletes");
+    assert!(!world.aws_tags("flip").await?.contains_key(OWNER_TAG));
+    // Any object may now adopt it.
+    world
+        .create(
+            "flip",
+            CollectionSpec {
+                management_policy: ManagementPolicy::Adopt,
+                ..CollectionSpec::default()
+            },
+        )
+        .await?;
+    world.wait_reason("flip", "Adopted").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn renaming_every_tag_at_the_limit_converges() -> Result<()> {
+    let world = World::start("tag-limit").await?;
+    let old: BTreeMap<String, String> = (0..199)
+        .map(|i| (format!("old-{i:03}"), "v".into()))
+        .collect();
+    world
+        .create(
+            "full",
+            CollectionSpec {
+                tags: old,
+                ..CollectionSpec::default()
+            },
+        )
+        .await?;
+    world.wait_reason("full", "Available").await?;
+    // One merge patch: every old key removed (null), 199 new ones added.
+    let mut tags = serde_json::Map::new();
+    for i in 0..199 {
+        tags.insert(format!("old-{i:03}"), serde_json::Value::Null);
+        tags.insert(format!("new-{i:03}"), "v".into());
+    }
+    let patch = serde_json::json!({ "spec": { "tags": tags } });
+    world
+        .api
+        .patch("full", &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    eventually("tags renamed", support::WAIT, || async {
+        let tags = world.aws_tags("full").await?;
+        Ok(tags.keys().filter(|k| k.starts_with("new-")).count() == 199
+            && !tags.keys().any(|k| k.starts_with("old-")))
+    })
+    .await?;
+    let obj = world.api.get("full").await?;
+    assert_eq!(
+        obj.synced_condition().map(|c| c.reason.as_str()),
+        Some("Available")
+    );
+    assert!(world.aws_tags("full").await?.contains_key(OWNER_TAG));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_operator_enforces_the_tenancy_policy_with_no_aws_call() -> Result<()> {
+    let options = Options {
+        args: vec![
+            "--allowed-regions".into(),
+            "us-east-1".into(),
+            "--require-namespace-prefix".into(),
+            "--external-powers".into(),
+            "none".into(),
+        ],
+        ..Options::default()
+    };
+    let mut world = World::without_operator("tenancy", options.clone()).await?;
+    world.start_operator(&options).await?;
+    let prefix = format!("{}-", world.ns.name);
+    world
+        .create("unprefixed", CollectionSpec::default())
+        .await?;
+    world
+        .create(
+            &format!("{prefix}elsewhere"),
+            CollectionSpec {
+                region: Some("eu-west-1".into()),
+                ..CollectionSpec::default()
+            },
+        )
+        .await?;
+    world
+        .create(
+            &format!("{prefix}adopter"),
+            CollectionSpec {
+                management_policy: ManagementPolicy::Adopt,
+                ..CollectionSpec::default()
+            },
+        )
+        .await?;
+    world
+        .create(&format!("{prefix}fine"), CollectionSpec::default())
+        .await?;
+    for (name, words) in [
+        ("unprefixed".to_owned(), "spec.collectionId"),
+        (format!("{prefix}elsewhere"), "region eu-west-1"),
+        (format!("{prefix}adopter"), "spec.managementPolicy"),
+    ] {
+        let obj = world.wait_reason(&name, "PolicyDenied").await?;
+        let message = obj
+            .ready_condition()
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        assert!(message.contains(words), "{name}: {message}");
+        assert!(
+            obj.metadata.finalizers.unwrap_or_default().is_empty(),
+            "{name}: a refused object holds no finalizer"
+        );
+    }
+    world
+        .wait_reason(&format!("{prefix}fine"), "Available")
+        .await?;
+    let calls = world.admin().calls().await?;
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.collection_id.as_deref() == Some(format!("{prefix}fine").as_str())),
+        "refused objects made no AWS call: {calls:?}"
+    );
+    for name in ["unprefixed".to_owned(), format!("{prefix}adopter")] {
+        world.delete(&name).await?;
+        world.wait_gone(&name).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn credentials_that_cannot_be_obtained_say_so_and_reach_no_aws_api() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let options = Options {
+        // IRSA misconfigured: the projected token file is not there.
+        credentials: Credentials::WebIdentity {
+            token_file: dir.path().join("missing-token"),
+            role_arn: "arn:aws:iam::123456789012:role/rekognition-operator".into(),
+        },
+        ..Options::default()
+    };
+    let mut world = World::without_operator("no-creds", options.clone()).await?;
+    world.start_operator(&options).await?;
+    world.create("orphan", CollectionSpec::default()).await?;
+    let obj = world
+        .wait_reason("orphan", "CredentialsUnavailable")
+        .await?;
+    let message = obj
+        .ready_condition()
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.to_lowercase().contains("web identity") || message.contains("missing-token"),
+        "the message names the provider that failed: {message}"
+    );
+    assert_eq!(
+        counters_total(&world.admin().counters().await?),
+        0,
+        "no call reached Rekognition"
+    );
+    Ok(())
+}
