@@ -405,7 +405,8 @@ mod tests {
             params.push(extra);
             params
         };
-        let cases: Vec<(Vec<(&str, &str)>, Option<QueryErrorKind>)> = vec![
+        type Params = Vec<(&'static str, &'static str)>;
+        let cases: Vec<(Params, Option<QueryErrorKind>)> = vec![
             (base.to_vec(), None),
             (
                 with(("ExternalId", "ext-2")),
