@@ -1,8 +1,8 @@
 //! The emulator's IAM: accounts, access keys (static ones of users, temporary ones of STS
 //! sessions) and whom they identify, roles with their trust rules, and OIDC providers.
 //!
-//! Trust evaluation is pure ([`Role::allows_principal`], [`Role::allows_web_identity`]); STS
-//! ([`crate::service::sts`]) decides with it and [`Directory::issue_session`] records the result.
+//! Trust evaluation is pure ([`Role::allows_principal`], [`Role::allows_web_identity`]); the STS
+//! service (a layer above) decides with it and [`Directory::issue_session`] records the result.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
