@@ -1,4 +1,9 @@
-//! What one emulator instance pretends to be: account, region, credentials, quotas.
+//! What one emulator instance pretends to be: accounts, region, credentials, roles and their
+//! trust rules, OIDC providers, quotas.
+//!
+//! The flat fields of [`Config`] describe the *default account* and its one access key, which is
+//! all a single-account emulator needs; [`IamConfig`] adds more accounts, roles and OIDC
+//! providers. The same IAM types are the bodies of the admin API's `PUT` routes.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -23,6 +28,13 @@ pub const DEFAULT_FACE_MODEL_VERSION: &str = "7.0";
 pub const DEFAULT_CALL_LOG_CAPACITY: usize = 50_000;
 /// SigV4 accepts request dates this far from the server clock, as AWS does.
 pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
+/// The IAM user the default access key belongs to (`arn:aws:iam::<account>:user/emulator`).
+pub const DEFAULT_USER_NAME: &str = "emulator";
+/// The audience (client ID) IAM OIDC providers accept unless configured otherwise, as EKS
+/// ServiceAccount tokens for IRSA carry it.
+pub const DEFAULT_WEB_IDENTITY_AUDIENCE: &str = "sts.amazonaws.com";
+/// A role's maximum session duration unless configured otherwise (one hour, as in IAM).
+pub const DEFAULT_MAX_SESSION_SECONDS: u32 = 3600;
 
 /// Configuration of one emulator instance.
 #[derive(Clone, PartialEq)]
@@ -45,6 +57,11 @@ pub struct Config {
     pub max_clock_skew: Duration,
     /// Face model version reported for new collections.
     pub face_model_version: String,
+    /// More accounts, roles with trust rules, and OIDC providers.
+    pub iam: IamConfig,
+    /// When set, STS sessions end after at most this long, whatever `DurationSeconds` asked
+    /// for (which is still validated as AWS does), so tests can watch credentials expire.
+    pub session_duration_cap: Option<Duration>,
 }
 
 impl Default for Config {
@@ -59,6 +76,8 @@ impl Default for Config {
             call_log_capacity: DEFAULT_CALL_LOG_CAPACITY,
             max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
             face_model_version: DEFAULT_FACE_MODEL_VERSION.to_owned(),
+            iam: IamConfig::default(),
+            session_duration_cap: None,
         }
     }
 }
@@ -76,6 +95,8 @@ impl fmt::Debug for Config {
             .field("call_log_capacity", &self.call_log_capacity)
             .field("max_clock_skew", &self.max_clock_skew)
             .field("face_model_version", &self.face_model_version)
+            .field("iam", &self.iam)
+            .field("session_duration_cap", &self.session_duration_cap)
             .finish()
     }
 }
@@ -109,7 +130,222 @@ impl Config {
         if self.call_log_capacity == 0 {
             return invalid("call log capacity must be at least 1".to_owned());
         }
+        if self.session_duration_cap.is_some_and(|cap| cap.is_zero()) {
+            return invalid("session duration cap must be positive".to_owned());
+        }
+        self.iam.validate().map_err(Error::InvalidConfig)?;
+        let mut keys: Vec<&str> = self
+            .iam
+            .accounts
+            .iter()
+            .flat_map(|a| a.access_keys.iter().map(|k| k.access_key_id.as_str()))
+            .collect();
+        keys.push(&self.access_key_id);
+        keys.sort_unstable();
+        if let Some(pair) = keys.windows(2).find(|pair| pair[0] == pair[1]) {
+            return invalid(format!("access key ID {} is configured twice", pair[0]));
+        }
         self.quota.validate()
+    }
+}
+
+/// Accounts, roles and OIDC providers beyond the default account: the emulator's IAM.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IamConfig {
+    #[serde(default)]
+    pub accounts: Vec<AccountConfig>,
+    #[serde(default)]
+    pub roles: Vec<RoleConfig>,
+    #[serde(default)]
+    pub oidc_providers: Vec<OidcProviderConfig>,
+}
+
+impl IamConfig {
+    /// Refuses entries the emulator cannot serve; the reason names the entry.
+    pub fn validate(&self) -> Result<(), String> {
+        for account in &self.accounts {
+            account.validate()?;
+        }
+        for role in &self.roles {
+            role.validate()?;
+        }
+        for provider in &self.oidc_providers {
+            provider.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// An AWS account and the static access keys of its IAM users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountConfig {
+    /// 12 digits.
+    pub account_id: String,
+    /// Keys that sign as users of this account; an account reached only through roles has none.
+    #[serde(default)]
+    pub access_keys: Vec<AccessKeyConfig>,
+}
+
+impl AccountConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        check_account_id(&self.account_id)?;
+        for key in &self.access_keys {
+            if key.access_key_id.is_empty() || key.access_key_id.contains('/') {
+                return Err(format!(
+                    "access key ID {:?} must be non-empty and contain no '/'",
+                    key.access_key_id
+                ));
+            }
+            if key.secret_access_key.is_empty() {
+                return Err(format!(
+                    "the secret of access key {} must be non-empty",
+                    key.access_key_id
+                ));
+            }
+            check_name("user name", &key.user_name, 64)?;
+        }
+        Ok(())
+    }
+}
+
+/// A static access key of IAM user `user_name`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessKeyConfig {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub user_name: String,
+}
+
+// Hand-written so the secret key never lands in a log line.
+impl fmt::Debug for AccessKeyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessKeyConfig")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field("user_name", &self.user_name)
+            .finish()
+    }
+}
+
+/// An IAM role: `arn:aws:iam::<accountId>:role/<name>`, and who may assume it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleConfig {
+    pub account_id: String,
+    pub name: String,
+    /// Longest session `DurationSeconds` may ask for: 3600 to 43200.
+    #[serde(default = "default_max_session_seconds")]
+    pub max_session_duration_seconds: u32,
+    /// The trust policy: a request is allowed when any rule matches it.
+    #[serde(default)]
+    pub trust: Vec<TrustRule>,
+}
+
+fn default_max_session_seconds() -> u32 {
+    DEFAULT_MAX_SESSION_SECONDS
+}
+
+impl RoleConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        check_account_id(&self.account_id)?;
+        check_name("role name", &self.name, 64)?;
+        if !(3600..=43200).contains(&self.max_session_duration_seconds) {
+            return Err(format!(
+                "role {}: max session duration {} is not between 3600 and 43200 seconds",
+                self.name, self.max_session_duration_seconds
+            ));
+        }
+        for rule in &self.trust {
+            if let TrustRule::WebIdentity { issuer, .. } = rule {
+                check_issuer(issuer)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One statement of a role's trust policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum TrustRule {
+    /// `sts:AssumeRole` by `principal`: a user or role ARN (`arn:aws:iam::111122223333:role/x`,
+    /// which any session of that role matches), or `arn:aws:iam::111122223333:root` for every
+    /// principal of that account; with `externalId`, the request must carry the same one.
+    #[serde(rename_all = "camelCase")]
+    Principal {
+        principal: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        external_id: Option<String>,
+    },
+    /// `sts:AssumeRoleWithWebIdentity` with a token of the OIDC provider `issuer` (registered
+    /// in the role's account) whose `sub` matches `subject`, where `*` matches any run of
+    /// characters (`system:serviceaccount:team-a:*`).
+    #[serde(rename_all = "camelCase")]
+    WebIdentity { issuer: String, subject: String },
+}
+
+/// An IAM OIDC identity provider: tokens its `issuer` signs with a key of `jwks` and addressed
+/// to one of `client_ids` may be exchanged at STS for roles of `account_id` that trust it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OidcProviderConfig {
+    pub account_id: String,
+    /// The token's `iss`, e.g. `https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE`.
+    pub issuer: String,
+    /// Accepted audiences; default `["sts.amazonaws.com"]`.
+    #[serde(default = "default_client_ids")]
+    pub client_ids: Vec<String>,
+    /// The issuer's JSON Web Key Set (what its `jwks_uri` serves).
+    pub jwks: serde_json::Value,
+}
+
+fn default_client_ids() -> Vec<String> {
+    vec![DEFAULT_WEB_IDENTITY_AUDIENCE.to_owned()]
+}
+
+impl OidcProviderConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        check_account_id(&self.account_id)?;
+        check_issuer(&self.issuer)?;
+        if self.client_ids.is_empty() {
+            return Err(format!("OIDC provider {}: no client IDs", self.issuer));
+        }
+        Ok(())
+    }
+}
+
+fn check_account_id(id: &str) -> Result<(), String> {
+    if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(format!("account ID {id:?} is not 12 digits"))
+    }
+}
+
+// IAM's names: letters, digits and `+=,.@_-`.
+fn check_name(what: &str, name: &str, max: usize) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= max
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} {name:?} must be 1 to {max} letters, digits or +=,.@_-"
+        ))
+    }
+}
+
+fn check_issuer(issuer: &str) -> Result<(), String> {
+    if issuer.starts_with("https://") && issuer.len() > "https://".len() {
+        Ok(())
+    } else {
+        Err(format!("OIDC issuer {issuer:?} is not an https URL"))
     }
 }
 
@@ -222,6 +458,50 @@ mod tests {
             ..Config::default()
         };
         assert!(matches!(config.validate(), Err(Error::InvalidConfig(_))));
+    }
+
+    #[test]
+    fn rejects_an_access_key_configured_twice() {
+        let mut config = Config::default();
+        config.iam.accounts.push(AccountConfig {
+            account_id: "210987654321".to_owned(),
+            access_keys: vec![AccessKeyConfig {
+                access_key_id: DEFAULT_ACCESS_KEY_ID.to_owned(),
+                secret_access_key: "x".to_owned(),
+                user_name: "dup".to_owned(),
+            }],
+        });
+        assert!(matches!(config.validate(), Err(Error::InvalidConfig(_))));
+    }
+
+    #[test]
+    fn trust_rules_read_as_tagged_json() {
+        let rules: Vec<TrustRule> = serde_json::from_str(
+            r#"[{"type": "principal", "principal": "arn:aws:iam::123456789012:root",
+                 "externalId": "x"},
+                {"type": "webIdentity", "issuer": "https://issuer.example",
+                 "subject": "system:serviceaccount:a:b"}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            rules[0],
+            TrustRule::Principal {
+                principal: "arn:aws:iam::123456789012:root".to_owned(),
+                external_id: Some("x".to_owned()),
+            }
+        );
+        assert!(matches!(rules[1], TrustRule::WebIdentity { .. }));
+    }
+
+    #[test]
+    fn rejects_a_role_whose_max_session_is_out_of_bounds() {
+        let role = RoleConfig {
+            account_id: DEFAULT_ACCOUNT_ID.to_owned(),
+            name: "r".to_owned(),
+            max_session_duration_seconds: 600,
+            trust: vec![],
+        };
+        assert!(role.validate().is_err());
     }
 
     #[test]

@@ -5,31 +5,47 @@
 //!
 //! - the AWS JSON 1.1 protocol (`POST /`, `X-Amz-Target: RekognitionService.<Operation>`) for
 //!   `CreateCollection`, `DescribeCollection`, `DeleteCollection`, `ListCollections`,
-//!   `TagResource`, `UntagResource` and `ListTagsForResource` ([`protocol`], [`service`]);
-//! - input validation and error shapes as the service model defines them ([`model`]);
-//! - SigV4 signature verification against one configured key pair ([`sigv4`]);
-//! - per-operation token-bucket quotas that answer `ThrottlingException` or
-//!   `ProvisionedThroughputExceededException` ([`quota`]);
-//! - fault injection: error rate, latency, next-N failures ([`faults`]);
-//! - call counters and a bounded call log ([`ledger`]);
+//!   `TagResource`, `UntagResource` and `ListTagsForResource`, with validation and error shapes
+//!   as the service model defines them;
+//! - STS on the same endpoint, in the AWS Query protocol: `GetCallerIdentity`, `AssumeRole`
+//!   (trust rules, external ID, session durations) and `AssumeRoleWithWebIdentity` (JWTs
+//!   verified against registered OIDC providers, as IRSA works on EKS);
+//! - several accounts: static keys and STS session keys map to principals; collections, ARNs,
+//!   quotas and the call log are per account;
+//! - SigV4 verification of every signed request, session tokens included;
+//! - per-operation token-bucket quotas, fault injection, call counters and a call log;
 //! - an unsigned admin HTTP API on its own listener, with a typed client ([`admin`]);
 //! - an optional state file so a restart loses nothing ([`state`]).
 //!
-//! One instance emulates one account in one region. [`Emulator::start`] binds both listeners
-//! and serves in background tasks; the `rekognition-emulator` binary wraps it with flags.
+//! Layers, each using only those before it:
 //!
-//! Request pipeline, in order: SigV4 → operation lookup → quota → injected faults → JSON decoding
-//! → validation → the operation itself. Every request, whatever its outcome, is counted, logged
-//! in the call log and written as one `tracing` line.
+//! 1. **protocol** — wire formats, no state: [`protocol`] (JSON 1.1, Query/XML, auth failures),
+//!    [`sigv4`];
+//! 2. **model/state** — [`config`], [`model`] (Rekognition shapes and validation), [`state`]
+//!    (collections per account), [`iam`] and [`oidc`] (accounts, keys, sessions, roles, trust,
+//!    token verification), [`quota`], [`faults`], [`ledger`], and [`admin`] (the admin API's
+//!    types and client);
+//! 3. **services** — [`service::rekognition`], [`service::sts`];
+//! 4. **app** — [`app::App`]: state plus the request pipelines and admin operations;
+//! 5. **handlers** — [`handlers::aws`] (routing by protocol), [`handlers::admin`];
+//! 6. **server** — [`Emulator`]: listeners and shutdown.
+//!
+//! [`Emulator::start`] binds both listeners and serves in background tasks; the
+//! `rekognition-emulator` binary wraps it with flags.
 
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod app;
 pub mod config;
 pub mod error;
 pub mod faults;
+pub mod handlers;
+pub mod iam;
 pub mod ledger;
+mod locking;
 pub mod model;
+pub mod oidc;
 pub mod protocol;
 pub mod quota;
 pub mod server;
@@ -38,8 +54,9 @@ pub mod sigv4;
 pub mod state;
 
 pub use config::{
-    Config, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_SECRET_ACCESS_KEY,
-    QuotaConfig, ThrottleError,
+    AccessKeyConfig, AccountConfig, Config, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCOUNT_ID,
+    DEFAULT_REGION, DEFAULT_SECRET_ACCESS_KEY, DEFAULT_USER_NAME, DEFAULT_WEB_IDENTITY_AUDIENCE,
+    IamConfig, OidcProviderConfig, QuotaConfig, RoleConfig, ThrottleError, TrustRule,
 };
 pub use error::Error;
 pub use protocol::{ErrorKind, Operation};

@@ -7,12 +7,15 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
 
 use clap::{Parser, ValueEnum};
 use rekognition_emulator::config::{DEFAULT_CALL_LOG_CAPACITY, DEFAULT_FACE_MODEL_VERSION};
 use rekognition_emulator::{
     Config, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_SECRET_ACCESS_KEY,
-    Emulator, QuotaConfig, ThrottleError,
+    Emulator, IamConfig, QuotaConfig, ThrottleError,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -81,6 +84,15 @@ struct Cli {
     #[arg(long, env = "REKOGNITION_EMULATOR_FACE_MODEL_VERSION", default_value = DEFAULT_FACE_MODEL_VERSION)]
     face_model_version: String,
 
+    /// JSON file of more accounts, roles with trust rules and OIDC providers
+    /// (`{"accounts": [...], "roles": [...], "oidcProviders": [...]}`, see the README).
+    #[arg(long, env = "REKOGNITION_EMULATOR_IAM_FILE")]
+    iam_file: Option<PathBuf>,
+
+    /// End STS sessions after at most this many seconds, whatever `DurationSeconds` asked.
+    #[arg(long, env = "REKOGNITION_EMULATOR_SESSION_DURATION_CAP")]
+    session_duration_cap: Option<u64>,
+
     /// Log line format; the level comes from RUST_LOG (default `info`).
     #[arg(long, env = "REKOGNITION_EMULATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -101,8 +113,17 @@ enum LogFormat {
 }
 
 impl Cli {
-    fn config(&self) -> Config {
-        Config {
+    fn config(&self) -> anyhow::Result<Config> {
+        let iam = match &self.iam_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                serde_json::from_str(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => IamConfig::default(),
+        };
+        Ok(Config {
             account_id: self.account_id.clone(),
             region: self.region.clone(),
             access_key_id: self.access_key_id.clone(),
@@ -120,8 +141,10 @@ impl Cli {
             state_file: self.state_file.clone(),
             call_log_capacity: self.call_log_capacity,
             face_model_version: self.face_model_version.clone(),
+            iam,
+            session_duration_cap: self.session_duration_cap.map(Duration::from_secs),
             ..Config::default()
-        }
+        })
     }
 }
 
@@ -130,7 +153,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
 
-    let emulator = Emulator::start(cli.config(), cli.listen, cli.admin_listen).await?;
+    let emulator = Emulator::start(cli.config()?, cli.listen, cli.admin_listen).await?;
     tracing::info!(
         endpoint = %emulator.endpoint_url(),
         admin = %emulator.admin_url(),

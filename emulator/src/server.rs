@@ -1,34 +1,23 @@
-//! The running emulator: both listeners, the AWS request pipeline, and shutdown.
+//! The running emulator, the top layer: binds both listeners, serves the handlers' routers,
+//! shuts down.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
-use axum::response::Response;
-use chrono::Utc;
-use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::admin::{self, AdminClient};
+use crate::admin::AdminClient;
+use crate::app::App;
 use crate::config::Config;
 use crate::error::Error;
-use crate::faults::Faults;
-use crate::ledger::{CallRecord, Ledger, OK, UNKNOWN_OPERATION};
-use crate::model::collection_id_of;
-use crate::protocol::{ApiError, ErrorKind, Operation, new_request_id, success_response};
-use crate::quota::Quotas;
-use crate::service::Service;
-use crate::sigv4::{SignedRequest, Verifier};
+use crate::handlers;
 
 // How long `shutdown` waits for open connections before cutting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-const SIGNING_SERVICE: &str = "rekognition";
 
 /// A running emulator. Dropping it stops both listeners as well.
 #[derive(Debug)]
@@ -49,14 +38,12 @@ impl Emulator {
         admin_listen: SocketAddr,
     ) -> Result<Emulator, Error> {
         config.validate()?;
-        let shared = Arc::new(Shared::new(config.clone())?);
+        let app = Arc::new(App::new(config.clone())?);
         let (aws_listener, aws_addr) = bind(aws_listen).await?;
         let (admin_listener, admin_addr) = bind(admin_listen).await?;
 
-        let aws_app = Router::new()
-            .fallback(handle_aws)
-            .with_state(Arc::clone(&shared));
-        let admin_app = admin::routes::router(shared);
+        let aws_app = handlers::aws::router(Arc::clone(&app));
+        let admin_app = handlers::admin::router(app);
         let (stop, stopped) = watch::channel(false);
         let tasks = vec![
             serve("aws", aws_listener, aws_app, stopped.clone()),
@@ -119,146 +106,6 @@ impl Emulator {
 // Dropping the `watch::Sender` wakes the shutdown signal of both servers, so a dropped
 // `Emulator` stops serving without an explicit `Drop` impl.
 
-/// State shared by the AWS and admin handlers.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) config: Config,
-    pub(crate) verifier: Verifier,
-    pub(crate) service: Service,
-    pub(crate) quotas: Mutex<Quotas>,
-    pub(crate) faults: Mutex<Faults>,
-    pub(crate) ledger: Mutex<Ledger>,
-}
-
-impl Shared {
-    fn new(config: Config) -> Result<Self, Error> {
-        Ok(Shared {
-            verifier: Verifier::new(
-                config.access_key_id.clone(),
-                config.secret_access_key.clone(),
-                config.region.clone(),
-                SIGNING_SERVICE,
-                config.max_clock_skew,
-            ),
-            service: Service::new(&config)?,
-            quotas: Mutex::new(Quotas::new(&config.quota, Instant::now())),
-            faults: Mutex::new(Faults::default()),
-            ledger: Mutex::new(Ledger::new(config.call_log_capacity)),
-            config,
-        })
-    }
-
-    /// The pipeline after the request has been read: auth, operation, quota, faults, decoding,
-    /// the operation itself.
-    async fn process(
-        &self,
-        request: SignedRequest<'_>,
-        operation: Result<Operation, ApiError>,
-        input: Result<Value, ApiError>,
-    ) -> Result<Value, ApiError> {
-        self.verifier.verify(&request, Utc::now())?;
-        let op = operation?;
-        lock(&self.quotas)
-            .check(op, Instant::now())
-            .map_err(ApiError::of_kind)?;
-
-        let decision = lock(&self.faults).decide(op, &mut rand::rng());
-        if !decision.latency.is_zero() {
-            tokio::time::sleep(decision.latency).await;
-        }
-        if let Some(kind) = decision.error {
-            return Err(ApiError::new(
-                kind,
-                format!(
-                    "{} (injected by rekognition-emulator)",
-                    kind.default_message()
-                ),
-            ));
-        }
-
-        self.service.call(op, input?)
-    }
-
-    fn record(&self, call: CallRecord) {
-        lock(&self.ledger).record(call);
-    }
-}
-
-async fn handle_aws(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let started = Instant::now();
-    let request_id = new_request_id();
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let operation = Operation::from_target(Some(target));
-    let input = decode_body(&body);
-    let collection_id = input.as_ref().ok().and_then(collection_id_of);
-
-    let request = SignedRequest {
-        method: method.as_str(),
-        path: uri.path(),
-        query: uri.query(),
-        headers: &headers,
-        body: &body,
-    };
-    let result = shared.process(request, operation.clone(), input).await;
-
-    let operation = operation.map_or(UNKNOWN_OPERATION, |op| op.name());
-    let (outcome, status) = match &result {
-        Ok(_) => (OK, 200),
-        Err(err) => (err.kind.type_name(), err.kind.status().as_u16()),
-    };
-    tracing::info!(
-        operation,
-        outcome,
-        status,
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        collection_id = collection_id.as_deref().unwrap_or(""),
-        target,
-        request_id = %request_id,
-        "aws request"
-    );
-    shared.record(CallRecord {
-        operation: operation.to_owned(),
-        collection_id,
-        outcome: outcome.to_owned(),
-        at: Utc::now(),
-        request_id: request_id.clone(),
-    });
-    match result {
-        Ok(output) => success_response(&output, &request_id),
-        Err(err) => err.into_response(&request_id),
-    }
-}
-
-/// The request body as a JSON object; an empty body is an empty input.
-fn decode_body(body: &[u8]) -> Result<Value, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Value::Object(serde_json::Map::new()));
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(value @ Value::Object(_)) => Ok(value),
-        Ok(_) => Err(ApiError::new(
-            ErrorKind::Serialization,
-            "Start of structure or map found where not expected.",
-        )),
-        Err(err) => Err(ApiError::new(ErrorKind::Serialization, err.to_string())),
-    }
-}
-
-/// Locks a mutex, ignoring poisoning: no code holding these locks panics, and a panic in a
-/// handler must not take every later request down with it.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Error> {
     let bind_error = |source| Error::Bind { addr, source };
     let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
@@ -311,21 +158,5 @@ mod tests {
             url_for("10.1.2.3:80".parse().unwrap()),
             "http://10.1.2.3:80"
         );
-    }
-
-    #[test]
-    fn an_empty_body_is_an_empty_input() {
-        assert_eq!(decode_body(b""), Ok(serde_json::json!({})));
-        assert_eq!(decode_body(b" \n"), Ok(serde_json::json!({})));
-    }
-
-    #[test]
-    fn a_body_that_is_not_a_json_object_is_a_serialization_error() {
-        for body in [&b"{not json"[..], b"[1,2]", b"\"text\""] {
-            assert_eq!(
-                decode_body(body).unwrap_err().kind,
-                ErrorKind::Serialization
-            );
-        }
     }
 }

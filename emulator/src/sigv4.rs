@@ -1,7 +1,7 @@
 //! Server-side verification of AWS Signature Version 4 (`Authorization` header form).
 //!
 //! The client's canonical request is rebuilt from what arrived on the wire, signed with the
-//! configured secret, and compared in constant time. Failures are answered with the error types
+//! secret of the access key it names (looked up by the caller), and compared in constant time. Failures are answered with the error types
 //! AWS uses for them. Only the header form is supported; presigned query strings are not used by
 //! the SDK for JSON protocols.
 
@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::protocol::{ApiError, ErrorKind};
+use crate::protocol::{AuthErrorKind, AuthFailure};
 
 /// The only signing algorithm accepted.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -21,11 +21,10 @@ const TERMINATOR: &str = "aws4_request";
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Verifies signatures made with one key pair for one region and service.
-#[derive(Clone)]
+/// Verifies signatures for one region and service; the secret of each access key comes from
+/// whoever calls [`Verifier::verify`].
+#[derive(Debug, Clone)]
 pub struct Verifier {
-    access_key_id: String,
-    secret_access_key: String,
     region: String,
     service: String,
     max_skew: TimeDelta,
@@ -55,48 +54,39 @@ pub struct Authorization {
     pub signature: String,
 }
 
-// Hand-written so the secret key never lands in a log line.
-impl std::fmt::Debug for Verifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verifier")
-            .field("access_key_id", &self.access_key_id)
-            .field("region", &self.region)
-            .field("service", &self.service)
-            .field("max_skew", &self.max_skew)
-            .finish_non_exhaustive()
-    }
-}
-
 impl Verifier {
     pub fn new(
-        access_key_id: impl Into<String>,
-        secret_access_key: impl Into<String>,
         region: impl Into<String>,
         service: impl Into<String>,
         max_skew: std::time::Duration,
     ) -> Self {
         Verifier {
-            access_key_id: access_key_id.into(),
-            secret_access_key: secret_access_key.into(),
             region: region.into(),
             service: service.into(),
             max_skew: TimeDelta::from_std(max_skew).unwrap_or(TimeDelta::MAX),
         }
     }
 
-    /// Checks the request's signature as of `now`.
-    pub fn verify(&self, request: &SignedRequest<'_>, now: DateTime<Utc>) -> Result<(), ApiError> {
+    /// Checks the request's signature as of `now`. `secret_for` resolves the access key of the
+    /// parsed `Authorization` header to its secret, or refuses it; on success the header is
+    /// returned so the caller knows which key signed.
+    pub fn verify(
+        &self,
+        request: &SignedRequest<'_>,
+        now: DateTime<Utc>,
+        secret_for: impl FnOnce(&Authorization) -> Result<String, AuthFailure>,
+    ) -> Result<Authorization, AuthFailure> {
         let Some(header) = request.headers.get("authorization") else {
-            return Err(ApiError::of_kind(ErrorKind::MissingAuthenticationToken));
+            return Err(AuthFailure::of_kind(
+                AuthErrorKind::MissingAuthenticationToken,
+            ));
         };
         let header = header.to_str().map_err(|_| {
             incomplete("Authorization header contains characters that are not visible ASCII.")
         })?;
         let auth = parse_authorization(header)?;
 
-        if auth.access_key_id != self.access_key_id {
-            return Err(ApiError::of_kind(ErrorKind::UnrecognizedClient));
-        }
+        let secret = secret_for(&auth)?;
 
         let (signed_at, amz_date) = request_time(request.headers)?;
         self.check_scope(&auth, &amz_date)?;
@@ -114,21 +104,16 @@ impl Verifier {
             auth.date, auth.region, auth.service
         );
         let to_sign = string_to_sign(&amz_date, &scope, &canonical);
-        let key = signing_key(
-            &self.secret_access_key,
-            &auth.date,
-            &self.region,
-            &self.service,
-        )
-        .map_err(internal)?;
+        let key =
+            signing_key(&secret, &auth.date, &self.region, &self.service).map_err(internal)?;
 
         let provided = hex::decode(&auth.signature).unwrap_or_default();
         let mut mac = HmacSha256::new_from_slice(&key).map_err(internal)?;
         mac.update(to_sign.as_bytes());
         // `verify_slice` compares in constant time, so timing reveals nothing about the secret.
         mac.verify_slice(&provided).map_err(|_| {
-            ApiError::new(
-                ErrorKind::InvalidSignature,
+            AuthFailure::new(
+                AuthErrorKind::InvalidSignature,
                 format!(
                     "The request signature we calculated does not match the signature you \
                      provided. Check your AWS Secret Access Key and signing method. Consult the \
@@ -137,11 +122,13 @@ impl Verifier {
                      '{to_sign}'\n"
                 ),
             )
-        })
+        })?;
+        Ok(auth)
     }
 
-    fn check_scope(&self, auth: &Authorization, amz_date: &str) -> Result<(), ApiError> {
-        let invalid = |message: String| Err(ApiError::new(ErrorKind::InvalidSignature, message));
+    fn check_scope(&self, auth: &Authorization, amz_date: &str) -> Result<(), AuthFailure> {
+        let invalid =
+            |message: String| Err(AuthFailure::new(AuthErrorKind::InvalidSignature, message));
         if !amz_date.starts_with(&auth.date) || auth.date.len() != 8 {
             return invalid(format!(
                 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date \
@@ -171,14 +158,14 @@ impl Verifier {
         Ok(())
     }
 
-    fn check_clock(&self, signed_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), ApiError> {
+    fn check_clock(&self, signed_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), AuthFailure> {
         let fmt = |t: DateTime<Utc>| t.format(AMZ_DATE_FORMAT).to_string();
         let minutes = self.max_skew.num_minutes();
         let earliest = now - self.max_skew;
         let latest = now + self.max_skew;
         if signed_at < earliest {
-            return Err(ApiError::new(
-                ErrorKind::InvalidSignature,
+            return Err(AuthFailure::new(
+                AuthErrorKind::InvalidSignature,
                 format!(
                     "Signature expired: {} is now earlier than {} ({} - {minutes} min.)",
                     fmt(signed_at),
@@ -188,8 +175,8 @@ impl Verifier {
             ));
         }
         if signed_at > latest {
-            return Err(ApiError::new(
-                ErrorKind::InvalidSignature,
+            return Err(AuthFailure::new(
+                AuthErrorKind::InvalidSignature,
                 format!(
                     "Signature not yet current: {} is still later than {} ({} + {minutes} min.)",
                     fmt(signed_at),
@@ -204,7 +191,7 @@ impl Verifier {
 
 /// Parses `AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request,
 /// SignedHeaders=a;b, Signature=hex`.
-pub fn parse_authorization<'a>(value: &'a str) -> Result<Authorization, ApiError> {
+pub fn parse_authorization<'a>(value: &'a str) -> Result<Authorization, AuthFailure> {
     let value = value.trim();
     let (algorithm, parameters) = value.split_once(' ').unwrap_or((value, ""));
     if algorithm != ALGORITHM {
@@ -402,7 +389,7 @@ fn normalize_header_value(value: &str) -> String {
         .to_owned()
 }
 
-fn request_time(headers: &HeaderMap) -> Result<(DateTime<Utc>, String), ApiError> {
+fn request_time(headers: &HeaderMap) -> Result<(DateTime<Utc>, String), AuthFailure> {
     if let Some(value) = headers.get("x-amz-date") {
         let text = value.to_str().unwrap_or_default().trim();
         let parsed = NaiveDateTime::parse_from_str(text, AMZ_DATE_FORMAT).map_err(|_| {
@@ -427,7 +414,7 @@ fn request_time(headers: &HeaderMap) -> Result<(DateTime<Utc>, String), ApiError
 
 // The client may declare the payload hash; a declared hash must match what was received, or the
 // signature would cover a body other than the one being processed.
-fn payload_hash(request: &SignedRequest<'_>) -> Result<String, ApiError> {
+fn payload_hash(request: &SignedRequest<'_>) -> Result<String, AuthFailure> {
     let actual = sha256_hex(request.body);
     match request
         .headers
@@ -437,8 +424,8 @@ fn payload_hash(request: &SignedRequest<'_>) -> Result<String, ApiError> {
         None => Ok(actual),
         Some(UNSIGNED_PAYLOAD) => Ok(UNSIGNED_PAYLOAD.to_owned()),
         Some(declared) if declared.eq_ignore_ascii_case(&actual) => Ok(declared.to_owned()),
-        Some(_) => Err(ApiError::new(
-            ErrorKind::InvalidSignature,
+        Some(_) => Err(AuthFailure::new(
+            AuthErrorKind::InvalidSignature,
             "The provided 'x-amz-content-sha256' header does not match what was computed.",
         )),
     }
@@ -450,12 +437,16 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> Result<[u8; 32], hmac::digest::Invali
     Ok(mac.finalize().into_bytes().into())
 }
 
-fn incomplete(message: impl Into<String>) -> ApiError {
-    ApiError::new(ErrorKind::IncompleteSignature, message)
+fn incomplete(message: impl Into<String>) -> AuthFailure {
+    AuthFailure::new(AuthErrorKind::IncompleteSignature, message)
 }
 
-fn internal(_: hmac::digest::InvalidLength) -> ApiError {
-    ApiError::of_kind(ErrorKind::InternalServerError)
+// HMAC takes keys of any length, so this cannot happen; it is refused rather than unwrapped.
+fn internal(_: hmac::digest::InvalidLength) -> AuthFailure {
+    AuthFailure::new(
+        AuthErrorKind::InvalidSignature,
+        "The signing key could not be derived.",
+    )
 }
 
 #[cfg(test)]
@@ -498,13 +489,14 @@ mod tests {
     }
 
     fn doc_verifier() -> Verifier {
-        Verifier::new(
-            "AKIDEXAMPLE",
-            DOC_SECRET,
-            "us-east-1",
-            "iam",
-            Duration::from_secs(900),
-        )
+        Verifier::new("us-east-1", "iam", Duration::from_secs(900))
+    }
+
+    fn doc_secret(auth: &Authorization) -> Result<String, AuthFailure> {
+        match auth.access_key_id.as_str() {
+            "AKIDEXAMPLE" => Ok(DOC_SECRET.to_owned()),
+            _ => Err(AuthFailure::of_kind(AuthErrorKind::UnrecognizedClient)),
+        }
     }
 
     fn doc_time() -> DateTime<Utc> {
@@ -544,19 +536,19 @@ mod tests {
     #[test]
     fn accepts_the_documented_signature() {
         let headers = doc_headers(DOC_SIGNATURE);
-        assert_eq!(
-            doc_verifier().verify(&doc_request(&headers), doc_time()),
-            Ok(())
-        );
+        let auth = doc_verifier()
+            .verify(&doc_request(&headers), doc_time(), doc_secret)
+            .unwrap();
+        assert_eq!(auth.access_key_id, "AKIDEXAMPLE");
     }
 
     #[test]
     fn rejects_a_signature_off_by_one_digit() {
         let headers = doc_headers(&DOC_SIGNATURE.replace("5d67", "5d68"));
         let err = doc_verifier()
-            .verify(&doc_request(&headers), doc_time())
+            .verify(&doc_request(&headers), doc_time(), doc_secret)
             .unwrap_err();
-        assert_eq!(err.kind, ErrorKind::InvalidSignature);
+        assert_eq!(err.kind, AuthErrorKind::InvalidSignature);
         assert!(err.message.contains("Canonical String"), "{}", err.message);
     }
 
@@ -565,9 +557,9 @@ mod tests {
         let headers = doc_headers(DOC_SIGNATURE);
         let later = doc_time() + TimeDelta::minutes(20);
         let err = doc_verifier()
-            .verify(&doc_request(&headers), later)
+            .verify(&doc_request(&headers), later, doc_secret)
             .unwrap_err();
-        assert_eq!(err.kind, ErrorKind::InvalidSignature);
+        assert_eq!(err.kind, AuthErrorKind::InvalidSignature);
         assert!(
             err.message.starts_with("Signature expired"),
             "{}",
@@ -580,7 +572,7 @@ mod tests {
         let headers = doc_headers(DOC_SIGNATURE);
         let earlier = doc_time() - TimeDelta::minutes(20);
         let err = doc_verifier()
-            .verify(&doc_request(&headers), earlier)
+            .verify(&doc_request(&headers), earlier, doc_secret)
             .unwrap_err();
         assert!(
             err.message.starts_with("Signature not yet current"),
@@ -593,9 +585,9 @@ mod tests {
     fn missing_authorization_is_a_missing_token() {
         let headers = HeaderMap::new();
         let err = doc_verifier()
-            .verify(&doc_request(&headers), doc_time())
+            .verify(&doc_request(&headers), doc_time(), doc_secret)
             .unwrap_err();
-        assert_eq!(err.kind, ErrorKind::MissingAuthenticationToken);
+        assert_eq!(err.kind, AuthErrorKind::MissingAuthenticationToken);
     }
 
     #[test]
@@ -607,25 +599,19 @@ mod tests {
             .replace("AKIDEXAMPLE", "AKIDOTHER");
         headers.insert("authorization", HeaderValue::from_str(&auth).unwrap());
         let err = doc_verifier()
-            .verify(&doc_request(&headers), doc_time())
+            .verify(&doc_request(&headers), doc_time(), doc_secret)
             .unwrap_err();
-        assert_eq!(err.kind, ErrorKind::UnrecognizedClient);
+        assert_eq!(err.kind, AuthErrorKind::UnrecognizedClient);
     }
 
     #[test]
     fn a_scope_for_another_region_is_an_invalid_signature() {
-        let verifier = Verifier::new(
-            "AKIDEXAMPLE",
-            DOC_SECRET,
-            "eu-west-1",
-            "iam",
-            Duration::from_secs(900),
-        );
+        let verifier = Verifier::new("eu-west-1", "iam", Duration::from_secs(900));
         let headers = doc_headers(DOC_SIGNATURE);
         let err = verifier
-            .verify(&doc_request(&headers), doc_time())
+            .verify(&doc_request(&headers), doc_time(), doc_secret)
             .unwrap_err();
-        assert_eq!(err.kind, ErrorKind::InvalidSignature);
+        assert_eq!(err.kind, AuthErrorKind::InvalidSignature);
         assert!(err.message.contains("valid region"), "{}", err.message);
     }
 
@@ -636,7 +622,7 @@ mod tests {
              SignedHeaders=host",
         )
         .unwrap_err();
-        assert_eq!(err.kind, ErrorKind::IncompleteSignature);
+        assert_eq!(err.kind, AuthErrorKind::IncompleteSignature);
     }
 
     #[test]
@@ -676,9 +662,9 @@ mod tests {
         let mut headers = doc_headers(DOC_SIGNATURE);
         headers.insert("x-amz-content-sha256", HeaderValue::from_static("00"));
         let err = doc_verifier()
-            .verify(&doc_request(&headers), doc_time())
+            .verify(&doc_request(&headers), doc_time(), doc_secret)
             .unwrap_err();
-        assert_eq!(err.kind, ErrorKind::InvalidSignature);
+        assert_eq!(err.kind, AuthErrorKind::InvalidSignature);
     }
 
     #[test]
@@ -728,16 +714,16 @@ mod tests {
             headers: &headers,
             body,
         };
-        let verifier = Verifier::new(
-            "AKID",
-            "secret",
-            "us-east-1",
-            "rekognition",
-            Duration::from_secs(900),
-        );
-        assert_eq!(
-            verifier.verify(&request, DateTime::<Utc>::from(now)),
-            Ok(())
+        let verifier = Verifier::new("us-east-1", "rekognition", Duration::from_secs(900));
+        let auth = verifier
+            .verify(&request, DateTime::<Utc>::from(now), |_| {
+                Ok("secret".to_owned())
+            })
+            .unwrap();
+        assert!(
+            auth.signed_headers
+                .iter()
+                .any(|h| h == "x-amz-security-token")
         );
     }
 }

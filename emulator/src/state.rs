@@ -1,4 +1,4 @@
-//! The collections of the emulated account, optionally persisted to a state file.
+//! The collections of every emulated account, optionally persisted to a state file.
 //!
 //! With a state file every mutation is first applied to a copy, the copy is written to disk
 //! (temporary file + rename, so a crash leaves either the old or the new file, never half of
@@ -17,7 +17,9 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::protocol::{ApiError, ErrorKind};
 
-const STATE_FILE_VERSION: u32 = 1;
+// Version 1 held the collections of one account; version 2 adds those of the other accounts.
+// Both load.
+const STATE_FILE_VERSION: u32 = 2;
 
 /// One face collection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,100 +35,117 @@ pub struct Collection {
     pub user_count: u64,
 }
 
+/// Collections by ID.
+pub type Collections = BTreeMap<String, Collection>;
+
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct StateFile {
     version: u32,
+    /// The default account.
     account_id: String,
     region: String,
+    /// The default account's collections.
     collections: Vec<Collection>,
+    /// Version 2: the collections of every other account.
+    #[serde(default)]
+    accounts: BTreeMap<String, Vec<Collection>>,
 }
 
-/// All collections of the account, keyed and therefore listed by ID.
+/// All collections of every account, keyed and therefore listed by account and ID.
 #[derive(Debug)]
 pub struct Store {
-    collections: BTreeMap<String, Collection>,
+    accounts: BTreeMap<String, Collections>,
     file: Option<PathBuf>,
     account_id: String,
     region: String,
 }
 
+static NO_COLLECTIONS: Collections = BTreeMap::new();
+
 impl Store {
     /// An empty store, or the one saved in the configured state file.
     pub fn open(config: &Config) -> Result<Store, Error> {
         let mut store = Store {
-            collections: BTreeMap::new(),
+            accounts: BTreeMap::new(),
             file: config.state_file.clone(),
             account_id: config.account_id.clone(),
             region: config.region.clone(),
         };
         if let Some(path) = &config.state_file {
-            store.collections = load(path, &config.account_id, &config.region)?;
+            store.accounts = load(path, &config.account_id, &config.region)?;
         }
         Ok(store)
     }
 
-    pub fn get(&self, id: &str) -> Option<&Collection> {
-        self.collections.get(id)
+    /// The collections of `account_id` (none for an account never written to).
+    pub fn account(&self, account_id: &str) -> &Collections {
+        self.accounts.get(account_id).unwrap_or(&NO_COLLECTIONS)
     }
 
-    pub fn len(&self) -> usize {
-        self.collections.len()
+    pub fn get(&self, account_id: &str, id: &str) -> Option<&Collection> {
+        self.account(account_id).get(id)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.collections.is_empty()
-    }
-
-    /// Every collection in ID order.
-    pub fn iter(&self) -> impl Iterator<Item = &Collection> {
-        self.collections.values()
-    }
-
-    /// Up to `limit` collections with IDs after `after`, and whether more follow.
-    pub fn page_after(&self, after: Option<&str>, limit: usize) -> (Vec<&Collection>, bool) {
+    /// Up to `limit` collections of the account with IDs after `after`, and whether more follow.
+    pub fn page_after(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> (Vec<&Collection>, bool) {
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
         let mut rest = self
-            .collections
+            .account(account_id)
             .range::<str, _>((lower, Bound::Unbounded))
             .map(|(_, c)| c);
         let page: Vec<&Collection> = rest.by_ref().take(limit).collect();
         (page, rest.next().is_some())
     }
 
-    /// Applies `change` and saves the result; on any error nothing changes.
+    /// Applies `change` to the account's collections and saves the result; on any error
+    /// nothing changes.
     pub fn update<R>(
         &mut self,
-        change: impl FnOnce(&mut BTreeMap<String, Collection>) -> Result<R, ApiError>,
+        account_id: &str,
+        change: impl FnOnce(&mut Collections) -> Result<R, ApiError>,
     ) -> Result<R, ApiError> {
         let Some(path) = self.file.clone() else {
-            return change(&mut self.collections);
+            return change(self.accounts.entry(account_id.to_owned()).or_default());
         };
-        let mut next = self.collections.clone();
-        let result = change(&mut next)?;
+        let mut next = self.accounts.clone();
+        let result = change(next.entry(account_id.to_owned()).or_default())?;
         self.save(&path, &next).map_err(|err| {
             tracing::error!(error = %err, "state file not written; change rolled back");
             ApiError::of_kind(ErrorKind::InternalServerError)
         })?;
-        self.collections = next;
+        self.accounts = next;
         Ok(result)
     }
 
-    /// Removes every collection (admin reset).
+    /// Removes every collection of every account (admin reset).
     pub fn clear(&mut self) -> Result<(), Error> {
         if let Some(path) = self.file.clone() {
             self.save(&path, &BTreeMap::new())?;
         }
-        self.collections.clear();
+        self.accounts.clear();
         Ok(())
     }
 
-    fn save(&self, path: &Path, collections: &BTreeMap<String, Collection>) -> Result<(), Error> {
+    fn save(&self, path: &Path, accounts: &BTreeMap<String, Collections>) -> Result<(), Error> {
         let file = StateFile {
             version: STATE_FILE_VERSION,
             account_id: self.account_id.clone(),
             region: self.region.clone(),
-            collections: collections.values().cloned().collect(),
+            collections: accounts
+                .get(&self.account_id)
+                .map(|c| c.values().cloned().collect())
+                .unwrap_or_default(),
+            accounts: accounts
+                .iter()
+                .filter(|(id, collections)| **id != self.account_id && !collections.is_empty())
+                .map(|(id, collections)| (id.clone(), collections.values().cloned().collect()))
+                .collect(),
         };
         let write_error = |source| Error::StateWrite {
             path: path.to_owned(),
@@ -142,7 +161,7 @@ fn load(
     path: &Path,
     account_id: &str,
     region: &str,
-) -> Result<BTreeMap<String, Collection>, Error> {
+) -> Result<BTreeMap<String, Collections>, Error> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         // A state file that does not exist yet is an empty account; it appears on first change.
@@ -158,7 +177,7 @@ fn load(
         path: path.to_owned(),
         source,
     })?;
-    if file.version != STATE_FILE_VERSION {
+    if !(1..=STATE_FILE_VERSION).contains(&file.version) {
         return Err(Error::StateMismatch {
             path: path.to_owned(),
             found: format!("format version {}", file.version),
@@ -172,11 +191,19 @@ fn load(
             expected: format!("account {account_id} in {region}"),
         });
     }
-    Ok(file
-        .collections
+    let by_id = |collections: Vec<Collection>| -> Collections {
+        collections
+            .into_iter()
+            .map(|c| (c.collection_id.clone(), c))
+            .collect()
+    };
+    let mut accounts: BTreeMap<String, Collections> = file
+        .accounts
         .into_iter()
-        .map(|c| (c.collection_id.clone(), c))
-        .collect())
+        .map(|(id, collections)| (id, by_id(collections)))
+        .collect();
+    accounts.insert(account_id.to_owned(), by_id(file.collections));
+    Ok(accounts)
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -217,9 +244,11 @@ mod tests {
         }
     }
 
+    const ACCOUNT: &str = crate::config::DEFAULT_ACCOUNT_ID;
+
     fn insert(store: &mut Store, id: &str) {
         store
-            .update(|c| {
+            .update(ACCOUNT, |c| {
                 c.insert(id.to_owned(), collection(id));
                 Ok(())
             })
@@ -232,7 +261,7 @@ mod tests {
         for id in ["c", "a", "b", "d"] {
             insert(&mut store, id);
         }
-        let (page, more) = store.page_after(None, 2);
+        let (page, more) = store.page_after(ACCOUNT, None, 2);
         assert_eq!(
             page.iter()
                 .map(|c| c.collection_id.as_str())
@@ -240,7 +269,7 @@ mod tests {
             ["a", "b"]
         );
         assert!(more);
-        let (page, more) = store.page_after(Some("b"), 2);
+        let (page, more) = store.page_after(ACCOUNT, Some("b"), 2);
         assert_eq!(
             page.iter()
                 .map(|c| c.collection_id.as_str())
@@ -259,10 +288,10 @@ mod tests {
         };
         let mut store = Store::open(&config).unwrap();
         insert(&mut store, "kept");
-        let saved = store.get("kept").cloned();
+        let saved = store.get(ACCOUNT, "kept").cloned();
 
         let reopened = Store::open(&config).unwrap();
-        assert_eq!(reopened.get("kept").cloned(), saved);
+        assert_eq!(reopened.get(ACCOUNT, "kept").cloned(), saved);
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(
             leftovers.len(),
@@ -282,13 +311,13 @@ mod tests {
         std::fs::write(blocked.join("x"), b"x").unwrap();
         store.file = Some(blocked);
         let err = store
-            .update(|c| {
+            .update(ACCOUNT, |c| {
                 c.insert("b".to_owned(), collection("b"));
                 Ok(())
             })
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::InternalServerError);
-        assert!(store.get("b").is_none());
+        assert!(store.get(ACCOUNT, "b").is_none());
     }
 
     #[test]
@@ -310,6 +339,44 @@ mod tests {
             Store::open(&other),
             Err(Error::StateMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn keeps_each_accounts_collections_apart_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            state_file: Some(dir.path().join("state.json")),
+            ..Config::default()
+        };
+        let mut store = Store::open(&config).unwrap();
+        insert(&mut store, "a");
+        store
+            .update("210987654321", |c| {
+                c.insert("b".to_owned(), collection("b"));
+                Ok(())
+            })
+            .unwrap();
+        let reopened = Store::open(&config).unwrap();
+        assert!(reopened.get(ACCOUNT, "a").is_some());
+        assert!(reopened.get(ACCOUNT, "b").is_none());
+        assert!(reopened.get("210987654321", "b").is_some());
+    }
+
+    #[test]
+    fn loads_a_single_account_state_file_of_version_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let v1 = serde_json::json!({
+            "version": 1, "accountId": ACCOUNT, "region": "us-east-1",
+            "collections": [collection("old")],
+        });
+        std::fs::write(&path, v1.to_string()).unwrap();
+        let store = Store::open(&Config {
+            state_file: Some(path),
+            ..Config::default()
+        })
+        .unwrap();
+        assert!(store.get(ACCOUNT, "old").is_some());
     }
 
     #[test]

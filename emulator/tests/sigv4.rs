@@ -138,7 +138,8 @@ async fn a_body_changed_after_signing_is_invalid_signature() {
 }
 
 #[tokio::test]
-async fn temporary_credentials_with_a_session_token_are_accepted() {
+async fn a_session_token_with_a_long_term_key_is_an_unrecognized_client() {
+    // Session tokens are checked: only keys issued by STS take one, and only their own.
     let bed = start().await;
     let client = client_with(
         &bed.emulator.endpoint_url(),
@@ -151,14 +152,16 @@ async fn temporary_credentials_with_a_session_token_are_accepted() {
             "tests",
         ),
     );
-    client.list_collections().send().await.unwrap();
+    let err = client.list_collections().send().await.unwrap_err();
+    assert_eq!(code(&err).as_deref(), Some("UnrecognizedClientException"));
+    assert_eq!(status(&err), 403);
 
     let mut request = RawRequest::signed("RekognitionService.ListCollections", b"{}");
     request.signing = Some(Signing {
         session_token: Some("token"),
         ..Signing::default_now()
     });
-    assert_eq!(request.send(&bed.emulator).await.status(), 200);
+    assert_eq!(request.send(&bed.emulator).await.status(), 403);
 }
 
 #[tokio::test]

@@ -7,18 +7,22 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    CallRecord, CollectionView, Counters, FaultRule, FaultsView, NextFailure, QuotaUpdate,
-    QuotasView,
+    AccountConfig, AccountView, CallRecord, CollectionView, Counters, ExpireSession, FaultRule,
+    FaultsView, NextFailure, OidcProviderConfig, OidcProviderView, QuotaUpdate, QuotasView,
+    RoleConfig, RoleView, SessionView,
 };
 use crate::error::Error;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Talks to an emulator's admin endpoint, e.g. `AdminClient::new(emulator.admin_url())`.
+/// Per-account calls (counters, calls, quotas, collections) concern the default account, or
+/// the one chosen with [`AdminClient::for_account`].
 #[derive(Debug, Clone)]
 pub struct AdminClient {
     base_url: String,
     http: reqwest::Client,
+    account_id: Option<String>,
 }
 
 impl AdminClient {
@@ -36,7 +40,21 @@ impl AdminClient {
         Ok(AdminClient {
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             http,
+            account_id: None,
         })
+    }
+
+    /// The same client, with per-account calls about `account_id`.
+    pub fn for_account(&self, account_id: impl Into<String>) -> AdminClient {
+        AdminClient {
+            account_id: Some(account_id.into()),
+            ..self.clone()
+        }
+    }
+
+    /// The account per-account calls concern; `None` for the default account.
+    pub fn account_id(&self) -> Option<&str> {
+        self.account_id.as_deref()
     }
 
     pub fn base_url(&self) -> &str {
@@ -51,17 +69,19 @@ impl AdminClient {
 
     /// Calls per operation and outcome since start or the last reset.
     pub async fn counters(&self) -> Result<Counters, Error> {
-        self.send(Method::GET, "/admin/counters", None::<&()>).await
+        let route = self.scoped("/admin/counters", &[]);
+        self.send(Method::GET, &route, None::<&()>).await
     }
 
     /// The recent call log, oldest first.
     pub async fn calls(&self) -> Result<Vec<CallRecord>, Error> {
-        self.send(Method::GET, "/admin/calls", None::<&()>).await
+        let route = self.scoped("/admin/calls", &[]);
+        self.send(Method::GET, &route, None::<&()>).await
     }
 
     /// The recent calls about one collection (by `CollectionId` or collection ARN).
     pub async fn calls_for(&self, collection_id: &str) -> Result<Vec<CallRecord>, Error> {
-        let route = format!("/admin/calls?collectionId={}", query_escape(collection_id));
+        let route = self.scoped("/admin/calls", &[("collectionId", collection_id)]);
         self.send(Method::GET, &route, None::<&()>).await
     }
 
@@ -89,24 +109,97 @@ impl AdminClient {
 
     /// Every operation's quota.
     pub async fn quotas(&self) -> Result<QuotasView, Error> {
-        self.send(Method::GET, "/admin/quotas", None::<&()>).await
+        let route = self.scoped("/admin/quotas", &[]);
+        self.send(Method::GET, &route, None::<&()>).await
     }
 
     /// Changes quotas.
     pub async fn set_quota(&self, update: &QuotaUpdate) -> Result<QuotasView, Error> {
-        self.send(Method::PUT, "/admin/quotas", Some(update)).await
+        let route = self.scoped("/admin/quotas", &[]);
+        self.send(Method::PUT, &route, Some(update)).await
     }
 
     /// Every collection, in ID order.
     pub async fn collections(&self) -> Result<Vec<CollectionView>, Error> {
-        self.send(Method::GET, "/admin/collections", None::<&()>)
-            .await
+        let route = self.scoped("/admin/collections", &[]);
+        self.send(Method::GET, &route, None::<&()>).await
     }
 
-    /// Deletes every collection and clears counters, call log and faults.
+    /// Deletes every collection of every account and clears counters, call logs and faults.
     pub async fn reset(&self) -> Result<(), Error> {
         self.send_unit(Method::POST, "/admin/reset", None::<&()>)
             .await
+    }
+
+    /// Every account with its keys, roles and OIDC providers.
+    pub async fn accounts(&self) -> Result<Vec<AccountView>, Error> {
+        self.send(Method::GET, "/admin/accounts", None::<&()>).await
+    }
+
+    /// Creates an account, or replaces its static access keys.
+    pub async fn put_account(&self, account: &AccountConfig) -> Result<Vec<AccountView>, Error> {
+        self.send(Method::PUT, "/admin/accounts", Some(account))
+            .await
+    }
+
+    /// Every role with its trust rules.
+    pub async fn roles(&self) -> Result<Vec<RoleView>, Error> {
+        self.send(Method::GET, "/admin/roles", None::<&()>).await
+    }
+
+    /// Creates or replaces a role (and its account, if new).
+    pub async fn put_role(&self, role: &RoleConfig) -> Result<RoleView, Error> {
+        self.send(Method::PUT, "/admin/roles", Some(role)).await
+    }
+
+    /// Deletes a role; its sessions last until they expire.
+    pub async fn delete_role(&self, arn: &str) -> Result<(), Error> {
+        let route = format!("/admin/roles?arn={}", query_escape(arn));
+        self.send_unit(Method::DELETE, &route, None::<&()>).await
+    }
+
+    /// Every registered OIDC provider.
+    pub async fn oidc_providers(&self) -> Result<Vec<OidcProviderView>, Error> {
+        self.send(Method::GET, "/admin/oidc-providers", None::<&()>)
+            .await
+    }
+
+    /// Registers (or replaces) an OIDC provider: issuer, client IDs and JWKS.
+    pub async fn put_oidc_provider(
+        &self,
+        provider: &OidcProviderConfig,
+    ) -> Result<OidcProviderView, Error> {
+        self.send(Method::PUT, "/admin/oidc-providers", Some(provider))
+            .await
+    }
+
+    /// STS sessions not yet dropped, soonest expiry first.
+    pub async fn sessions(&self) -> Result<Vec<SessionView>, Error> {
+        self.send(Method::GET, "/admin/sessions", None::<&()>).await
+    }
+
+    /// Ends the session of `access_key_id` now: its next call is `ExpiredToken`.
+    pub async fn expire_session(&self, access_key_id: &str) -> Result<(), Error> {
+        let body = ExpireSession {
+            access_key_id: access_key_id.to_owned(),
+        };
+        self.send_unit(Method::POST, "/admin/sessions/expire", Some(&body))
+            .await
+    }
+
+    // `route` with the scoped account and `params` as its query string.
+    fn scoped(&self, route: &str, params: &[(&str, &str)]) -> String {
+        let account = self.account_id.as_deref().map(|id| ("accountId", id));
+        let query: Vec<String> = account
+            .iter()
+            .chain(params)
+            .map(|(name, value)| format!("{name}={}", query_escape(value)))
+            .collect();
+        if query.is_empty() {
+            route.to_owned()
+        } else {
+            format!("{route}?{}", query.join("&"))
+        }
     }
 
     fn request(

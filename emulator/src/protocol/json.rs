@@ -9,14 +9,14 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
+use super::{AuthErrorKind, AuthFailure, REQUEST_ID_HEADER, new_request_id};
+
 /// Prefix of every `X-Amz-Target` value the service accepts.
 pub const TARGET_PREFIX: &str = "RekognitionService.";
 /// Content type of AWS JSON 1.1 requests and responses.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 /// Header naming the error type, read by the SDK before the body.
 pub const ERROR_TYPE_HEADER: &str = "x-amzn-errortype";
-/// Header carrying the request ID on every response.
-pub const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
 
 // AWS's front end (authentication, decoding, dispatch) qualifies its error types with this
 // namespace; the SDK strips it, so clients see the short name either way.
@@ -102,6 +102,7 @@ pub enum ErrorKind {
     ServiceQuotaExceeded,
     Throttling,
     // Errors of the AWS front end, shared by every JSON service.
+    ExpiredToken,
     IncompleteSignature,
     InvalidSignature,
     MissingAuthenticationToken,
@@ -113,7 +114,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every error type.
-    pub const ALL: [ErrorKind; 16] = [
+    pub const ALL: [ErrorKind; 17] = [
         ErrorKind::AccessDenied,
         ErrorKind::InternalServerError,
         ErrorKind::InvalidPaginationToken,
@@ -123,6 +124,7 @@ impl ErrorKind {
         ErrorKind::ResourceNotFound,
         ErrorKind::ServiceQuotaExceeded,
         ErrorKind::Throttling,
+        ErrorKind::ExpiredToken,
         ErrorKind::IncompleteSignature,
         ErrorKind::InvalidSignature,
         ErrorKind::MissingAuthenticationToken,
@@ -144,6 +146,7 @@ impl ErrorKind {
             ErrorKind::ResourceNotFound => "ResourceNotFoundException",
             ErrorKind::ServiceQuotaExceeded => "ServiceQuotaExceededException",
             ErrorKind::Throttling => "ThrottlingException",
+            ErrorKind::ExpiredToken => "ExpiredTokenException",
             ErrorKind::IncompleteSignature => "IncompleteSignatureException",
             ErrorKind::InvalidSignature => "InvalidSignatureException",
             ErrorKind::MissingAuthenticationToken => "MissingAuthenticationTokenException",
@@ -173,6 +176,7 @@ impl ErrorKind {
             | ErrorKind::ResourceAlreadyExists
             | ErrorKind::ResourceNotFound
             | ErrorKind::ServiceQuotaExceeded
+            | ErrorKind::ExpiredToken
             | ErrorKind::IncompleteSignature
             | ErrorKind::Serialization
             | ErrorKind::UnknownOperation => StatusCode::BAD_REQUEST,
@@ -184,7 +188,8 @@ impl ErrorKind {
     pub fn is_frontend(self) -> bool {
         matches!(
             self,
-            ErrorKind::IncompleteSignature
+            ErrorKind::ExpiredToken
+                | ErrorKind::IncompleteSignature
                 | ErrorKind::InvalidSignature
                 | ErrorKind::MissingAuthenticationToken
                 | ErrorKind::Serialization
@@ -206,6 +211,7 @@ impl ErrorKind {
             ErrorKind::ResourceNotFound => "The resource does not exist",
             ErrorKind::ServiceQuotaExceeded => "Service quota exceeded",
             ErrorKind::Throttling => "Rate exceeded",
+            ErrorKind::ExpiredToken => "The security token included in the request is expired",
             ErrorKind::IncompleteSignature => {
                 "The request signature does not conform to AWS standards."
             }
@@ -317,6 +323,19 @@ impl ApiError {
     }
 }
 
+impl From<AuthFailure> for ApiError {
+    fn from(failure: AuthFailure) -> Self {
+        let kind = match failure.kind {
+            AuthErrorKind::MissingAuthenticationToken => ErrorKind::MissingAuthenticationToken,
+            AuthErrorKind::IncompleteSignature => ErrorKind::IncompleteSignature,
+            AuthErrorKind::InvalidSignature => ErrorKind::InvalidSignature,
+            AuthErrorKind::UnrecognizedClient => ErrorKind::UnrecognizedClient,
+            AuthErrorKind::ExpiredToken => ErrorKind::ExpiredToken,
+        };
+        ApiError::new(kind, failure.message)
+    }
+}
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.kind, self.message)
@@ -337,20 +356,6 @@ fn json_response(status: StatusCode, body: &serde_json::Value, request_id: &str)
         headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
     response
-}
-
-/// A fresh request ID in the UUID form AWS uses.
-pub fn new_request_id() -> String {
-    let bytes: [u8; 16] = rand::random();
-    let hex = hex::encode(bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
 }
 
 #[cfg(test)]
@@ -419,6 +424,16 @@ mod tests {
     }
 
     #[test]
+    fn an_expired_session_is_a_frontend_client_error() {
+        let err = ApiError::from(AuthFailure::of_kind(AuthErrorKind::ExpiredToken));
+        assert_eq!(
+            err.body()["__type"],
+            "com.amazon.coral.service#ExpiredTokenException"
+        );
+        assert_eq!(err.kind.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
     fn frontend_errors_are_namespaced_with_a_lowercase_message() {
         let err = ApiError::of_kind(ErrorKind::MissingAuthenticationToken);
         let body = err.body();
@@ -431,12 +446,5 @@ mod tests {
             err.error_type_header()
                 .starts_with("MissingAuthenticationTokenException:")
         );
-    }
-
-    #[test]
-    fn request_ids_look_like_uuids() {
-        let id = new_request_id();
-        assert_eq!(id.len(), 36);
-        assert_eq!(id.matches('-').count(), 4);
     }
 }

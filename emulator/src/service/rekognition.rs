@@ -1,4 +1,5 @@
-//! The seven collection operations, from decoded JSON input to JSON output.
+//! Rekognition: the seven collection operations, from decoded JSON input to JSON output, in
+//! the caller's account.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -9,22 +10,21 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::locking::lock;
 use crate::model::{
     CollectionArn, CollectionIdInput, CreateCollectionInput, DEFAULT_PAGE_SIZE,
     ListCollectionsInput, MAX_TAGS, ResourceArnInput, TagResourceInput, UntagResourceInput,
     Validator, is_collection_id,
 };
 use crate::protocol::{ApiError, ErrorKind, Operation};
-use crate::server::lock;
 use crate::state::{Collection, Store};
 
 // Page tokens handed out and not yet used; old ones are forgotten first.
 const PAGE_TOKEN_CAPACITY: usize = 10_000;
 
-/// Rekognition's collection API for one account in one region.
+/// Rekognition's collection API for every account, in one region.
 #[derive(Debug)]
-pub struct Service {
-    account_id: String,
+pub struct Rekognition {
     region: String,
     partition: &'static str,
     face_model_version: String,
@@ -33,10 +33,9 @@ pub struct Service {
     page_tokens: Mutex<PageTokens>,
 }
 
-impl Service {
+impl Rekognition {
     pub fn new(config: &Config) -> Result<Self, Error> {
-        Ok(Service {
-            account_id: config.account_id.clone(),
+        Ok(Rekognition {
             region: config.region.clone(),
             partition: config.partition(),
             face_model_version: config.face_model_version.clone(),
@@ -46,42 +45,50 @@ impl Service {
         })
     }
 
-    /// Runs one operation on an already authenticated, admitted request.
-    pub fn call(&self, op: Operation, input: Value) -> Result<Value, ApiError> {
+    /// Runs one operation of an already authenticated, admitted request in `account`.
+    pub fn call(&self, account: &str, op: Operation, input: Value) -> Result<Value, ApiError> {
         match op {
-            Operation::CreateCollection => self.create_collection(decode(input)?),
-            Operation::DescribeCollection => self.describe_collection(decode(input)?),
-            Operation::DeleteCollection => self.delete_collection(decode(input)?),
-            Operation::ListCollections => self.list_collections(decode(input)?),
-            Operation::TagResource => self.tag_resource(decode(input)?),
-            Operation::UntagResource => self.untag_resource(decode(input)?),
-            Operation::ListTagsForResource => self.list_tags_for_resource(decode(input)?),
+            Operation::CreateCollection => self.create_collection(account, decode(input)?),
+            Operation::DescribeCollection => self.describe_collection(account, decode(input)?),
+            Operation::DeleteCollection => self.delete_collection(account, decode(input)?),
+            Operation::ListCollections => self.list_collections(account, decode(input)?),
+            Operation::TagResource => self.tag_resource(account, decode(input)?),
+            Operation::UntagResource => self.untag_resource(account, decode(input)?),
+            Operation::ListTagsForResource => self.list_tags_for_resource(account, decode(input)?),
         }
     }
 
-    /// A copy of every collection, in ID order.
-    pub fn collections(&self) -> Vec<Collection> {
-        lock(&self.store).iter().cloned().collect()
+    /// A copy of every collection of `account`, in ID order.
+    pub fn collections(&self, account: &str) -> Vec<Collection> {
+        lock(&self.store)
+            .account(account)
+            .values()
+            .cloned()
+            .collect()
     }
 
-    /// The ARN of collection `id` in this account and region.
-    pub fn arn(&self, id: &str) -> CollectionArn {
+    /// The ARN of collection `id` in `account` and this region.
+    pub fn arn(&self, account: &str, id: &str) -> CollectionArn {
         CollectionArn {
             partition: self.partition.to_owned(),
             region: self.region.clone(),
-            account_id: self.account_id.clone(),
+            account_id: account.to_owned(),
             collection_id: id.to_owned(),
         }
     }
 
-    /// Deletes every collection and forgets every page token.
+    /// Deletes every collection of every account and forgets every page token.
     pub fn reset(&self) -> Result<(), Error> {
         lock(&self.store).clear()?;
         *lock(&self.page_tokens) = PageTokens::default();
         Ok(())
     }
 
-    fn create_collection(&self, input: CreateCollectionInput) -> Result<Value, ApiError> {
+    fn create_collection(
+        &self,
+        account: &str,
+        input: CreateCollectionInput,
+    ) -> Result<Value, ApiError> {
         self.validator.create_collection(&input)?;
         let id = input.collection_id.unwrap_or_default();
         let collection = Collection {
@@ -92,7 +99,7 @@ impl Service {
             face_count: 0,
             user_count: 0,
         };
-        lock(&self.store).update(|collections| {
+        lock(&self.store).update(account, |collections| {
             if collections.contains_key(&id) {
                 return Err(ApiError::new(
                     ErrorKind::ResourceAlreadyExists,
@@ -104,19 +111,25 @@ impl Service {
         })?;
         Ok(json!({
             "StatusCode": 200,
-            "CollectionArn": self.arn(&id).without_arn_prefix(),
+            "CollectionArn": self.arn(account, &id).without_arn_prefix(),
             "FaceModelVersion": self.face_model_version,
         }))
     }
 
-    fn describe_collection(&self, input: CollectionIdInput) -> Result<Value, ApiError> {
+    fn describe_collection(
+        &self,
+        account: &str,
+        input: CollectionIdInput,
+    ) -> Result<Value, ApiError> {
         self.validator
             .collection_id(input.collection_id.as_deref())?;
         let id = input.collection_id.unwrap_or_default();
         let store = lock(&self.store);
-        let collection = store.get(&id).ok_or_else(|| collection_not_found(&id))?;
+        let collection = store
+            .get(account, &id)
+            .ok_or_else(|| collection_not_found(&id))?;
         Ok(json!({
-            "CollectionARN": self.arn(&id).to_arn(),
+            "CollectionARN": self.arn(account, &id).to_arn(),
             "FaceCount": collection.face_count,
             "UserCount": collection.user_count,
             "FaceModelVersion": collection.face_model_version,
@@ -125,11 +138,15 @@ impl Service {
         }))
     }
 
-    fn delete_collection(&self, input: CollectionIdInput) -> Result<Value, ApiError> {
+    fn delete_collection(
+        &self,
+        account: &str,
+        input: CollectionIdInput,
+    ) -> Result<Value, ApiError> {
         self.validator
             .collection_id(input.collection_id.as_deref())?;
         let id = input.collection_id.unwrap_or_default();
-        lock(&self.store).update(|collections| {
+        lock(&self.store).update(account, |collections| {
             collections
                 .remove(&id)
                 .map(|_| ())
@@ -138,40 +155,48 @@ impl Service {
         Ok(json!({ "StatusCode": 200 }))
     }
 
-    fn list_collections(&self, input: ListCollectionsInput) -> Result<Value, ApiError> {
+    fn list_collections(
+        &self,
+        account: &str,
+        input: ListCollectionsInput,
+    ) -> Result<Value, ApiError> {
         self.validator.list_collections(&input)?;
         let after = match &input.next_token {
             None => None,
-            Some(token) => Some(lock(&self.page_tokens).resolve(token).ok_or_else(|| {
-                ApiError::new(
-                    ErrorKind::InvalidPaginationToken,
-                    "Invalid pagination token",
-                )
-            })?),
+            Some(token) => Some(lock(&self.page_tokens).resolve(account, token).ok_or_else(
+                || {
+                    ApiError::new(
+                        ErrorKind::InvalidPaginationToken,
+                        "Invalid pagination token",
+                    )
+                },
+            )?),
         };
         let limit = match input.max_results {
             Some(n) if n > 0 => usize::try_from(n).unwrap_or(DEFAULT_PAGE_SIZE),
             _ => DEFAULT_PAGE_SIZE,
         };
         let store = lock(&self.store);
-        let (page, more) = store.page_after(after.as_deref(), limit);
+        let (page, more) = store.page_after(account, after.as_deref(), limit);
         let mut output = json!({
             "CollectionIds": page.iter().map(|c| c.collection_id.as_str()).collect::<Vec<_>>(),
             "FaceModelVersions":
                 page.iter().map(|c| c.face_model_version.as_str()).collect::<Vec<_>>(),
         });
         if let (true, Some(last)) = (more, page.last()) {
-            output["NextToken"] = lock(&self.page_tokens).issue(&last.collection_id).into();
+            output["NextToken"] = lock(&self.page_tokens)
+                .issue(account, &last.collection_id)
+                .into();
         }
         Ok(output)
     }
 
-    fn tag_resource(&self, input: TagResourceInput) -> Result<Value, ApiError> {
+    fn tag_resource(&self, account: &str, input: TagResourceInput) -> Result<Value, ApiError> {
         self.validator.tag_resource(&input)?;
         let arn = input.resource_arn.unwrap_or_default();
-        let id = self.resolve_arn(&arn)?;
+        let id = self.resolve_arn(account, &arn)?;
         let tags = input.tags.unwrap_or_default();
-        lock(&self.store).update(|collections| {
+        lock(&self.store).update(account, |collections| {
             let collection = collections
                 .get_mut(&id)
                 .ok_or_else(|| resource_not_found(&arn))?;
@@ -194,12 +219,12 @@ impl Service {
         Ok(json!({}))
     }
 
-    fn untag_resource(&self, input: UntagResourceInput) -> Result<Value, ApiError> {
+    fn untag_resource(&self, account: &str, input: UntagResourceInput) -> Result<Value, ApiError> {
         self.validator.untag_resource(&input)?;
         let arn = input.resource_arn.unwrap_or_default();
-        let id = self.resolve_arn(&arn)?;
+        let id = self.resolve_arn(account, &arn)?;
         let keys = input.tag_keys.unwrap_or_default();
-        lock(&self.store).update(|collections| {
+        lock(&self.store).update(account, |collections| {
             let collection = collections
                 .get_mut(&id)
                 .ok_or_else(|| resource_not_found(&arn))?;
@@ -211,18 +236,24 @@ impl Service {
         Ok(json!({}))
     }
 
-    fn list_tags_for_resource(&self, input: ResourceArnInput) -> Result<Value, ApiError> {
+    fn list_tags_for_resource(
+        &self,
+        account: &str,
+        input: ResourceArnInput,
+    ) -> Result<Value, ApiError> {
         self.validator.resource_arn(input.resource_arn.as_deref())?;
         let arn = input.resource_arn.unwrap_or_default();
-        let id = self.resolve_arn(&arn)?;
+        let id = self.resolve_arn(account, &arn)?;
         let store = lock(&self.store);
-        let collection = store.get(&id).ok_or_else(|| resource_not_found(&arn))?;
+        let collection = store
+            .get(account, &id)
+            .ok_or_else(|| resource_not_found(&arn))?;
         Ok(json!({ "Tags": collection.tags }))
     }
 
     /// The collection ID an ARN names. An ARN that is not a collection ARN of this partition
     /// is invalid; one of another account or region names nothing this endpoint holds.
-    fn resolve_arn(&self, arn: &str) -> Result<String, ApiError> {
+    fn resolve_arn(&self, account: &str, arn: &str) -> Result<String, ApiError> {
         let invalid = || {
             ApiError::new(
                 ErrorKind::InvalidParameter,
@@ -237,7 +268,7 @@ impl Service {
         if parsed.partition != self.partition || !is_collection_id(&parsed.collection_id) {
             return Err(invalid());
         }
-        if parsed.region != self.region || parsed.account_id != self.account_id {
+        if parsed.region != self.region || parsed.account_id != account {
             return Err(resource_not_found(arn));
         }
         Ok(parsed.collection_id)
@@ -269,28 +300,33 @@ fn now_millis() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
 }
 
-/// Opaque `NextToken`s mapped to the last collection ID of the page they follow.
+/// Opaque `NextToken`s mapped to the account and last collection ID of the page they follow.
 #[derive(Debug, Default)]
 struct PageTokens {
-    after: HashMap<String, String>,
+    after: HashMap<String, (String, String)>,
     order: VecDeque<String>,
 }
 
 impl PageTokens {
-    fn issue(&mut self, last_id: &str) -> String {
+    fn issue(&mut self, account: &str, last_id: &str) -> String {
         let token = hex::encode(rand::random::<[u8; 24]>());
         if self.order.len() == PAGE_TOKEN_CAPACITY
             && let Some(oldest) = self.order.pop_front()
         {
             self.after.remove(&oldest);
         }
-        self.after.insert(token.clone(), last_id.to_owned());
+        self.after
+            .insert(token.clone(), (account.to_owned(), last_id.to_owned()));
         self.order.push_back(token.clone());
         token
     }
 
-    fn resolve(&self, token: &str) -> Option<String> {
-        self.after.get(token).cloned()
+    // A token is only good in the account it was issued to.
+    fn resolve(&self, account: &str, token: &str) -> Option<String> {
+        self.after
+            .get(token)
+            .filter(|(issued_to, _)| issued_to == account)
+            .map(|(_, last_id)| last_id.clone())
     }
 }
 
@@ -298,13 +334,19 @@ impl PageTokens {
 mod tests {
     use super::*;
 
-    fn service() -> Service {
-        Service::new(&Config::default()).unwrap()
+    const ACCOUNT: &str = crate::config::DEFAULT_ACCOUNT_ID;
+
+    fn service() -> Rekognition {
+        Rekognition::new(&Config::default()).unwrap()
     }
 
-    fn create(service: &Service, id: &str) -> Value {
+    fn create(service: &Rekognition, id: &str) -> Value {
         service
-            .call(Operation::CreateCollection, json!({ "CollectionId": id }))
+            .call(
+                ACCOUNT,
+                Operation::CreateCollection,
+                json!({ "CollectionId": id }),
+            )
             .unwrap()
     }
 
@@ -329,6 +371,7 @@ mod tests {
         create(&service, "photos");
         let output = service
             .call(
+                ACCOUNT,
                 Operation::DescribeCollection,
                 json!({"CollectionId": "photos"}),
             )
@@ -345,6 +388,7 @@ mod tests {
         create(&service, "photos");
         let err = service
             .call(
+                ACCOUNT,
                 Operation::CreateCollection,
                 json!({"CollectionId": "photos"}),
             )
@@ -355,7 +399,11 @@ mod tests {
     #[test]
     fn a_mistyped_member_is_a_serialization_error() {
         let err = service()
-            .call(Operation::CreateCollection, json!({"CollectionId": 5}))
+            .call(
+                ACCOUNT,
+                Operation::CreateCollection,
+                json!({"CollectionId": 5}),
+            )
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Serialization);
     }
@@ -367,6 +415,7 @@ mod tests {
         let other = "arn:aws:rekognition:us-east-1:999999999999:collection/photos";
         let err = service
             .call(
+                ACCOUNT,
                 Operation::ListTagsForResource,
                 json!({"ResourceArn": other}),
             )
@@ -378,6 +427,7 @@ mod tests {
     fn tags_of_a_malformed_arn_are_an_invalid_parameter() {
         let err = service()
             .call(
+                ACCOUNT,
                 Operation::ListTagsForResource,
                 json!({"ResourceArn": "arn:aws:s3:::bucket/photos"}),
             )
@@ -397,12 +447,14 @@ mod tests {
         };
         service
             .call(
+                ACCOUNT,
                 Operation::TagResource,
                 json!({"ResourceArn": arn("photos"), "Tags": tags(0..150)}),
             )
             .unwrap();
         let err = service
             .call(
+                ACCOUNT,
                 Operation::TagResource,
                 json!({"ResourceArn": arn("photos"), "Tags": tags(100..201)}),
             )
@@ -410,6 +462,7 @@ mod tests {
         assert_eq!(err.kind, ErrorKind::InvalidParameter);
         let output = service
             .call(
+                ACCOUNT,
                 Operation::ListTagsForResource,
                 json!({"ResourceArn": arn("photos")}),
             )
@@ -420,7 +473,47 @@ mod tests {
     #[test]
     fn an_unknown_page_token_is_invalid() {
         let err = service()
-            .call(Operation::ListCollections, json!({"NextToken": "nope"}))
+            .call(
+                ACCOUNT,
+                Operation::ListCollections,
+                json!({"NextToken": "nope"}),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidPaginationToken);
+    }
+
+    #[test]
+    fn accounts_do_not_see_each_others_collections_or_page_tokens() {
+        let service = service();
+        for id in ["a", "b"] {
+            create(&service, id);
+        }
+        let other = "210987654321";
+        let output = service
+            .call(other, Operation::ListCollections, json!({}))
+            .unwrap();
+        assert_eq!(output["CollectionIds"], json!([]));
+        let err = service
+            .call(
+                other,
+                Operation::DescribeCollection,
+                json!({"CollectionId": "a"}),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::ResourceNotFound);
+        let page = service
+            .call(
+                ACCOUNT,
+                Operation::ListCollections,
+                json!({"MaxResults": 1}),
+            )
+            .unwrap();
+        let err = service
+            .call(
+                other,
+                Operation::ListCollections,
+                json!({"NextToken": page["NextToken"]}),
+            )
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidPaginationToken);
     }
@@ -432,7 +525,11 @@ mod tests {
             create(&service, id);
         }
         let output = service
-            .call(Operation::ListCollections, json!({"MaxResults": 2}))
+            .call(
+                ACCOUNT,
+                Operation::ListCollections,
+                json!({"MaxResults": 2}),
+            )
             .unwrap();
         assert_eq!(output["CollectionIds"], json!(["a", "b"]));
         assert!(output.get("NextToken").is_none());

@@ -1,0 +1,465 @@
+//! The app: one emulator's state and the request pipelines over it, above the services and
+//! below the HTTP handlers.
+//!
+//! Rekognition (JSON): SigV4 → operation → the account's quota → injected faults → decoding →
+//! the operation, in the caller's account. STS (Query): action → SigV4 (unless the action is
+//! `AssumeRoleWithWebIdentity`) → the action. Every call, whatever its outcome, is counted in
+//! the ledger of the account it concerns and written as one `tracing` line.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::http::HeaderMap;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::admin::CollectionView;
+use crate::config::{AccountConfig, Config, OidcProviderConfig, RoleConfig};
+use crate::error::Error;
+use crate::faults::{FaultRule, Faults, FaultsView, NextFailure};
+use crate::iam::{AccountView, Directory, OidcProviderView, Principal, RoleView, SessionView};
+use crate::ledger::{CallRecord, Counters, Ledger, OK, UNKNOWN_OPERATION};
+use crate::locking::lock;
+use crate::model::collection_id_of;
+use crate::protocol::query::{Node, QueryError, QueryRequest};
+use crate::protocol::{ApiError, AuthFailure, ErrorKind, Operation};
+use crate::quota::{QuotaUpdate, Quotas, QuotasView};
+use crate::service::{Rekognition, Sts, StsAction};
+use crate::sigv4::{SignedRequest, Verifier};
+
+const REKOGNITION_SIGNING_NAME: &str = "rekognition";
+const STS_SIGNING_NAME: &str = "sts";
+
+/// What the admin API could not do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminRefusal {
+    /// No such account or session.
+    NotFound(String),
+    /// The request cannot be carried out as asked.
+    Invalid(String),
+    /// The emulator failed (e.g. the state file could not be written).
+    Failed(String),
+}
+
+// The quota buckets and the call ledger of one account.
+#[derive(Debug)]
+struct AccountState {
+    quotas: Quotas,
+    ledger: Ledger,
+}
+
+/// One emulator's state: IAM, collections, per-account quotas and ledgers, faults.
+#[derive(Debug)]
+pub struct App {
+    config: Config,
+    rekognition_verifier: Verifier,
+    sts_verifier: Verifier,
+    directory: Mutex<Directory>,
+    rekognition: Rekognition,
+    sts: Sts,
+    faults: Mutex<Faults>,
+    accounts: Mutex<BTreeMap<String, AccountState>>,
+}
+
+/// The outcome of one STS call, for the handler to write.
+pub type StsResult = Result<(StsAction, Vec<Node>), QueryError>;
+
+impl App {
+    pub fn new(config: Config) -> Result<Self, Error> {
+        let directory = Directory::from_config(&config).map_err(Error::InvalidConfig)?;
+        let verifier =
+            |name: &str| Verifier::new(config.region.clone(), name, config.max_clock_skew);
+        Ok(App {
+            rekognition_verifier: verifier(REKOGNITION_SIGNING_NAME),
+            sts_verifier: verifier(STS_SIGNING_NAME),
+            directory: Mutex::new(directory),
+            rekognition: Rekognition::new(&config)?,
+            sts: Sts::new(config.session_duration_cap),
+            faults: Mutex::new(Faults::default()),
+            accounts: Mutex::new(BTreeMap::new()),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The Rekognition pipeline for one JSON request.
+    pub async fn rekognition(
+        &self,
+        request: &SignedRequest<'_>,
+        target: &str,
+        request_id: &str,
+    ) -> Result<Value, ApiError> {
+        let started = Instant::now();
+        let operation = Operation::from_target(Some(target));
+        let input = decode_body(request.body);
+        let collection_id = input.as_ref().ok().and_then(collection_id_of);
+
+        let caller = self.authenticate(&self.rekognition_verifier, request);
+        let account = caller.as_ref().map_or_else(
+            |_| self.config.account_id.clone(),
+            |principal| principal.account_id.clone(),
+        );
+        let result = match caller {
+            Ok(_) => {
+                self.run_rekognition(&account, operation.clone(), input)
+                    .await
+            }
+            Err(failure) => Err(ApiError::from(failure)),
+        };
+
+        let operation = operation.map_or(UNKNOWN_OPERATION, |op| op.name());
+        let (outcome, status) = match &result {
+            Ok(_) => (OK, 200),
+            Err(err) => (err.kind.type_name(), err.kind.status().as_u16()),
+        };
+        tracing::info!(
+            operation,
+            outcome,
+            status,
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            account_id = %account,
+            collection_id = collection_id.as_deref().unwrap_or(""),
+            target,
+            request_id,
+            "aws request"
+        );
+        self.record(&account, operation, collection_id, outcome, request_id);
+        result
+    }
+
+    async fn run_rekognition(
+        &self,
+        account: &str,
+        operation: Result<Operation, ApiError>,
+        input: Result<Value, ApiError>,
+    ) -> Result<Value, ApiError> {
+        let op = operation?;
+        self.with_account(account, |state| state.quotas.check(op, Instant::now()))
+            .map_err(ApiError::of_kind)?;
+        let decision = lock(&self.faults).decide(op, &mut rand::rng());
+        if !decision.latency.is_zero() {
+            tokio::time::sleep(decision.latency).await;
+        }
+        if let Some(kind) = decision.error {
+            return Err(ApiError::new(
+                kind,
+                format!(
+                    "{} (injected by rekognition-emulator)",
+                    kind.default_message()
+                ),
+            ));
+        }
+        self.rekognition.call(account, op, input?)
+    }
+
+    /// The STS pipeline for one Query request.
+    pub fn sts(&self, request: &SignedRequest<'_>, request_id: &str) -> StsResult {
+        let started = Instant::now();
+        let now = Utc::now();
+        let mut account = self.config.account_id.clone();
+        let parsed = QueryRequest::parse(request.query, request.body);
+        let requested = parsed.as_ref().ok().and_then(|q| q.action.clone());
+        let result = parsed.and_then(|query| {
+            let action = StsAction::of(&query)?;
+            let caller = if action.is_signed() {
+                let principal = self.authenticate(&self.sts_verifier, request)?;
+                account.clone_from(&principal.account_id);
+                Some(principal)
+            } else {
+                // Logged in the account of the role asked for, when it is one of ours.
+                let role_account = query
+                    .param("RoleArn")
+                    .and_then(|arn| arn.split(':').nth(4))
+                    .unwrap_or_default();
+                if lock(&self.directory).has_account(role_account) {
+                    role_account.clone_into(&mut account);
+                }
+                None
+            };
+            let mut directory = lock(&self.directory);
+            let result = self
+                .sts
+                .call(&mut directory, action, caller.as_ref(), &query, now)?;
+            Ok((action, result))
+        });
+
+        let operation = requested.unwrap_or_else(|| UNKNOWN_OPERATION.to_owned());
+        let (outcome, status) = match &result {
+            Ok(_) => (OK, 200),
+            Err(err) => (err.kind.code(), err.kind.status().as_u16()),
+        };
+        tracing::info!(
+            operation,
+            outcome,
+            status,
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            account_id = %account,
+            request_id,
+            "sts request"
+        );
+        self.record(&account, &operation, None, outcome, request_id);
+        result
+    }
+
+    fn authenticate(
+        &self,
+        verifier: &Verifier,
+        request: &SignedRequest<'_>,
+    ) -> Result<Principal, AuthFailure> {
+        let now = Utc::now();
+        let token = session_token(request.headers);
+        let directory = lock(&self.directory);
+        let mut principal = None;
+        verifier.verify(request, now, |auth| {
+            let (secret, who) = directory.authenticate(auth, token, now)?;
+            principal = Some(who);
+            Ok(secret)
+        })?;
+        principal
+            .ok_or_else(|| AuthFailure::of_kind(crate::protocol::AuthErrorKind::UnrecognizedClient))
+    }
+
+    fn with_account<R>(&self, account: &str, f: impl FnOnce(&mut AccountState) -> R) -> R {
+        let mut accounts = lock(&self.accounts);
+        let state = accounts
+            .entry(account.to_owned())
+            .or_insert_with(|| AccountState {
+                quotas: Quotas::new(&self.config.quota, Instant::now()),
+                ledger: Ledger::new(self.config.call_log_capacity),
+            });
+        f(state)
+    }
+
+    fn record(
+        &self,
+        account: &str,
+        operation: &str,
+        collection_id: Option<String>,
+        outcome: &str,
+        request_id: &str,
+    ) {
+        self.with_account(account, |state| {
+            state.ledger.record(CallRecord {
+                operation: operation.to_owned(),
+                collection_id,
+                outcome: outcome.to_owned(),
+                at: Utc::now(),
+                request_id: request_id.to_owned(),
+            });
+        });
+    }
+
+    /// The account an admin request names, the default one when it names none.
+    fn admin_account(&self, account: Option<&str>) -> Result<String, AdminRefusal> {
+        let account = account.unwrap_or(&self.config.account_id);
+        if lock(&self.directory).has_account(account) {
+            Ok(account.to_owned())
+        } else {
+            Err(AdminRefusal::NotFound(format!("no account {account}")))
+        }
+    }
+
+    pub fn counters(&self, account: Option<&str>) -> Result<Counters, AdminRefusal> {
+        let account = self.admin_account(account)?;
+        Ok(self.with_account(&account, |state| state.ledger.counters()))
+    }
+
+    pub fn calls(
+        &self,
+        account: Option<&str>,
+        collection_id: Option<&str>,
+    ) -> Result<Vec<CallRecord>, AdminRefusal> {
+        let account = self.admin_account(account)?;
+        Ok(self.with_account(&account, |state| state.ledger.calls(collection_id)))
+    }
+
+    pub fn quotas(&self, account: Option<&str>) -> Result<QuotasView, AdminRefusal> {
+        let account = self.admin_account(account)?;
+        Ok(self.with_account(&account, |state| state.quotas.view()))
+    }
+
+    pub fn update_quotas(
+        &self,
+        account: Option<&str>,
+        update: &QuotaUpdate,
+    ) -> Result<QuotasView, AdminRefusal> {
+        let account = self.admin_account(account)?;
+        self.with_account(&account, |state| {
+            state
+                .quotas
+                .update(update, Instant::now())
+                .map_err(AdminRefusal::Invalid)?;
+            Ok(state.quotas.view())
+        })
+    }
+
+    pub fn collections(&self, account: Option<&str>) -> Result<Vec<CollectionView>, AdminRefusal> {
+        let account = self.admin_account(account)?;
+        Ok(self
+            .rekognition
+            .collections(&account)
+            .into_iter()
+            .map(|c| CollectionView {
+                collection_arn: self.rekognition.arn(&account, &c.collection_id).to_arn(),
+                collection_id: c.collection_id,
+                tags: c.tags,
+                face_count: c.face_count,
+                user_count: c.user_count,
+                face_model_version: c.face_model_version,
+                created_at: c.created_at,
+            })
+            .collect())
+    }
+
+    pub fn faults(&self) -> FaultsView {
+        lock(&self.faults).view()
+    }
+
+    pub fn set_fault(&self, rule: FaultRule) -> Result<FaultsView, AdminRefusal> {
+        let mut faults = lock(&self.faults);
+        faults.set_rule(rule).map_err(AdminRefusal::Invalid)?;
+        Ok(faults.view())
+    }
+
+    pub fn fail_next(&self, next: NextFailure) -> FaultsView {
+        let mut faults = lock(&self.faults);
+        faults.push_next(next);
+        faults.view()
+    }
+
+    pub fn clear_faults(&self) {
+        lock(&self.faults).clear();
+    }
+
+    /// Deletes every collection of every account; clears counters, call logs and faults;
+    /// refills quotas. Accounts, roles, OIDC providers and sessions stay.
+    pub fn reset(&self) -> Result<(), AdminRefusal> {
+        self.rekognition
+            .reset()
+            .map_err(|err| AdminRefusal::Failed(err.to_string()))?;
+        for state in lock(&self.accounts).values_mut() {
+            state.ledger.clear();
+            state.quotas.refill(Instant::now());
+        }
+        lock(&self.faults).clear();
+        tracing::info!(account_id = %self.config.account_id, "emulator reset");
+        Ok(())
+    }
+
+    pub fn accounts(&self) -> Vec<AccountView> {
+        lock(&self.directory).accounts()
+    }
+
+    pub fn put_account(&self, account: &AccountConfig) -> Result<Vec<AccountView>, AdminRefusal> {
+        let mut directory = lock(&self.directory);
+        directory
+            .put_account(account)
+            .map_err(AdminRefusal::Invalid)?;
+        Ok(directory.accounts())
+    }
+
+    pub fn roles(&self) -> Vec<RoleView> {
+        lock(&self.directory).roles()
+    }
+
+    pub fn put_role(&self, role: &RoleConfig) -> Result<RoleView, AdminRefusal> {
+        lock(&self.directory)
+            .put_role(role)
+            .map_err(AdminRefusal::Invalid)
+    }
+
+    pub fn delete_role(&self, arn: &str) -> Result<(), AdminRefusal> {
+        if lock(&self.directory).delete_role(arn) {
+            Ok(())
+        } else {
+            Err(AdminRefusal::NotFound(format!("no role {arn}")))
+        }
+    }
+
+    pub fn oidc_providers(&self) -> Vec<OidcProviderView> {
+        lock(&self.directory).oidc_providers()
+    }
+
+    pub fn put_oidc_provider(
+        &self,
+        provider: &OidcProviderConfig,
+    ) -> Result<OidcProviderView, AdminRefusal> {
+        lock(&self.directory)
+            .put_oidc_provider(provider)
+            .map_err(AdminRefusal::Invalid)
+    }
+
+    pub fn sessions(&self) -> Vec<SessionView> {
+        lock(&self.directory).sessions()
+    }
+
+    pub fn expire_session(
+        &self,
+        access_key_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AdminRefusal> {
+        if lock(&self.directory).expire_session(access_key_id, now) {
+            Ok(())
+        } else {
+            Err(AdminRefusal::NotFound(format!(
+                "no session with access key {access_key_id}"
+            )))
+        }
+    }
+}
+
+fn session_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("x-amz-security-token")
+        .and_then(|v| v.to_str().ok())
+}
+
+/// The request body as a JSON object; an empty body is an empty input.
+pub fn decode_body(body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) => Err(ApiError::new(
+            ErrorKind::Serialization,
+            "Start of structure or map found where not expected.",
+        )),
+        Err(err) => Err(ApiError::new(ErrorKind::Serialization, err.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_body_is_an_empty_input() {
+        assert_eq!(decode_body(b""), Ok(serde_json::json!({})));
+        assert_eq!(decode_body(b" \n"), Ok(serde_json::json!({})));
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_json_object_is_a_serialization_error() {
+        for body in [&b"{not json"[..], b"[1,2]", b"\"text\""] {
+            assert_eq!(
+                decode_body(body).unwrap_err().kind,
+                ErrorKind::Serialization
+            );
+        }
+    }
+
+    #[test]
+    fn admin_requests_for_an_unknown_account_are_refused() {
+        let app = App::new(Config::default()).unwrap();
+        assert!(app.counters(None).is_ok());
+        assert!(matches!(
+            app.counters(Some("999999999999")),
+            Err(AdminRefusal::NotFound(_))
+        ));
+    }
+}

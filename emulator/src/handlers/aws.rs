@@ -1,0 +1,108 @@
+//! The AWS endpoint. One listener serves both services, told apart by protocol as AWS's own
+//! front ends would by host name: a request with `X-Amz-Target` is AWS JSON 1.1 (Rekognition);
+//! one carrying form-encoded `Action=` parameters is the Query protocol (STS).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri, header};
+use axum::response::Response;
+
+use crate::app::App;
+use crate::protocol::query::{self, FORM_CONTENT_TYPE};
+use crate::protocol::{json, new_request_id};
+use crate::sigv4::SignedRequest;
+
+/// The protocol a request speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Json,
+    Query,
+}
+
+/// Routes by protocol; anything that is not recognisably a Query request is answered as JSON,
+/// where a missing target is `UnknownOperationException`.
+pub fn protocol_of(headers: &HeaderMap, query: Option<&str>) -> Protocol {
+    if headers.contains_key("x-amz-target") {
+        return Protocol::Json;
+    }
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(FORM_CONTENT_TYPE));
+    let action_in_url = query.is_some_and(|q| q.split('&').any(|p| p.starts_with("Action=")));
+    if form || action_in_url {
+        Protocol::Query
+    } else {
+        Protocol::Json
+    }
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new().fallback(handle).with_state(app)
+}
+
+async fn handle(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = new_request_id();
+    let request = SignedRequest {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query(),
+        headers: &headers,
+        body: &body,
+    };
+    match protocol_of(&headers, uri.query()) {
+        Protocol::Json => {
+            let target = headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            match app.rekognition(&request, target, &request_id).await {
+                Ok(output) => json::success_response(&output, &request_id),
+                Err(err) => err.into_response(&request_id),
+            }
+        }
+        Protocol::Query => match app.sts(&request, &request_id) {
+            Ok((action, result)) => query::success_response(action.name(), result, &request_id),
+            Err(err) => err.into_response(&request_id),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn requests_are_routed_by_protocol() {
+        let with = |name: &'static str, value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(name, HeaderValue::from_static(value));
+            headers
+        };
+        let form = with(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        );
+        let json = with("content-type", "application/x-amz-json-1.1");
+        let target = with("x-amz-target", "RekognitionService.ListCollections");
+        assert_eq!(protocol_of(&form, None), Protocol::Query);
+        assert_eq!(protocol_of(&json, None), Protocol::Json);
+        assert_eq!(protocol_of(&target, None), Protocol::Json);
+        assert_eq!(
+            protocol_of(&HeaderMap::new(), Some("Action=GetCallerIdentity")),
+            Protocol::Query
+        );
+        assert_eq!(protocol_of(&HeaderMap::new(), None), Protocol::Json);
+    }
+}
