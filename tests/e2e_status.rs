@@ -217,3 +217,80 @@ async fn the_argocd_health_check_reads_real_statuses() -> Result<()> {
     world.stop_operator().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_recreated_collection_never_shows_the_old_ones_creation_time() -> Result<()> {
+    use futures::TryStreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+
+    let options = Options {
+        resync_interval: Duration::from_secs(2),
+        ..Options::default()
+    };
+    let mut world = World::without_operator("recreate", options.clone()).await?;
+    world.start_operator(&options).await?;
+    world.create("phoenix", CollectionSpec::default()).await?;
+    eventually("createdAt recorded", support::WAIT, || async {
+        let obj = world.api.get("phoenix").await?;
+        Ok(obj.status.and_then(|s| s.created_at).is_some())
+    })
+    .await?;
+    // Every createdAt the status shows from now on, in order.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Option<String>>::new()));
+    let record = seen.clone();
+    let api = world.api.clone();
+    let watch = tokio::spawn(async move {
+        let config = watcher::Config::default().fields("metadata.name=phoenix");
+        let mut objects = std::pin::pin!(watcher(api, config).applied_objects());
+        while let Ok(Some(obj)) = objects.try_next().await {
+            let created_at = obj.status.and_then(|s| s.created_at);
+            let mut seen = record.lock().unwrap_or_else(|p| p.into_inner());
+            if seen.last() != Some(&created_at) {
+                seen.push(created_at);
+            }
+        }
+    });
+    eventually("watching", support::WAIT, || async {
+        Ok(!seen.lock().unwrap_or_else(|p| p.into_inner()).is_empty())
+    })
+    .await?;
+    // A second later (a different creation time), the collection is deleted behind the
+    // operator's back, and half of all describes are throttled from now on.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    world
+        .rekognition()
+        .await
+        .delete_collection()
+        .collection_id("phoenix")
+        .send()
+        .await?;
+    world
+        .admin()
+        .set_fault(&FaultRule {
+            operation: Some(Operation::DescribeCollection),
+            error: Some(ErrorKind::Throttling),
+            probability: 0.5,
+            latency_ms: 0,
+        })
+        .await?;
+    eventually("recreated and described", support::WAIT, || async {
+        let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Ok(seen.len() >= 2 && seen.last().is_some_and(Option::is_some))
+    })
+    .await?;
+    watch.abort();
+    world.admin().clear_faults().await?;
+    world.stop_operator().await?;
+    let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let first = seen[0].clone();
+    assert!(first.is_some());
+    // The old creation time goes as soon as the new collection exists: no status shows it next
+    // to the new collection, and the new one's arrives with its own describe.
+    assert_eq!(seen.len(), 3, "createdAt went {seen:?}");
+    assert_eq!(seen[1], None, "createdAt went {seen:?}");
+    assert!(
+        seen[2].is_some() && seen[2] != first,
+        "createdAt went {seen:?}"
+    );
+    Ok(())
+}
