@@ -73,8 +73,11 @@ rss=$(awk '/VmRSS/ {print $2}' "/proc/$operator/status")
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$operator/status")
 kill -TERM "$operator"
 wait "$operator" || true
+mkdir -p "$root/target"
+cp "$out/profile/dhat-heap.json" "$root/target/dhat-heap.json"
+echo "profile: target/dhat-heap.json (open it with dhat's viewer, dh_view.html)" >&2
 
-python3 - "$out/profile/dhat-heap.json" "$count" "$rss" "$hwm" <<'EOF'
+python3 - "$root/target/dhat-heap.json" "$count" "$rss" "$hwm" <<'EOF'
 import json, sys, collections
 path, count, rss, hwm = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 profile = json.load(open(path))

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use tracing::{info, warn};
 
@@ -242,7 +242,7 @@ impl Operator {
             client: client.clone(),
             aws,
             default_region: default_region.clone(),
-            recorder: Recorder::new(client.clone(), reporter),
+            reporter,
             metrics,
             resync_interval: config.resync_interval,
             memory,
