@@ -27,3 +27,6 @@ fi
 
 step "cargo test (unit, emulator, test bed, chart, end to end)"
 cargo test --workspace --locked
+
+step "fleet benchmark at a small scale (figures printed, not asserted; the full run: cargo bench --bench fleet)"
+FLEET_SCALE=small cargo test --locked --bench fleet
