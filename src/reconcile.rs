@@ -538,8 +538,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
         };
         // Events are best effort: losing one must not fail or repeat the AWS work.
         let recorder = Recorder::new(self.ctx.client.clone(), self.ctx.reporter.clone());
-        if let Err(error) = recorder.publish(&event, &self.obj.object_ref(&())).await
-        {
+        if let Err(error) = recorder.publish(&event, &self.obj.object_ref(&())).await {
             debug!(%error, "could not publish event");
         }
     }
