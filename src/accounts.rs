@@ -126,8 +126,8 @@ impl Mapping {
         Ok(Self { namespaces })
     }
 
-    /// The external ID to send with `role_arn`: the one the mapping gives that role now, so the
-    /// platform team can rotate it for objects pinned earlier.
+    /// The external ID the mapping gives `role_arn` now, if any namespace maps it: it wins over
+    /// the pinned one, so the platform team can rotate it for objects pinned earlier.
     fn external_id_of(&self, role_arn: &str) -> Option<String> {
         self.namespaces
             .values()
@@ -143,15 +143,22 @@ pub enum Pin {
     None,
     /// The operator's own identity (also every object pinned before accounts were mapped).
     Own,
-    /// This role.
-    Role(String),
+    /// This role, with the external ID pinned with it.
+    Role(RoleTarget),
 }
 
 impl Pin {
-    /// From status.region (set at the first AWS call) and status.roleArn.
-    pub fn of(status_region: Option<&str>, status_role: Option<&str>) -> Self {
+    /// From status.region (set at the first AWS call), status.roleArn and status.externalId.
+    pub fn of(
+        status_region: Option<&str>,
+        status_role: Option<&str>,
+        status_external_id: Option<&str>,
+    ) -> Self {
         match (status_region, status_role) {
-            (_, Some(role)) => Self::Role(role.to_owned()),
+            (_, Some(role)) => Self::Role(RoleTarget {
+                role_arn: role.to_owned(),
+                external_id: status_external_id.map(str::to_owned),
+            }),
             (Some(_), None) => Self::Own,
             (None, None) => Self::None,
         }
@@ -168,9 +175,11 @@ pub fn resolve(
 ) -> Result<Identity, String> {
     match pin {
         Pin::Own => Ok(Identity::Own),
-        Pin::Role(role_arn) => Ok(Identity::Role(RoleTarget {
-            role_arn: role_arn.clone(),
-            external_id: mapping.external_id_of(role_arn),
+        Pin::Role(pinned) => Ok(Identity::Role(RoleTarget {
+            role_arn: pinned.role_arn.clone(),
+            external_id: mapping
+                .external_id_of(&pinned.role_arn)
+                .or_else(|| pinned.external_id.clone()),
         })),
         Pin::None => match mapping.namespaces.get(namespace) {
             Some(target) => Ok(Identity::Role(target.clone())),
@@ -282,8 +291,14 @@ mod tests {
     fn identity_table() {
         let mapped = mapping();
         let none = Mapping::default();
+        let pinned = |arn: &str, id: Option<&str>| {
+            Pin::Role(RoleTarget {
+                role_arn: arn.into(),
+                external_id: id.map(str::to_owned),
+            })
+        };
         // (name, pin, mapping, namespace, requireMapping, expected: identity or denied)
-        let cases: [(&str, Pin, &Mapping, &str, bool, Option<Identity>); 9] = [
+        let cases: [(&str, Pin, &Mapping, &str, bool, Option<Identity>); 10] = [
             (
                 "unmapped uses the operator's own",
                 Pin::None,
@@ -334,7 +349,7 @@ mod tests {
             ),
             (
                 "pinned role stays though the namespace moved",
-                Pin::Role(ROLE_B.into()),
+                pinned(ROLE_B, None),
                 &mapped,
                 "team-a",
                 false,
@@ -342,15 +357,23 @@ mod tests {
             ),
             (
                 "pinned role takes the external ID the mapping gives it now",
-                Pin::Role(ROLE_A.into()),
+                pinned(ROLE_A, Some("old")),
                 &mapped,
                 "elsewhere",
                 false,
                 Some(role(ROLE_A, Some("ext-a"))),
             ),
             (
-                "pinned role no longer mapped anywhere",
-                Pin::Role(ROLE_A.into()),
+                "pinned role no longer mapped keeps its pinned external ID",
+                pinned(ROLE_A, Some("old")),
+                &none,
+                "team-a",
+                true,
+                Some(role(ROLE_A, Some("old"))),
+            ),
+            (
+                "pinned role without one, no longer mapped",
+                pinned(ROLE_A, None),
                 &none,
                 "team-a",
                 true,
@@ -368,11 +391,14 @@ mod tests {
 
     #[test]
     fn the_pin_is_the_role_else_own_once_the_region_is_pinned() {
-        assert_eq!(Pin::of(None, None), Pin::None);
-        assert_eq!(Pin::of(Some("us-east-1"), None), Pin::Own);
+        assert_eq!(Pin::of(None, None, None), Pin::None);
+        assert_eq!(Pin::of(Some("us-east-1"), None, None), Pin::Own);
         assert_eq!(
-            Pin::of(Some("us-east-1"), Some(ROLE_A)),
-            Pin::Role(ROLE_A.into())
+            Pin::of(Some("us-east-1"), Some(ROLE_A), Some("x")),
+            Pin::Role(RoleTarget {
+                role_arn: ROLE_A.into(),
+                external_id: Some("x".into())
+            })
         );
     }
 

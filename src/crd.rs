@@ -160,6 +160,11 @@ pub struct CollectionStatus {
     /// is pinned: the operator's own identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
+    /// The external ID sent with roleArn, pinned with it so the collection stays reachable when
+    /// the mapping moves the namespace elsewhere; an external ID the mapping gives the same role
+    /// now wins, so the platform team can rotate it. (AWS external IDs are not secrets.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
     /// The 12-digit AWS account that holds the collection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,

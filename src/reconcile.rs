@@ -164,7 +164,11 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
             status.region.as_deref(),
             &ctx.default_region,
         );
-        let pin = Pin::of(status.region.as_deref(), status.role_arn.as_deref());
+        let pin = Pin::of(
+            status.region.as_deref(),
+            status.role_arn.as_deref(),
+            status.external_id.as_deref(),
+        );
         let mapping = match ctx.accounts.current() {
             Some(mapping) => mapping,
             // A pinned object needs no mapping, except for an external ID to rotate.
@@ -476,7 +480,10 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 observed: &self.observed,
                 created: self.created.as_ref(),
                 region: &self.target.region,
-                role_arn: self.target.identity.role_arn(),
+                role: match &self.target.identity {
+                    crate::accounts::Identity::Role(role) => Some(role),
+                    crate::accounts::Identity::Own => None,
+                },
                 complete,
                 now: Utc::now(),
             },

@@ -52,7 +52,7 @@ fn compose_with(
             observed: o,
             created,
             region: "us-east-1",
-            role_arn: None,
+            role: None,
             complete: matches!(outcome, Outcome::Finished(..)),
             now: now(),
         },
@@ -178,7 +178,7 @@ fn transition_time_moves_only_when_a_condition_changes_status() {
                 observed: &observed(described("2026-01-01T00:00:00Z", 5)),
                 created: None,
                 region: "us-east-1",
-                role_arn: None,
+                role: None,
                 complete: false,
                 now: now() + chrono::Duration::minutes(5),
             },
@@ -352,7 +352,7 @@ fn paused_status(previous: Option<&CollectionStatus>) -> CollectionStatus {
             },
             created: None,
             region: "us-east-1",
-            role_arn: None,
+            role: None,
             complete: false,
             now: now(),
         },
@@ -453,13 +453,17 @@ fn pause_and_resume_are_normal_events_once() {
 fn the_region_and_role_are_pinned_by_the_first_outcome_that_talked_to_aws() {
     const ROLE: &str = "arn:aws:iam::210987654321:role/team-a";
     let pin = |previous: Option<&CollectionStatus>, role: Option<&str>, outcome: Outcome| {
+        let role = role.map(|arn| crate::accounts::RoleTarget {
+            role_arn: arn.to_owned(),
+            external_id: None,
+        });
         let status = compose(
             &Inputs {
                 previous,
                 observed: &Observed::default(),
                 created: None,
                 region: "us-east-1",
-                role_arn: role,
+                role: role.as_ref(),
                 complete: false,
                 now: now(),
             },
