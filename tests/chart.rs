@@ -23,7 +23,8 @@ const RELEASE: &str = "rekognition-operator";
 const NAMESPACE: &str = "rekognition-system";
 const ONE_NAMESPACE_VALUES: &str = "deploy/helm/ci/one-namespace-values.yaml";
 const TENANCY_VALUES: &str = "deploy/helm/ci/tenancy-values.yaml";
-const ACCOUNTS_VALUES: &str = "deploy/helm/ci/accounts-values.yaml";
+/// The two-team example's values (deploy/examples/two-teams), rendered as a snapshot.
+const ACCOUNTS_VALUES: &str = "deploy/examples/two-teams/values.yaml";
 const ACCOUNT_MAPPING: &str = "rekognition-operator-accounts";
 const SERVICE_ACCOUNT: &str = "rekognition-operator";
 const LEASE: &str = "rekognition-operator";
@@ -911,8 +912,14 @@ fn the_account_mapping_values_become_the_configmap_the_operator_reads() -> Resul
         team_a.role_arn,
         "arn:aws:iam::111122223333:role/rekognition-team-a"
     );
-    assert_eq!(team_a.external_id.as_deref(), Some("rekognition-team-a"));
-    assert_eq!(mapping.namespaces["team-b"].external_id, None);
+    assert_eq!(
+        team_a.external_id.as_deref(),
+        Some("rekognition-operator-team-a")
+    );
+    assert_eq!(
+        mapping.namespaces["team-b"].role_arn,
+        "arn:aws:iam::444455556666:role/rekognition-team-b"
+    );
 
     // Without values: an empty mapping, which the operator reads as "every namespace on its own
     // identity".
