@@ -298,7 +298,8 @@ mod tests {
             })
         };
         // (name, pin, mapping, namespace, requireMapping, expected: identity or denied)
-        let cases: [(&str, Pin, &Mapping, &str, bool, Option<Identity>); 10] = [
+        type Case<'a> = (&'a str, Pin, &'a Mapping, &'a str, bool, Option<Identity>);
+        let cases: [Case; 10] = [
             (
                 "unmapped uses the operator's own",
                 Pin::None,

@@ -102,7 +102,7 @@ async fn a_mapping_change_moves_new_objects_and_never_touches_existing_collectio
     })
     .await?;
     world.wait_reason(&second, "Available").await?;
-    assert_eq!(world.collections_in(TEAM_B).await?, [second.clone()]);
+    assert_eq!(world.collections_in(TEAM_B).await?, vec![second.clone()]);
     let calls_a = world.rekognition_calls_in(TEAM_A).await?;
     // The existing object stays where it is, pinned: a spec change still goes to team A.
     let patch = serde_json::json!({ "spec": { "tags": { "team": "a" } } });
@@ -127,7 +127,7 @@ async fn a_mapping_change_moves_new_objects_and_never_touches_existing_collectio
     .await?;
     assert!(world.rekognition_calls_in(TEAM_A).await? > calls_a);
     assert_eq!(world.collections_in(TEAM_A).await?, ["first"]);
-    assert_eq!(world.collections_in(TEAM_B).await?, [second.clone()]);
+    assert_eq!(world.collections_in(TEAM_B).await?, vec![second.clone()]);
     let first = world.api.get("first").await?;
     assert_eq!(
         first.status.and_then(|s| s.role_arn).as_deref(),
