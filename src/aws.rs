@@ -8,10 +8,12 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_rekognition::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use chrono::{DateTime, Utc};
 
+use crate::accounts::Identity;
 use crate::metrics::Metrics;
 use crate::rate::{Admission, Priority, RateLimiters};
 
@@ -54,12 +56,19 @@ pub enum Described {
     Deferred(Duration),
 }
 
+/// Where a call goes: the account (through whose identity) and the region.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Target {
+    pub identity: Identity,
+    pub region: String,
+}
+
 /// The Rekognition calls the operator makes. NotFound answers that mean "nothing there" come back
 /// as `Ok(None)` / `Ok(false)`, so callers treat "missing is OK" without matching on errors.
 pub trait CollectionApi: Send + Sync + 'static {
     fn create(
         &self,
-        region: &str,
+        target: &Target,
         collection_id: &str,
         tags: &Tags,
     ) -> impl Future<Output = Result<CreateOutcome, AwsError>> + Send;
@@ -67,7 +76,7 @@ pub trait CollectionApi: Send + Sync + 'static {
     /// A background describe (a resync) runs only on spare budget; see [`Described::Deferred`].
     fn describe(
         &self,
-        region: &str,
+        target: &Target,
         collection_id: &str,
         priority: Priority,
     ) -> impl Future<Output = Result<Described, AwsError>> + Send;
@@ -75,26 +84,26 @@ pub trait CollectionApi: Send + Sync + 'static {
     /// Returns false when the collection was already gone.
     fn delete(
         &self,
-        region: &str,
+        target: &Target,
         collection_id: &str,
     ) -> impl Future<Output = Result<bool, AwsError>> + Send;
 
     fn list_tags(
         &self,
-        region: &str,
+        target: &Target,
         arn: &str,
     ) -> impl Future<Output = Result<Option<Tags>, AwsError>> + Send;
 
     fn tag(
         &self,
-        region: &str,
+        target: &Target,
         arn: &str,
         tags: &Tags,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
 
     fn untag(
         &self,
-        region: &str,
+        target: &Target,
         arn: &str,
         keys: &[String],
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
@@ -326,8 +335,8 @@ pub fn canonical_arn(arn: &str) -> String {
     }
 }
 
-/// The SDK adapter: one Rekognition client per region, every call through the limiter of its
-/// region and operation.
+/// The SDK adapter: one Rekognition client per (identity, region), every call through the
+/// limiter of its account, region and operation.
 #[derive(Clone)]
 pub struct SdkCollectionApi {
     base: aws_config::SdkConfig,
@@ -337,10 +346,23 @@ pub struct SdkCollectionApi {
     default_region: String,
     /// Which credential provider the configuration uses, named in CredentialsUnavailable.
     credentials_source: String,
-    clients: Arc<Mutex<HashMap<String, aws_sdk_rekognition::Client>>>,
+    clients: Arc<Mutex<HashMap<Target, Client>>>,
+    /// One assume-role provider per role: the SDK's identity cache keeps one session per provider
+    /// and refreshes it before it expires, whichever region's client asks.
+    roles: Arc<Mutex<HashMap<crate::accounts::RoleTarget, SharedCredentialsProvider>>>,
     limiters: RateLimiters,
     metrics: Metrics,
 }
+
+/// A Rekognition client and the words that name where its credentials come from.
+#[derive(Clone)]
+struct Client {
+    rekognition: aws_sdk_rekognition::Client,
+    credentials_source: String,
+}
+
+/// The session name the operator's assumed-role sessions carry (CloudTrail shows it).
+const SESSION_NAME: &str = "rekognition-operator";
 
 impl SdkCollectionApi {
     pub fn new(base: aws_config::SdkConfig, limiters: RateLimiters, metrics: Metrics) -> Self {
@@ -350,6 +372,7 @@ impl SdkCollectionApi {
             base,
             endpoint_url: None,
             clients: Arc::default(),
+            roles: Arc::default(),
             limiters,
             metrics,
         }
@@ -362,45 +385,116 @@ impl SdkCollectionApi {
         self
     }
 
-    fn client(&self, region: &str) -> aws_sdk_rekognition::Client {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients
-            .entry(region.to_owned())
-            .or_insert_with(|| {
-                let mut builder = aws_sdk_rekognition::config::Builder::from(&self.base)
-                    .region(aws_config::Region::new(region.to_owned()));
-                if let Some(url) =
-                    endpoint_for(self.endpoint_url.as_deref(), &self.default_region, region)
-                {
-                    builder = builder.endpoint_url(url);
-                }
-                let config = builder.build();
-                aws_sdk_rekognition::Client::from_conf(config)
-            })
+    async fn role_credentials(
+        &self,
+        role: &crate::accounts::RoleTarget,
+    ) -> SharedCredentialsProvider {
+        if let Some(provider) = self
+            .roles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(role)
+        {
+            return provider.clone();
+        }
+        let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.role_arn.clone())
+            .session_name(SESSION_NAME)
+            .configure(&self.base);
+        if let Some(external_id) = &role.external_id {
+            builder = builder.external_id(external_id.clone());
+        }
+        let provider = SharedCredentialsProvider::new(builder.build().await);
+        self.roles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(role.clone())
+            .or_insert(provider)
             .clone()
     }
 
-    /// Waits for the limiter of the region and operation, then records the outcome (and tells the
-    /// limiter about throttling so it slows down).
-    async fn call<T, F>(&self, region: &str, operation: &'static str, f: F) -> Result<T, AwsError>
+    async fn client(&self, target: &Target) -> Client {
+        if let Some(client) = self
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(target)
+        {
+            return client.clone();
+        }
+        let mut builder = aws_sdk_rekognition::config::Builder::from(&self.base)
+            .region(aws_config::Region::new(target.region.clone()));
+        if let Some(url) = endpoint_for(
+            self.endpoint_url.as_deref(),
+            &self.default_region,
+            &target.region,
+        ) {
+            builder = builder.endpoint_url(url);
+        }
+        let credentials_source = match &target.identity {
+            Identity::Own => self.credentials_source.clone(),
+            Identity::Role(role) => {
+                builder = builder.credentials_provider(self.role_credentials(role).await);
+                format!(
+                    "STS AssumeRole of role {}{}, with the operator's own {}",
+                    role.role_arn,
+                    if role.external_id.is_some() {
+                        " (with its external ID)"
+                    } else {
+                        ""
+                    },
+                    self.credentials_source
+                )
+            }
+        };
+        let client = Client {
+            rekognition: aws_sdk_rekognition::Client::from_conf(builder.build()),
+            credentials_source,
+        };
+        self.clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(target.clone())
+            .or_insert(client)
+            .clone()
+    }
+
+    fn limiter(&self, target: &Target, operation: &'static str) -> Arc<crate::rate::RateLimiter> {
+        self.limiters
+            .get(target.identity.account_label(), &target.region, operation)
+    }
+
+    /// Waits for the limiter of the account, region and operation, then records the outcome (and
+    /// tells the limiter about throttling so it slows down).
+    async fn call<T, F>(
+        &self,
+        target: &Target,
+        client: &Client,
+        operation: &'static str,
+        f: F,
+    ) -> Result<T, AwsError>
     where
         F: Future<Output = Result<T, AwsError>>,
     {
-        let limiter = self.limiters.get(region, operation);
-        let waited = limiter.acquire().await;
+        let waited = self.limiter(target, operation).acquire().await;
         self.metrics.observe_limiter_wait(operation, waited);
-        self.send(region, operation, f).await
+        self.send(target, client, operation, f).await
     }
 
     /// Makes the call (its token already taken) and records the outcome.
-    async fn send<T, F>(&self, region: &str, operation: &'static str, f: F) -> Result<T, AwsError>
+    async fn send<T, F>(
+        &self,
+        target: &Target,
+        client: &Client,
+        operation: &'static str,
+        f: F,
+    ) -> Result<T, AwsError>
     where
         F: Future<Output = Result<T, AwsError>>,
     {
-        let limiter = self.limiters.get(region, operation);
+        let limiter = self.limiter(target, operation);
         let result = f.await.map_err(|mut error| {
             if error.kind == AwsErrorKind::CredentialsUnavailable {
-                error.message = format!("{} ({})", error.message, self.credentials_source);
+                error.message = format!("{} ({})", error.message, client.credentials_source);
             }
             error
         });
@@ -423,18 +517,19 @@ impl SdkCollectionApi {
 impl CollectionApi for SdkCollectionApi {
     async fn create(
         &self,
-        region: &str,
+        target: &Target,
         collection_id: &str,
         tags: &Tags,
     ) -> Result<CreateOutcome, AwsError> {
         const OP: &str = "CreateCollection";
-        let client = self.client(region);
+        let client = self.client(target).await;
         let request = client
+            .rekognition
             .create_collection()
             .collection_id(collection_id)
             .set_tags(Some(tags.clone().into_iter().collect()));
         let result = self
-            .call(region, OP, async {
+            .call(target, &client, OP, async {
                 request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
             })
             .await;
@@ -452,25 +547,25 @@ impl CollectionApi for SdkCollectionApi {
 
     async fn describe(
         &self,
-        region: &str,
+        target: &Target,
         collection_id: &str,
         priority: Priority,
     ) -> Result<Described, AwsError> {
         const OP: &str = "DescribeCollection";
-        let request = self
-            .client(region)
+        let client = self.client(target).await;
+        let request = client
+            .rekognition
             .describe_collection()
             .collection_id(collection_id);
         let send = async { request.send().await.map_err(|e| AwsError::from_sdk(OP, e)) };
         let result = match priority {
-            Priority::Foreground => self.call(region, OP, send).await,
+            Priority::Foreground => self.call(target, &client, OP, send).await,
             Priority::Background => {
                 let admission = self
-                    .limiters
-                    .get(region, OP)
+                    .limiter(target, OP)
                     .admit_background(std::time::Instant::now());
                 match admission {
-                    Admission::Go => self.send(region, OP, send).await,
+                    Admission::Go => self.send(target, &client, OP, send).await,
                     Admission::Later(after) => {
                         self.metrics.count_deferred(OP);
                         return Ok(Described::Deferred(after));
@@ -492,28 +587,30 @@ impl CollectionApi for SdkCollectionApi {
         })
     }
 
-    async fn delete(&self, region: &str, collection_id: &str) -> Result<bool, AwsError> {
+    async fn delete(&self, target: &Target, collection_id: &str) -> Result<bool, AwsError> {
         const OP: &str = "DeleteCollection";
-        let request = self
-            .client(region)
+        let client = self.client(target).await;
+        let request = client
+            .rekognition
             .delete_collection()
             .collection_id(collection_id);
         let result = self
-            .call(region, OP, async {
+            .call(target, &client, OP, async {
                 request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
             })
             .await;
         Ok(missing_is_none(result)?.is_some())
     }
 
-    async fn list_tags(&self, region: &str, arn: &str) -> Result<Option<Tags>, AwsError> {
+    async fn list_tags(&self, target: &Target, arn: &str) -> Result<Option<Tags>, AwsError> {
         const OP: &str = "ListTagsForResource";
-        let request = self
-            .client(region)
+        let client = self.client(target).await;
+        let request = client
+            .rekognition
             .list_tags_for_resource()
             .resource_arn(arn);
         let result = self
-            .call(region, OP, async {
+            .call(target, &client, OP, async {
                 request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
             })
             .await;
@@ -527,28 +624,30 @@ impl CollectionApi for SdkCollectionApi {
         }))
     }
 
-    async fn tag(&self, region: &str, arn: &str, tags: &Tags) -> Result<(), AwsError> {
+    async fn tag(&self, target: &Target, arn: &str, tags: &Tags) -> Result<(), AwsError> {
         const OP: &str = "TagResource";
-        let request = self
-            .client(region)
+        let client = self.client(target).await;
+        let request = client
+            .rekognition
             .tag_resource()
             .resource_arn(arn)
             .set_tags(Some(tags.clone().into_iter().collect()));
-        self.call(region, OP, async {
+        self.call(target, &client, OP, async {
             request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
         })
         .await
         .map(|_| ())
     }
 
-    async fn untag(&self, region: &str, arn: &str, keys: &[String]) -> Result<(), AwsError> {
+    async fn untag(&self, target: &Target, arn: &str, keys: &[String]) -> Result<(), AwsError> {
         const OP: &str = "UntagResource";
-        let request = self
-            .client(region)
+        let client = self.client(target).await;
+        let request = client
+            .rekognition
             .untag_resource()
             .resource_arn(arn)
             .set_tag_keys(Some(keys.to_vec()));
-        self.call(region, OP, async {
+        self.call(target, &client, OP, async {
             request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
         })
         .await

@@ -133,6 +133,29 @@ pub struct Config {
     )]
     pub external_powers: crate::policy::ExternalPowers,
 
+    /// Many AWS accounts: the ConfigMap that maps namespaces to IAM roles (key mapping.yaml:
+    /// `<namespace>: {roleArn: ..., externalId: ...}`), watched so a change applies without a
+    /// restart. Unset: every namespace uses the operator's own identity.
+    #[arg(
+        long,
+        env = "REKOGNITION_OPERATOR_ACCOUNT_MAPPING",
+        value_name = "CONFIGMAP"
+    )]
+    pub account_mapping: Option<String>,
+
+    /// Namespace of the --account-mapping ConfigMap; defaults to POD_NAMESPACE, else "default".
+    #[arg(long, env = "REKOGNITION_OPERATOR_ACCOUNT_MAPPING_NAMESPACE")]
+    pub account_mapping_namespace: Option<String>,
+
+    /// Refuse (PolicyDenied, no AWS call) objects in namespaces the account mapping does not
+    /// name, instead of serving them with the operator's own identity.
+    #[arg(
+        long,
+        env = "REKOGNITION_OPERATOR_REQUIRE_MAPPING",
+        default_value_t = false
+    )]
+    pub require_mapping: bool,
+
     /// On shutdown, how long in-flight reconciles may take to finish.
     #[arg(long, env = "REKOGNITION_OPERATOR_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,

@@ -18,6 +18,8 @@ pub const FINALIZER: &str = "rekognition.aws-operators.dev/cleanup";
 pub const OWNER_TAG: &str = "rekognition.aws-operators.dev/owner";
 /// Rekognition allows 200 tags on a collection; one slot is the ownership tag.
 pub const MAX_USER_TAGS: usize = 199;
+/// The annotation that stops every AWS call for an object while its value is "true".
+pub const PAUSED_ANNOTATION: &str = "rekognition.aws-operators.dev/paused";
 
 /// Desired state of an Amazon Rekognition face collection.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
@@ -37,6 +39,7 @@ pub const MAX_USER_TAGS: usize = 199;
     printcolumn = r#"{"name":"Model","type":"string","description":"Face model version","jsonPath":".status.faceModelVersion"}"#,
     printcolumn = r#"{"name":"Collection","type":"string","priority":1,"description":"Collection ID in Rekognition","jsonPath":".status.collectionId"}"#,
     printcolumn = r#"{"name":"ARN","type":"string","priority":1,"jsonPath":".status.collectionArn"}"#,
+    printcolumn = r#"{"name":"Account","type":"string","priority":1,"description":"AWS account of the collection","jsonPath":".status.accountId"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -147,9 +150,24 @@ pub struct CollectionStatus {
     /// The collection ID the operator uses (spec.collectionId or metadata.name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collection_id: Option<String>,
-    /// The region the operator uses (spec.region or the operator's region).
+    /// The region the operator uses (spec.region or the operator's region), pinned at the first
+    /// AWS call: a later change of the operator's default never moves the collection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The IAM role the operator assumes to reach this collection's AWS account, from the
+    /// platform team's account mapping for the namespace. Pinned with the region at the first
+    /// AWS call: a later change of the mapping never moves the collection. Absent once the region
+    /// is pinned: the operator's own identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// The external ID sent with roleArn, pinned with it so the collection stays reachable when
+    /// the mapping moves the namespace elsewhere; an external ID the mapping gives the same role
+    /// now wins, so the platform team can rotate it. (AWS external IDs are not secrets.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// The 12-digit AWS account that holds the collection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
     /// Number of faces in the collection, as of the last describe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub face_count: Option<i64>,
@@ -225,10 +243,13 @@ pub enum ReadyReason {
     PolicyDenied,
     /// No AWS credentials could be obtained (IRSA, Pod Identity, STS); retrying on a long backoff.
     CredentialsUnavailable,
+    /// The object carries the annotation rekognition.aws-operators.dev/paused: "true": no AWS
+    /// call, and no deletion, until it is removed.
+    Paused,
 }
 
 impl ReadyReason {
-    pub const ALL: [ReadyReason; 15] = [
+    pub const ALL: [ReadyReason; 16] = [
         Self::Creating,
         Self::Available,
         Self::Adopted,
@@ -244,6 +265,7 @@ impl ReadyReason {
         Self::RegionConflict,
         Self::PolicyDenied,
         Self::CredentialsUnavailable,
+        Self::Paused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -263,6 +285,7 @@ impl ReadyReason {
             Self::RegionConflict => "RegionConflict",
             Self::PolicyDenied => "PolicyDenied",
             Self::CredentialsUnavailable => "CredentialsUnavailable",
+            Self::Paused => "Paused",
         }
     }
 
@@ -316,6 +339,15 @@ impl RekognitionCollection {
     /// The `Synced` condition, if any.
     pub fn synced_condition(&self) -> Option<&Condition> {
         self.status.as_ref()?.condition("Synced")
+    }
+
+    /// Whether the pause annotation is set to "true".
+    pub fn paused(&self) -> bool {
+        self.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(PAUSED_ANNOTATION))
+            .is_some_and(|v| v == "true")
     }
 }
 

@@ -25,6 +25,10 @@ pub enum Error {
     /// deadline): no AWS write.
     #[error("not writing to AWS: leadership not renewed within the renew deadline")]
     Fenced,
+    /// The account mapping (a ConfigMap) has not been read yet, or its only version is malformed:
+    /// an object without a pinned account cannot tell which account it belongs to.
+    #[error("the account mapping is not loaded (ConfigMap missing from the watch, or malformed)")]
+    AccountMappingUnavailable,
 }
 
 /// How long to back off after an error.
@@ -46,6 +50,7 @@ impl Error {
             Self::MalformedObject(_) => "malformed_object",
             Self::PlanDidNotSettle(_) => "did_not_settle",
             Self::Fenced => "fenced",
+            Self::AccountMappingUnavailable => "account_mapping",
         }
     }
 
@@ -60,7 +65,8 @@ impl Error {
             Self::AddFinalizer(_)
             | Self::RemoveFinalizer(_)
             | Self::WriteStatus(_)
-            | Self::Fenced => BackoffClass::Transient,
+            | Self::Fenced
+            | Self::AccountMappingUnavailable => BackoffClass::Transient,
             Self::MalformedObject(_) | Self::PlanDidNotSettle(_) => BackoffClass::Long,
         }
     }

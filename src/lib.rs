@@ -3,11 +3,13 @@
 //! A reconcile observes the object and asks AWS only what the next decision needs; [`schedule`]
 //! decides whether a trigger may reach AWS at all and with which priority, [`plan`] is the pure
 //! decision core, [`reconcile`] carries its steps out, [`aws`] is the one place that speaks to
-//! Rekognition (through the [`rate`] limiter of each region and operation). [`memory`] is the
+//! Rekognition (through the [`rate`] limiter of each account, region and operation), in the account
+//! [`accounts`] maps the object's namespace to. [`memory`] is the
 //! per-object state of this process, [`crd`] defines the API and [`operator`] wires it all into a
 //! kube-runtime controller.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod aws;
 pub mod backoff;
 pub mod config;

@@ -1,5 +1,6 @@
 //! Prometheus metrics. Every label is from a small closed set (operation, outcome, result, reason,
-//! region): no object names, no error text. Per-object gauges are computed at scrape time.
+//! region, and account, which the platform team's account mapping bounds): no object names, no
+//! error text. Per-object gauges are computed at scrape time.
 
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex};
@@ -37,6 +38,7 @@ struct OperationLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RateLabels {
+    account: String,
     region: String,
     operation: &'static str,
 }
@@ -123,8 +125,12 @@ impl Collector for Census {
             let rates = Family::<RateLabels, Gauge<f64, AtomicU64>>::default();
             let backlog = Family::<RateLabels, Gauge<f64, AtomicU64>>::default();
             let now = std::time::Instant::now();
-            for (region, operation, limiter) in limiters.all() {
-                let labels = RateLabels { region, operation };
+            for (account, region, operation, limiter) in limiters.all() {
+                let labels = RateLabels {
+                    account,
+                    region,
+                    operation,
+                };
                 rates
                     .get_or_create(&labels)
                     .set(limiter.current_rate_at(now));
@@ -134,7 +140,7 @@ impl Collector for Census {
             }
             rates.encode(encoder.encode_descriptor(
                 "aws_rate_limit",
-                "Current client-side rate limit in calls per second, by region and operation",
+                "Current client-side rate limit in calls per second, by account, region and operation",
                 None,
                 rates.metric_type(),
             )?)?;

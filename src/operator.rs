@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::accounts::{Mapping, MappingWatch};
 use crate::aws::{SdkCollectionApi, load_sdk_config};
 use crate::backoff::BackoffPolicy;
 use crate::config::{Config, Listen};
@@ -248,6 +249,8 @@ impl Operator {
             memory,
             policy: tenancy_policy(config, &client),
             fence,
+            accounts: account_mapping(config, &client),
+            require_mapping: config.require_mapping,
         });
         let api = match &config.namespace {
             Some(namespace) => Api::namespaced(client, namespace),
@@ -328,6 +331,22 @@ impl Operator {
         sweep.abort();
         self.context.metrics.attach_store(None);
         info!("controller stopped");
+    }
+}
+
+/// The account mapping: watched from its ConfigMap, or empty without one.
+fn account_mapping(config: &Config, client: &kube::Client) -> MappingWatch {
+    match &config.account_mapping {
+        Some(name) => {
+            let namespace = config
+                .account_mapping_namespace
+                .clone()
+                .or_else(|| std::env::var("POD_NAMESPACE").ok())
+                .unwrap_or_else(|| "default".into());
+            info!(configmap = %name, %namespace, "watching the account mapping");
+            MappingWatch::watch(client.clone(), &namespace, name)
+        }
+        None => MappingWatch::fixed(Mapping::default()),
     }
 }
 

@@ -7,7 +7,7 @@
 //! decision needs, so a steady object costs one DescribeCollection.
 
 use crate::aws::{CollectionDescription, Tags};
-use crate::crd::{DeletionPolicy, ManagementPolicy, OWNER_TAG, ReadyReason};
+use crate::crd::{DeletionPolicy, ManagementPolicy, OWNER_TAG, PAUSED_ANNOTATION, ReadyReason};
 
 /// What is known about the collection in AWS during one reconcile.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -36,6 +36,8 @@ pub struct LastStatus {
     pub reason_generation: Option<i64>,
     /// status.observedGeneration: the last generation fully reconciled.
     pub observed_generation: Option<i64>,
+    /// Synced said Paused: Ready's reason is from before the pause.
+    pub paused: bool,
 }
 
 /// Everything the plan may look at.
@@ -52,8 +54,10 @@ pub struct Observed {
     pub last: LastStatus,
     /// The region the status pinned and a different one the spec now asks for.
     pub region_conflict: Option<(String, String)>,
-    /// Why the platform team's tenancy policy refuses this object, if it does.
+    /// Why the platform team's tenancy policy or account mapping refuses this object, if it does.
     pub policy_denied: Option<String>,
+    /// The object carries the pause annotation: no AWS call at all.
+    pub paused: bool,
 
     // What this reconcile has learned from AWS so far.
     pub collection: Collection,
@@ -108,6 +112,11 @@ pub enum Step {
     },
     /// Nothing may be done until the spec changes; the status stays as it is.
     Wait,
+    /// Paused by the annotation: say so (Synced False, Ready as it was) and wait for the object
+    /// to change. No AWS call, and the finalizer stays.
+    Pause {
+        message: String,
+    },
     /// Done for now: write this Ready reason and message.
     Finish {
         reason: ReadyReason,
@@ -192,6 +201,19 @@ pub fn tag_diff(desired: &Tags, actual: &Tags) -> (Tags, Vec<String>) {
 
 /// The next step for this object.
 pub fn plan(o: &Observed) -> Step {
+    if o.paused {
+        return Step::Pause {
+            message: if o.deleting && o.has_finalizer {
+                format!(
+                    "paused by the annotation {PAUSED_ANNOTATION}: the object is being deleted, and its collection is cleaned up once the annotation is removed"
+                )
+            } else {
+                format!(
+                    "paused by the annotation {PAUSED_ANNOTATION}: no AWS call until it is removed"
+                )
+            },
+        };
+    }
     if o.deleting {
         return plan_deletion(o);
     }
@@ -244,6 +266,15 @@ fn plan_manage(o: &Observed) -> Step {
         return Step::AddFinalizer;
     }
     if o.refused_at_this_generation() {
+        // Just unpaused: the refusal still holds, and Synced says so again without an AWS call.
+        if o.last.paused
+            && let Some(reason) = o.last.reason
+        {
+            return Step::Finish {
+                reason,
+                message: o.last.message.clone(),
+            };
+        }
         return Step::Wait;
     }
     let arn = match &o.collection {

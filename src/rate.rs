@@ -1,4 +1,5 @@
-//! Client-side rate limiting shaped like AWS's quotas: one token bucket per (region, operation).
+//! Client-side rate limiting shaped like AWS's quotas: one token bucket per (account, region,
+//! operation).
 //!
 //! Rekognition grants transactions per second per account, region and operation, so a burst of
 //! creates must not wait behind describes. Each bucket starts just under the default quota and
@@ -71,10 +72,10 @@ const MEASURE_WINDOW: Duration = Duration::from_millis(1000);
 /// The rate never drops below this fraction of the starting rate.
 const FLOOR_FRACTION: f64 = 0.1;
 
-/// Buckets by (region, operation).
-type Buckets = HashMap<(String, &'static str), Arc<RateLimiter>>;
+/// Buckets by (account, region, operation).
+type Buckets = HashMap<(String, String, &'static str), Arc<RateLimiter>>;
 
-/// One bucket per (region, operation), created on first use.
+/// One bucket per (account, region, operation), created on first use.
 #[derive(Clone)]
 pub struct RateLimiters {
     limit: RateLimit,
@@ -89,20 +90,22 @@ impl RateLimiters {
         }
     }
 
-    pub fn get(&self, region: &str, operation: &'static str) -> Arc<RateLimiter> {
+    pub fn get(&self, account: &str, region: &str, operation: &'static str) -> Arc<RateLimiter> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         buckets
-            .entry((region.to_owned(), operation))
+            .entry((account.to_owned(), region.to_owned(), operation))
             .or_insert_with(|| Arc::new(RateLimiter::new(self.limit, Instant::now())))
             .clone()
     }
 
-    /// Every bucket with its region and operation, for the metrics.
-    pub fn all(&self) -> Vec<(String, &'static str, Arc<RateLimiter>)> {
+    /// Every bucket with its account, region and operation, for the metrics.
+    pub fn all(&self) -> Vec<(String, String, &'static str, Arc<RateLimiter>)> {
         let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         buckets
             .iter()
-            .map(|((region, op), limiter)| (region.clone(), *op, limiter.clone()))
+            .map(|((account, region, op), limiter)| {
+                (account.clone(), region.clone(), *op, limiter.clone())
+            })
             .collect()
     }
 }

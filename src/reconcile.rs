@@ -13,7 +13,8 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::aws::{CollectionApi, CreateOutcome, CreatedCollection, Described};
+use crate::accounts::{MappingWatch, Pin, resolve};
+use crate::aws::{CollectionApi, CreateOutcome, CreatedCollection, Described, Target};
 use crate::backoff::BackoffPolicy;
 use crate::crd::{CollectionStatus, FINALIZER, ReadyReason, RekognitionCollection};
 use crate::error::{Error, Retry, disposition};
@@ -25,7 +26,7 @@ use crate::plan::{
 };
 use crate::policy::TenancyPolicy;
 use crate::rate::Priority;
-use crate::schedule::{Due, Gate, Recorded, gate};
+use crate::schedule::{Due, Gate, Pause, Recorded, gate};
 use crate::status::{self, Acted, Notice, Outcome, action_event};
 
 /// The field manager for everything the operator writes.
@@ -55,6 +56,11 @@ pub struct Context<A> {
     pub policy: TenancyPolicy,
     /// Whether this replica may still write to AWS (leadership, by its own clock).
     pub fence: Arc<Fence>,
+    /// The platform team's mapping from namespace to AWS account (IAM role).
+    pub accounts: MappingWatch,
+    /// Namespaces without a mapping are refused (PolicyDenied) rather than served with the
+    /// operator's own identity.
+    pub require_mapping: bool,
 }
 
 /// Reconciles one object. Wraps the work in a span that carries namespace, name and collection ID.
@@ -71,6 +77,7 @@ pub async fn reconcile<A: CollectionApi>(
         generation,
         obj.metadata.deletion_timestamp.is_some(),
         Recorded::of(&obj),
+        Pause::of(&obj),
         ctx.memory.recall(&uid),
         now,
         phase,
@@ -134,7 +141,8 @@ struct Reconciler<'a, A> {
     obj: &'a RekognitionCollection,
     ctx: &'a Context<A>,
     api: Api<RekognitionCollection>,
-    region: String,
+    /// The account (identity) and region of the object's collection, pinned at first contact.
+    target: Target,
     observed: Observed,
     created: Option<CreatedCollection>,
     /// Whether a user waits for this reconcile's describe, or it is a resync on spare budget.
@@ -160,6 +168,22 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
             status.region.as_deref(),
             &ctx.default_region,
         );
+        let pin = Pin::of(
+            status.region.as_deref(),
+            status.role_arn.as_deref(),
+            status.external_id.as_deref(),
+        );
+        let mapping = match ctx.accounts.current() {
+            Some(mapping) => mapping,
+            // A pinned object needs no mapping, except for an external ID to rotate.
+            None if pin != Pin::None => Default::default(),
+            None => return Err(Error::AccountMappingUnavailable),
+        };
+        let (identity, unmapped) = match resolve(&pin, &mapping, &namespace, ctx.require_mapping) {
+            Ok(identity) => (identity, None),
+            Err(why) => (crate::accounts::Identity::Own, Some(why)),
+        };
+        let synced = obj.synced_condition();
         let observed = Observed {
             uid,
             generation: obj.metadata.generation.unwrap_or(0),
@@ -170,7 +194,8 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
             deletion_policy: obj.spec.deletion_policy,
             management_policy: obj.spec.management_policy,
             region_conflict,
-            policy_denied: ctx.policy.check(&namespace, obj, &region),
+            policy_denied: ctx.policy.check(&namespace, obj, &region).or(unmapped),
+            paused: obj.paused(),
             last: LastStatus {
                 arn: status.collection_arn.clone(),
                 created_at: status.created_at.clone(),
@@ -178,6 +203,7 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
                 message: ready.map(|c| c.message.clone()).unwrap_or_default(),
                 reason_generation: ready.and_then(|c| c.observed_generation),
                 observed_generation: status.observed_generation,
+                paused: synced.is_some_and(|c| c.reason == ReadyReason::Paused.as_str()),
             },
             ..Observed::default()
         };
@@ -185,7 +211,7 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
             obj,
             ctx,
             api: Api::namespaced(ctx.client.clone(), &namespace),
-            region,
+            target: Target { identity, region },
             observed,
             created: None,
             priority,
@@ -239,7 +265,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
             }
             Step::Describe => {
                 let priority = std::mem::replace(&mut self.priority, Priority::Foreground);
-                self.observed.collection = match aws.describe(&self.region, &id, priority).await? {
+                self.observed.collection = match aws.describe(&self.target, &id, priority).await? {
                     Described::Exists(description) => Collection::Exists {
                         arn: Some(description.arn.clone()),
                         description: Some(description),
@@ -254,7 +280,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                     }
                 };
             }
-            Step::ListTags { arn } => match aws.list_tags(&self.region, &arn).await? {
+            Step::ListTags { arn } => match aws.list_tags(&self.target, &arn).await? {
                 Some(tags) => {
                     if self.observed.collection == Collection::Unknown {
                         self.observed.collection = Collection::Exists {
@@ -270,7 +296,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 }
             },
             Step::Tag { arn, tags, purpose } => {
-                aws.tag(&self.region, &arn, &tags).await?;
+                aws.tag(&self.target, &arn, &tags).await?;
                 let known = self.observed.tags.get_or_insert_with(BTreeMap::new);
                 known.extend(tags.clone());
                 let acted = match purpose {
@@ -288,7 +314,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 if purpose == TagPurpose::Release && self.observed.deleting {
                     self.write_deleting().await?;
                 }
-                aws.untag(&self.region, &arn, &keys).await?;
+                aws.untag(&self.target, &arn, &keys).await?;
                 if let Some(known) = self.observed.tags.as_mut() {
                     for key in &keys {
                         known.remove(key);
@@ -305,7 +331,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
             }
             Step::Delete => {
                 self.write_deleting().await?;
-                if aws.delete(&self.region, &id).await? {
+                if aws.delete(&self.target, &id).await? {
                     info!("deleted collection");
                     self.publish(action_event(&Acted::Deleted { id: &id }))
                         .await;
@@ -323,6 +349,12 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 return Ok(Some(Action::await_change()));
             }
             Step::Wait => return Ok(Some(Action::await_change())),
+            Step::Pause { message } => {
+                self.write(Outcome::Paused(message), false).await?;
+                // The gate lets the unpause (or the next change) through; nothing is due before.
+                self.ctx.memory.unsettle(&self.observed.uid);
+                return Ok(Some(Action::await_change()));
+            }
             Step::Finish { reason, message } => {
                 self.write(Outcome::Finished(reason, message), true).await?;
                 if reason.waits_for_spec_change() {
@@ -357,14 +389,15 @@ impl<A: CollectionApi> Reconciler<'_, A> {
 
     async fn create(&mut self, tags: crate::aws::Tags, recreate: bool) -> Result<(), Error> {
         let id = self.observed.collection_id.clone();
-        match self.ctx.aws.create(&self.region, &id, &tags).await? {
+        match self.ctx.aws.create(&self.target, &id, &tags).await? {
             CreateOutcome::Created(created) => {
                 let notice = action_event(&if recreate {
                     Acted::Recreated { id: &id }
                 } else {
                     Acted::Created {
                         id: &id,
-                        region: &self.region,
+                        region: &self.target.region,
+                        account: crate::accounts::collection_account(&created.arn),
                     }
                 });
                 info!(arn = %created.arn, "{}", notice.note);
@@ -450,7 +483,11 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 previous: previous.as_ref(),
                 observed: &self.observed,
                 created: self.created.as_ref(),
-                region: &self.region,
+                region: &self.target.region,
+                role: match &self.target.identity {
+                    crate::accounts::Identity::Role(role) => Some(role),
+                    crate::accounts::Identity::Own => None,
+                },
                 complete,
                 now: Utc::now(),
             },

@@ -72,6 +72,29 @@ impl Recorded {
     }
 }
 
+/// The pause annotation and whether the status already reflects it. A pause or unpause changes
+/// an annotation, not the generation, so the gate compares the two to let the flip through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pause {
+    /// The object carries `rekognition.aws-operators.dev/paused: "true"`.
+    pub annotated: bool,
+    /// The generation at which the status says Synced=False, reason Paused, if it says so.
+    pub recorded_at: Option<i64>,
+}
+
+impl Pause {
+    pub fn of(obj: &RekognitionCollection) -> Self {
+        let recorded_at = obj
+            .synced_condition()
+            .filter(|c| c.reason == ReadyReason::Paused.as_str())
+            .map(|c| c.observed_generation.unwrap_or(0));
+        Self {
+            annotated: obj.paused(),
+            recorded_at,
+        }
+    }
+}
+
 /// What a trigger does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gate {
@@ -92,6 +115,7 @@ pub fn gate(
     generation: i64,
     deleting: bool,
     recorded: Recorded,
+    pause: Pause,
     memory: Remembered,
     now: Instant,
     phase: Duration,
@@ -99,6 +123,13 @@ pub fn gate(
     if deleting && memory.released {
         // A stale copy of an object this process already let go.
         return Gate::AwaitChange;
+    }
+    // A pause makes no AWS call, so it need not wait for a backoff or a resync; it is said once
+    // per generation, then the object waits for its next change. An unpause resumes at once.
+    match (pause.annotated, pause.recorded_at) {
+        (true, Some(at)) if at == generation => return Gate::AwaitChange,
+        (true, _) | (false, Some(_)) => return Gate::Run(Priority::Foreground),
+        (false, None) => {}
     }
     if let Some((failed_at, until)) = memory.backoff_until
         && failed_at == generation
@@ -289,7 +320,103 @@ mod tests {
         ];
         for (name, generation, deleting, recorded, memory, expected) in cases {
             assert_eq!(
-                gate(generation, deleting, recorded, memory, now, PHASE),
+                gate(
+                    generation,
+                    deleting,
+                    recorded,
+                    Pause::default(),
+                    memory,
+                    now,
+                    PHASE
+                ),
+                expected,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_pause_or_unpause_reaches_the_reconcile_at_once_and_a_said_pause_waits() {
+        let now = Instant::now() + Duration::from_secs(3600);
+        let fg = Gate::Run(Priority::Foreground);
+        let settled = Remembered {
+            settled: Some((1, Due::At(now + Duration::from_secs(300)))),
+            ..Remembered::default()
+        };
+        let backing_off = Remembered {
+            backoff_until: Some((1, now + Duration::from_secs(300))),
+            ..Remembered::default()
+        };
+        let steady = Recorded::Settled { described: true };
+        let pause = |annotated, recorded_at| Pause {
+            annotated,
+            recorded_at,
+        };
+        // (name, generation, deleting, pause, memory, expected)
+        let cases = [
+            (
+                "paused, same generation, settled till its resync: runs now",
+                1,
+                false,
+                pause(true, None),
+                settled,
+                fg,
+            ),
+            (
+                "paused during a backoff: runs now (a pause makes no AWS call)",
+                1,
+                false,
+                pause(true, None),
+                backing_off,
+                fg,
+            ),
+            (
+                "pause already in the status: waits for a change",
+                1,
+                false,
+                pause(true, Some(1)),
+                settled,
+                Gate::AwaitChange,
+            ),
+            (
+                "paused and deleted since: says so again",
+                2,
+                true,
+                pause(true, Some(1)),
+                Remembered::default(),
+                fg,
+            ),
+            (
+                "unpaused: resumes at once",
+                1,
+                false,
+                pause(false, Some(1)),
+                settled,
+                fg,
+            ),
+            (
+                "never paused: the usual gate",
+                1,
+                false,
+                pause(false, None),
+                settled,
+                Gate::Sleep(Duration::from_secs(300)),
+            ),
+            (
+                "a stale copy of a released object stays quiet even if paused",
+                2,
+                true,
+                pause(true, None),
+                Remembered {
+                    released: true,
+                    ..Remembered::default()
+                },
+                Gate::AwaitChange,
+            ),
+        ];
+        for (name, generation, deleting, pause, memory, expected) in cases {
+            assert_eq!(
+                gate(generation, deleting, steady, pause, memory, now, PHASE),
                 expected,
                 "{name}"
             );

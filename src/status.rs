@@ -12,6 +12,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use crate::accounts::{RoleTarget, collection_account, role_account};
 use crate::aws::{CollectionDescription, CreatedCollection};
 use crate::crd::{CollectionStatus, Condition, ReadyReason};
 use crate::plan::{Collection, Observed};
@@ -29,6 +30,24 @@ pub enum Outcome {
     InProgress(ReadyReason, String),
     /// An AWS call failed; the reason comes from the error's disposition.
     Failed(ReadyReason, String),
+    /// The object is paused: Synced False with reason Paused, Ready as it was.
+    Paused(String),
+}
+
+impl Outcome {
+    /// Whether this outcome comes of talking to AWS, so that the region and identity the object
+    /// used are pinned in its status. A refusal before any call (the tenancy policy, the account
+    /// mapping, a region conflict) and a pause pin nothing: the object may still go elsewhere.
+    fn pins(&self) -> bool {
+        match self {
+            Self::Finished(reason, _) => !matches!(
+                reason,
+                ReadyReason::PolicyDenied | ReadyReason::RegionConflict
+            ),
+            Self::InProgress(..) | Self::Failed(..) => true,
+            Self::Paused(_) => false,
+        }
+    }
 }
 
 /// Everything the status is made from.
@@ -38,6 +57,8 @@ pub struct Inputs<'a> {
     /// What CreateCollection answered, when this reconcile created the collection.
     pub created: Option<&'a CreatedCollection>,
     pub region: &'a str,
+    /// The role assumed for the object's account; None: the operator's own identity.
+    pub role: Option<&'a RoleTarget>,
     /// AWS matches this generation's spec: observedGeneration moves to it.
     pub complete: bool,
     pub now: DateTime<Utc>,
@@ -64,6 +85,31 @@ pub fn compose(inputs: &Inputs<'_>, outcome: &Outcome) -> CollectionStatus {
         _ => previous.collection_arn.clone(),
     };
     let described = |value: Option<String>| if missing || foreign { None } else { value };
+    // The region and role are pinned by the first outcome that talked to AWS and never change
+    // after that (the actor uses the pinned ones).
+    let pinned = previous.region.is_some() || outcome.pins();
+    // The external ID follows what is in use (the mapping may rotate it), for the pinned role.
+    let (role_arn, external_id) = if previous.region.is_some() {
+        let external_id = match (inputs.role, &previous.role_arn) {
+            (Some(role), Some(pinned)) if &role.role_arn == pinned => role.external_id.clone(),
+            _ => previous.external_id.clone(),
+        };
+        (previous.role_arn.clone(), external_id)
+    } else if pinned {
+        (
+            inputs.role.map(|r| r.role_arn.clone()),
+            inputs.role.and_then(|r| r.external_id.clone()),
+        )
+    } else {
+        (None, None)
+    };
+    let collection_arn = described(arn);
+    let account_id = role_arn
+        .as_deref()
+        .and_then(role_account)
+        .or_else(|| collection_arn.as_deref().and_then(collection_account))
+        .map(str::to_owned)
+        .or(previous.account_id.clone());
     let count = |described: Option<i64>, before: Option<i64>| {
         if missing || foreign {
             None
@@ -74,7 +120,7 @@ pub fn compose(inputs: &Inputs<'_>, outcome: &Outcome) -> CollectionStatus {
         }
     };
     CollectionStatus {
-        collection_arn: described(arn),
+        collection_arn,
         face_model_version: described(
             description
                 .and_then(|d| d.face_model_version.clone())
@@ -82,7 +128,10 @@ pub fn compose(inputs: &Inputs<'_>, outcome: &Outcome) -> CollectionStatus {
                 .or(previous.face_model_version.clone()),
         ),
         collection_id: Some(o.collection_id.clone()),
-        region: Some(inputs.region.to_owned()),
+        region: pinned.then(|| inputs.region.to_owned()),
+        role_arn,
+        external_id,
+        account_id,
         face_count: count(description.and_then(|d| d.face_count), previous.face_count),
         user_count: count(description.and_then(|d| d.user_count), previous.user_count),
         created_at: if new {
@@ -134,6 +183,31 @@ fn conditions(
             ("False", *reason, message.clone()),
             ("Unknown", *reason, message.clone()),
         ),
+        Outcome::Paused(message) => {
+            // Ready keeps its last value, condition and all: a pause says nothing about the
+            // collection.
+            let ready = match previous.condition(READY) {
+                Some(kept) => kept.clone(),
+                None => Condition {
+                    type_: READY.to_owned(),
+                    status: "False".to_owned(),
+                    reason: ReadyReason::Paused.as_str().to_owned(),
+                    message: message.clone(),
+                    last_transition_time: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    observed_generation: Some(generation),
+                },
+            };
+            return (
+                ready,
+                condition(
+                    previous,
+                    generation,
+                    now,
+                    SYNCED,
+                    ("False", ReadyReason::Paused, message.clone()),
+                ),
+            );
+        }
         Outcome::Failed(reason, message) => {
             let ready = if deleting {
                 (
@@ -152,21 +226,32 @@ fn conditions(
             (ready, ("False", *reason, message.clone()))
         }
     };
-    let condition = |type_: &str, (status, reason, message): (&str, ReadyReason, String)| {
-        let last_transition_time = match previous.condition(type_) {
-            Some(c) if c.status == status => c.last_transition_time.clone(),
-            _ => now.to_rfc3339_opts(SecondsFormat::Secs, true),
-        };
-        Condition {
-            type_: type_.to_owned(),
-            status: status.to_owned(),
-            reason: reason.as_str().to_owned(),
-            message,
-            last_transition_time,
-            observed_generation: Some(generation),
-        }
+    (
+        condition(previous, generation, now, READY, ready),
+        condition(previous, generation, now, SYNCED, synced),
+    )
+}
+
+/// A condition of `type_`, keeping its transition time when its status did not change.
+fn condition(
+    previous: &CollectionStatus,
+    generation: i64,
+    now: DateTime<Utc>,
+    type_: &str,
+    (status, reason, message): (&str, ReadyReason, String),
+) -> Condition {
+    let last_transition_time = match previous.condition(type_) {
+        Some(c) if c.status == status => c.last_transition_time.clone(),
+        _ => now.to_rfc3339_opts(SecondsFormat::Secs, true),
     };
-    (condition(READY, ready), condition(SYNCED, synced))
+    Condition {
+        type_: type_.to_owned(),
+        status: status.to_owned(),
+        reason: reason.as_str().to_owned(),
+        message,
+        last_transition_time,
+        observed_generation: Some(generation),
+    }
 }
 
 /// An Event to publish.
@@ -179,7 +264,8 @@ pub struct Notice {
 
 /// Events for a status change, on transitions only: a Warning when `Synced` enters a failure
 /// reason it did not have, a Normal `Recovered` when it turns True after a failure. Never one per
-/// retry. Deletion in progress is not a failure to warn about.
+/// retry. Deletion in progress is not a failure to warn about; a pause is the user's own doing
+/// (Normal `Paused`, then `Resumed`).
 pub fn transition_events(
     previous: Option<&CollectionStatus>,
     next: &CollectionStatus,
@@ -189,10 +275,18 @@ pub fn transition_events(
         return vec![];
     };
     let failed_before = before.filter(|c| c.status == "False");
+    let paused = ReadyReason::Paused.as_str();
+    let was_paused = failed_before.is_some_and(|c| c.reason == paused);
     match after.status.as_str() {
+        "False" if after.reason == paused && !was_paused => vec![Notice {
+            warning: false,
+            reason: "Paused".into(),
+            note: after.message.clone(),
+        }],
         "False"
             if failed_before.map(|c| c.reason.as_str()) != Some(after.reason.as_str())
-                && after.reason != ReadyReason::Deleting.as_str() =>
+                && after.reason != ReadyReason::Deleting.as_str()
+                && after.reason != paused =>
         {
             vec![Notice {
                 warning: true,
@@ -200,6 +294,11 @@ pub fn transition_events(
                 note: after.message.clone(),
             }]
         }
+        "True" | "Unknown" if was_paused => vec![Notice {
+            warning: false,
+            reason: "Resumed".into(),
+            note: "the pause annotation is gone; reconciling again".into(),
+        }],
         "True" if failed_before.is_some() => vec![Notice {
             warning: false,
             reason: "Recovered".into(),
@@ -215,22 +314,48 @@ pub fn transition_events(
 /// An AWS write the operator carried out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Acted<'a> {
-    Created { id: &'a str, region: &'a str },
-    Recreated { id: &'a str },
-    Adopted { id: &'a str },
-    TagsSet { keys: Vec<&'a str> },
-    TagsRemoved { keys: Vec<&'a str> },
-    Retained { id: &'a str },
-    Released { id: &'a str },
-    Deleted { id: &'a str },
+    Created {
+        id: &'a str,
+        region: &'a str,
+        account: Option<&'a str>,
+    },
+    Recreated {
+        id: &'a str,
+    },
+    Adopted {
+        id: &'a str,
+    },
+    TagsSet {
+        keys: Vec<&'a str>,
+    },
+    TagsRemoved {
+        keys: Vec<&'a str>,
+    },
+    Retained {
+        id: &'a str,
+    },
+    Released {
+        id: &'a str,
+    },
+    Deleted {
+        id: &'a str,
+    },
 }
 
 /// The Normal Event that tells of an AWS write.
 pub fn action_event(acted: &Acted<'_>) -> Notice {
     let (reason, note) = match acted {
-        Acted::Created { id, region } => {
-            ("Created", format!("created collection {id} in {region}"))
-        }
+        Acted::Created {
+            id,
+            region,
+            account,
+        } => (
+            "Created",
+            match account {
+                Some(account) => format!("created collection {id} in {region}, account {account}"),
+                None => format!("created collection {id} in {region}"),
+            },
+        ),
         Acted::Recreated { id } => (
             "Recreated",
             format!("collection {id} was missing in AWS and was created again"),

@@ -23,14 +23,18 @@ const RELEASE: &str = "rekognition-operator";
 const NAMESPACE: &str = "rekognition-system";
 const ONE_NAMESPACE_VALUES: &str = "deploy/helm/ci/one-namespace-values.yaml";
 const TENANCY_VALUES: &str = "deploy/helm/ci/tenancy-values.yaml";
+/// The two-team example's values (deploy/examples/two-teams), rendered as a snapshot.
+const ACCOUNTS_VALUES: &str = "deploy/examples/two-teams/values.yaml";
+const ACCOUNT_MAPPING: &str = "rekognition-operator-accounts";
 const SERVICE_ACCOUNT: &str = "rekognition-operator";
 const LEASE: &str = "rekognition-operator";
 
 /// The committed snapshots and the values each is rendered with.
-const SNAPSHOTS: [(&str, &[&str]); 3] = [
+const SNAPSHOTS: [(&str, &[&str]); 4] = [
     ("default.yaml", &[]),
     ("one-namespace.yaml", &["-f", ONE_NAMESPACE_VALUES]),
     ("tenancy.yaml", &["-f", TENANCY_VALUES]),
+    ("accounts.yaml", &["-f", ACCOUNTS_VALUES]),
 ];
 
 fn root() -> PathBuf {
@@ -314,6 +318,21 @@ fn values_schema_refuses_bad_values() -> Result<()> {
             "/podDisruptionBudget/maxUnavailable",
         ),
         (&["--set", "networkPolicy.egress.allowAll=true"], "allowAll"),
+        (
+            &[
+                "--set",
+                "accounts.namespaces.team-a.roleArn=arn:aws:iam::1:user/x",
+            ],
+            "/accounts/namespaces/team-a/roleArn",
+        ),
+        (
+            &["--set", "accounts.namespaces.team-a.externalID=x"],
+            "externalID",
+        ),
+        (
+            &["--set", "accounts.requireMapping=yes"],
+            "/accounts/requireMapping",
+        ),
     ];
     for (args, field) in cases {
         let error = match template(args) {
@@ -443,6 +462,9 @@ fn expected_grants(scope: &str) -> BTreeSet<Grant> {
             &[LEASE],
         ),
         grant(&lease_scope, "coordination.k8s.io", "leases", "create", &[]),
+        grant(&lease_scope, "", "configmaps", "get", &[ACCOUNT_MAPPING]),
+        grant(&lease_scope, "", "configmaps", "list", &[ACCOUNT_MAPPING]),
+        grant(&lease_scope, "", "configmaps", "watch", &[ACCOUNT_MAPPING]),
     ]
     .into_iter()
     .collect()
@@ -759,6 +781,10 @@ fn deployment_runs_the_operator_as_configured() -> Result<()> {
     );
     assert_eq!(quantity(&resources.limits, "cpu"), None);
 
+    assert_eq!(config.account_mapping.as_deref(), Some(ACCOUNT_MAPPING));
+    assert_eq!(config.account_mapping_namespace.as_deref(), Some(NAMESPACE));
+    assert!(!config.require_mapping);
+
     // The optional endpoint reaches the operator, and its value passes the operator's check.
     let rendered = Rendered::new(&["--set", "aws.endpointUrl=https://rekognition.example"])?;
     let container = operator_container(&rendered.deployment()?)?.clone();
@@ -860,5 +886,54 @@ fn service_monitor_and_network_policy_render_only_when_enabled() -> Result<()> {
             "egress to {port}/{protocol} missing: {egress:?}"
         );
     }
+    Ok(())
+}
+
+#[test]
+fn the_account_mapping_values_become_the_configmap_the_operator_reads() -> Result<()> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use rekognition_operator::accounts::{MAPPING_KEY, Mapping};
+    let rendered = Rendered::new(&["-f", ACCOUNTS_VALUES])?;
+    let config = operator_config(operator_container(&rendered.deployment()?)?)?;
+    assert!(config.require_mapping);
+    let configmap: ConfigMap = rendered
+        .all::<ConfigMap>("ConfigMap")?
+        .into_iter()
+        .find(|c| c.metadata.name.as_deref() == config.account_mapping.as_deref())
+        .context("the ConfigMap the operator is told to watch")?;
+    let text = configmap
+        .data
+        .as_ref()
+        .and_then(|d| d.get(MAPPING_KEY))
+        .context("mapping.yaml")?;
+    let mapping = Mapping::parse(text).map_err(anyhow::Error::msg)?;
+    let team_a = &mapping.namespaces["team-a"];
+    assert_eq!(
+        team_a.role_arn,
+        "arn:aws:iam::111122223333:role/rekognition-team-a"
+    );
+    assert_eq!(
+        team_a.external_id.as_deref(),
+        Some("rekognition-operator-team-a")
+    );
+    assert_eq!(
+        mapping.namespaces["team-b"].role_arn,
+        "arn:aws:iam::444455556666:role/rekognition-team-b"
+    );
+
+    // Without values: an empty mapping, which the operator reads as "every namespace on its own
+    // identity".
+    let rendered = Rendered::new(&[])?;
+    let configmap: ConfigMap = rendered
+        .all::<ConfigMap>("ConfigMap")?
+        .into_iter()
+        .find(|c| c.metadata.name.as_deref() == Some(ACCOUNT_MAPPING))
+        .context("the default ConfigMap")?;
+    let text = configmap
+        .data
+        .as_ref()
+        .and_then(|d| d.get(MAPPING_KEY))
+        .context("mapping.yaml")?;
+    assert_eq!(Mapping::parse(text), Ok(Mapping::default()));
     Ok(())
 }

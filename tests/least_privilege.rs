@@ -9,7 +9,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DynamicObject, ListParams, ObjectMeta, Patch, PatchParams, PostParams,
@@ -43,6 +43,8 @@ fn api_resource(doc: &serde_json::Value) -> Option<(ApiResource, bool)> {
     let kind = doc["kind"].as_str()?;
     let (plural, namespaced) = match kind {
         "ServiceAccount" => ("serviceaccounts", true),
+        // The account mapping: the operator must be able to watch it with only its RBAC.
+        "ConfigMap" => ("configmaps", true),
         "Role" => ("roles", true),
         "RoleBinding" => ("rolebindings", true),
         "ClusterRole" => ("clusterroles", false),
@@ -246,6 +248,12 @@ async fn operator_runs_with_only_the_charts_rbac_and_nothing_more() -> Result<()
     forbidden(
         "read Secrets in its own namespace",
         Api::<Secret>::namespaced(sa_client.clone(), &release_namespace)
+            .list(&ListParams::default())
+            .await,
+    )?;
+    forbidden(
+        "read other ConfigMaps in its own namespace",
+        Api::<ConfigMap>::namespaced(sa_client.clone(), &release_namespace)
             .list(&ListParams::default())
             .await,
     )?;

@@ -685,3 +685,81 @@ fn object_without_finalizer_being_deleted_needs_nothing() {
     };
     assert_eq!(plan(&o), Step::Wait);
 }
+
+#[test]
+fn a_paused_object_makes_no_aws_call_and_keeps_its_finalizer_whatever_its_state() {
+    let deleting = Observed {
+        deleting: true,
+        generation: 2,
+        ..steady()
+    };
+    let without_finalizer = Observed {
+        has_finalizer: false,
+        ..fresh()
+    };
+    let denied = Observed {
+        policy_denied: Some("tenancy policy: no".into()),
+        ..fresh()
+    };
+    let observing = Observed {
+        management_policy: ManagementPolicy::ObserveOnly,
+        has_finalizer: false,
+        ..fresh()
+    };
+    // (name, object, whether the message says deletion waits)
+    let cases = [
+        ("new object", fresh(), false),
+        ("steady object", steady(), false),
+        ("before its finalizer is added", without_finalizer, false),
+        ("refused by policy", denied, false),
+        ("observe-only", observing, false),
+        ("being deleted: deletion waits", deleting, true),
+    ];
+    for (name, object, deletion_waits) in cases {
+        let paused = Observed {
+            paused: true,
+            ..object.clone()
+        };
+        match plan(&paused) {
+            Step::Pause { message } => {
+                assert!(message.contains(PAUSED_ANNOTATION), "{name}: {message}");
+                assert_eq!(message.contains("deleted"), deletion_waits, "{name}");
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+        // Unpaused, the same object goes on as before.
+        assert!(
+            !matches!(plan(&object), Step::Pause { .. }),
+            "{name}: resumes"
+        );
+    }
+}
+
+#[test]
+fn an_unpaused_refusal_is_said_again_without_an_aws_call() {
+    let unpaused = Observed {
+        last: LastStatus {
+            reason: Some(ReadyReason::AlreadyExists),
+            message: "owned by another object".into(),
+            reason_generation: Some(1),
+            paused: true,
+            ..LastStatus::default()
+        },
+        ..fresh()
+    };
+    assert_eq!(
+        plan(&unpaused),
+        Step::Finish {
+            reason: ReadyReason::AlreadyExists,
+            message: "owned by another object".into()
+        }
+    );
+    let still_refused = Observed {
+        last: LastStatus {
+            paused: false,
+            ..unpaused.last.clone()
+        },
+        ..unpaused
+    };
+    assert_eq!(plan(&still_refused), Step::Wait);
+}

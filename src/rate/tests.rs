@@ -208,23 +208,26 @@ fn zero_rate_turns_limiting_off() {
 }
 
 #[test]
-fn each_region_and_operation_has_its_own_bucket() {
+fn each_account_region_and_operation_has_its_own_bucket() {
     let limiters = RateLimiters::new(limit(1.0, 1.0, 1));
     let now = Instant::now();
+    let a = "111111111111";
+    for (account, region, operation) in [
+        (a, "us-east-1", "CreateCollection"),
+        (a, "us-east-1", "DescribeCollection"),
+        (a, "eu-west-1", "CreateCollection"),
+        ("222222222222", "us-east-1", "CreateCollection"),
+    ] {
+        assert_eq!(
+            limiters.get(account, region, operation).reserve(now),
+            Duration::ZERO,
+            "{account} {region} {operation}"
+        );
+    }
     assert_eq!(
-        limiters.get("us-east-1", "CreateCollection").reserve(now),
-        Duration::ZERO
-    );
-    assert_eq!(
-        limiters.get("us-east-1", "DescribeCollection").reserve(now),
-        Duration::ZERO
-    );
-    assert_eq!(
-        limiters.get("eu-west-1", "CreateCollection").reserve(now),
-        Duration::ZERO
-    );
-    assert_eq!(
-        limiters.get("us-east-1", "CreateCollection").reserve(now),
+        limiters
+            .get(a, "us-east-1", "CreateCollection")
+            .reserve(now),
         Duration::from_secs(1)
     );
 }

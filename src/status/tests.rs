@@ -52,6 +52,7 @@ fn compose_with(
             observed: o,
             created,
             region: "us-east-1",
+            role: None,
             complete: matches!(outcome, Outcome::Finished(..)),
             now: now(),
         },
@@ -177,6 +178,7 @@ fn transition_time_moves_only_when_a_condition_changes_status() {
                 observed: &observed(described("2026-01-01T00:00:00Z", 5)),
                 created: None,
                 region: "us-east-1",
+                role: None,
                 complete: false,
                 now: now() + chrono::Duration::minutes(5),
             },
@@ -323,6 +325,7 @@ fn every_aws_write_has_its_event() {
             Acted::Created {
                 id: "a",
                 region: "us-east-1",
+                account: Some("210987654321"),
             },
             "Created",
         ),
@@ -337,4 +340,225 @@ fn every_aws_write_has_its_event() {
         assert!(!notice.warning);
         assert_eq!(notice.reason, reason);
     }
+}
+
+fn paused_status(previous: Option<&CollectionStatus>) -> CollectionStatus {
+    compose(
+        &Inputs {
+            previous,
+            observed: &Observed {
+                generation: 2,
+                ..Observed::default()
+            },
+            created: None,
+            region: "us-east-1",
+            role: None,
+            complete: false,
+            now: now(),
+        },
+        &Outcome::Paused("paused by the annotation".into()),
+    )
+}
+
+#[test]
+fn a_pause_turns_synced_false_and_keeps_ready_as_it_was() {
+    let ready = Condition {
+        type_: READY.into(),
+        status: "True".into(),
+        reason: "Available".into(),
+        message: "collection a is available".into(),
+        last_transition_time: "2026-01-01T00:00:00Z".into(),
+        observed_generation: Some(1),
+    };
+    let before = CollectionStatus {
+        region: Some("us-east-1".into()),
+        observed_generation: Some(1),
+        conditions: vec![ready.clone()],
+        ..CollectionStatus::default()
+    };
+    let paused = paused_status(Some(&before));
+    assert_eq!(paused.condition(READY), Some(&ready));
+    let synced = paused.condition(SYNCED).expect("synced");
+    assert_eq!(
+        (synced.status.as_str(), synced.reason.as_str()),
+        ("False", "Paused")
+    );
+    assert_eq!(
+        paused.observed_generation,
+        Some(1),
+        "nothing was reconciled"
+    );
+    // Never reconciled before: Ready is False with the pause's reason, and nothing is pinned.
+    let fresh = paused_status(None);
+    assert_eq!(
+        fresh.condition(READY).map(|c| c.reason.as_str()),
+        Some("Paused")
+    );
+    assert_eq!((fresh.region, fresh.role_arn), (None, None));
+}
+
+#[test]
+fn pause_and_resume_are_normal_events_once() {
+    let synced = |status: &str, reason: &str| CollectionStatus {
+        conditions: vec![Condition {
+            type_: SYNCED.into(),
+            status: status.into(),
+            reason: reason.into(),
+            ..Condition::default()
+        }],
+        ..CollectionStatus::default()
+    };
+    let ok = synced("True", "Available");
+    let paused = synced("False", "Paused");
+    let throttled = synced("False", "Throttled");
+    let creating = synced("Unknown", "Creating");
+    // (name, before, after, expected (warning, reason))
+    let cases = [
+        ("pausing", Some(&ok), &paused, vec![(false, "Paused")]),
+        (
+            "paused while failing",
+            Some(&throttled),
+            &paused,
+            vec![(false, "Paused")],
+        ),
+        ("still paused", Some(&paused), &paused, vec![]),
+        ("resumed", Some(&paused), &ok, vec![(false, "Resumed")]),
+        (
+            "resumed into a create",
+            Some(&paused),
+            &creating,
+            vec![(false, "Resumed")],
+        ),
+        (
+            "resumed into a failure",
+            Some(&paused),
+            &throttled,
+            vec![(true, "Throttled")],
+        ),
+    ];
+    for (name, before, after, expected) in cases {
+        let got: Vec<(bool, String)> = transition_events(before, after)
+            .into_iter()
+            .map(|n| (n.warning, n.reason))
+            .collect();
+        let expected: Vec<(bool, String)> = expected
+            .into_iter()
+            .map(|(w, r)| (w, r.to_owned()))
+            .collect();
+        assert_eq!(got, expected, "{name}");
+    }
+}
+
+#[test]
+fn the_region_and_role_are_pinned_by_the_first_outcome_that_talked_to_aws() {
+    const ROLE: &str = "arn:aws:iam::210987654321:role/team-a";
+    let pin = |previous: Option<&CollectionStatus>, role: Option<&str>, outcome: Outcome| {
+        let role = role.map(|arn| crate::accounts::RoleTarget {
+            role_arn: arn.to_owned(),
+            external_id: None,
+        });
+        let status = compose(
+            &Inputs {
+                previous,
+                observed: &Observed::default(),
+                created: None,
+                region: "us-east-1",
+                role: role.as_ref(),
+                complete: false,
+                now: now(),
+            },
+            &outcome,
+        );
+        (status.region, status.role_arn, status.account_id)
+    };
+    let creating = || Outcome::InProgress(ReadyReason::Creating, "creating".into());
+    let denied = || Outcome::Finished(ReadyReason::PolicyDenied, "no mapping".into());
+    let some = |s: &str| Some(s.to_owned());
+    let pinned_own = CollectionStatus {
+        region: some("us-east-1"),
+        ..CollectionStatus::default()
+    };
+    let pinned_role = CollectionStatus {
+        region: some("us-east-1"),
+        role_arn: some(ROLE),
+        account_id: some("210987654321"),
+        ..CollectionStatus::default()
+    };
+    // (name, previous, role now, outcome, expected (region, role, account))
+    let cases = [
+        (
+            "first create with a role",
+            None,
+            Some(ROLE),
+            creating(),
+            (some("us-east-1"), some(ROLE), some("210987654321")),
+        ),
+        (
+            "first create with the operator's own",
+            None,
+            None,
+            creating(),
+            (some("us-east-1"), None, None),
+        ),
+        (
+            "refused before any call pins nothing",
+            None,
+            Some(ROLE),
+            denied(),
+            (None, None, None),
+        ),
+        (
+            "pinned own stays own when a role is mapped",
+            Some(&pinned_own),
+            Some(ROLE),
+            creating(),
+            (some("us-east-1"), None, None),
+        ),
+        (
+            "pinned role stays",
+            Some(&pinned_role),
+            None,
+            creating(),
+            (some("us-east-1"), some(ROLE), some("210987654321")),
+        ),
+    ];
+    for (name, previous, role, outcome, expected) in cases {
+        assert_eq!(pin(previous, role, outcome), expected, "{name}");
+    }
+}
+
+#[test]
+fn the_pinned_role_keeps_the_external_id_in_use_so_a_rotation_is_recorded() {
+    const ROLE: &str = "arn:aws:iam::210987654321:role/team-a";
+    let pinned = CollectionStatus {
+        region: Some("us-east-1".into()),
+        role_arn: Some(ROLE.into()),
+        external_id: Some("old".into()),
+        ..CollectionStatus::default()
+    };
+    let external_id = |role: &str, id: Option<&str>| {
+        let role = crate::accounts::RoleTarget {
+            role_arn: role.into(),
+            external_id: id.map(str::to_owned),
+        };
+        compose(
+            &Inputs {
+                previous: Some(&pinned),
+                observed: &Observed::default(),
+                created: None,
+                region: "us-east-1",
+                role: Some(&role),
+                complete: false,
+                now: now(),
+            },
+            &Outcome::Finished(ReadyReason::Available, "ok".into()),
+        )
+        .external_id
+    };
+    assert_eq!(external_id(ROLE, Some("rotated")), Some("rotated".into()));
+    assert_eq!(
+        external_id("arn:aws:iam::310987654321:role/other", Some("x")),
+        Some("old".into()),
+        "another role's ID never replaces the pinned role's"
+    );
 }

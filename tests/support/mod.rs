@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::wait::await_condition;
 use rekognition_operator::config::Config;
 use rekognition_operator::crd::{CollectionSpec, RekognitionCollection};
@@ -44,6 +45,9 @@ pub struct Options {
     pub args: Vec<String>,
     /// Where the operator's AWS credentials come from.
     pub credentials: Credentials,
+    /// Watch every namespace instead of this world's only (for tests that span namespaces; keep
+    /// such a test alone in its test binary, whose control plane it then has to itself).
+    pub all_namespaces: bool,
 }
 
 /// The operator's AWS credentials in a test.
@@ -70,6 +74,7 @@ impl Default for Options {
             region: None,
             args: Vec::new(),
             credentials: Credentials::Static,
+            all_namespaces: false,
         }
     }
 }
@@ -104,14 +109,10 @@ impl World {
             .local_addr()?
             .port();
         let metrics_addr = format!("127.0.0.1:{port}");
-        let mut args = vec![
-            "--namespace",
-            &self.ns.name,
-            "--concurrency",
-            "4",
-            "--metrics-addr",
-            &metrics_addr,
-        ];
+        let mut args = vec!["--concurrency", "4", "--metrics-addr", &metrics_addr];
+        if !options.all_namespaces {
+            args.extend(["--namespace", &self.ns.name]);
+        }
         args.extend(options.args.iter().map(String::as_str));
         let mut config = Config::try_parse_from_args(&args)?;
         self.metrics_url = Some(format!("http://{metrics_addr}"));
@@ -354,6 +355,96 @@ impl World {
         Ok(metric_sum(&text, name))
     }
 
+    /// Operator flags that watch the account mapping ConfigMap of [`World::put_account_mapping`].
+    pub fn account_mapping_args(&self) -> Vec<String> {
+        vec![
+            "--account-mapping".into(),
+            ACCOUNT_MAPPING.into(),
+            "--account-mapping-namespace".into(),
+            self.ns.name.clone(),
+        ]
+    }
+
+    /// Creates or replaces the account mapping ConfigMap (its `mapping.yaml`) in this world's
+    /// namespace, as the chart does from its values.
+    pub async fn put_account_mapping(&self, mapping_yaml: &str) -> Result<()> {
+        let configmaps: Api<ConfigMap> = Api::namespaced(self.ns.client.clone(), &self.ns.name);
+        let configmap = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": { "name": ACCOUNT_MAPPING },
+            "data": { rekognition_operator::accounts::MAPPING_KEY: mapping_yaml },
+        });
+        configmaps
+            .patch(
+                ACCOUNT_MAPPING,
+                &PatchParams::apply("platform-team").force(),
+                &Patch::Apply(&configmap),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The principal the operator's static keys sign as in the emulator.
+    pub fn operator_principal(&self) -> String {
+        format!(
+            "arn:aws:iam::{}:user/{}",
+            self.emulator.config().account_id,
+            rekognition_emulator::config::DEFAULT_USER_NAME
+        )
+    }
+
+    /// Adds a role in `account` that the operator's own identity may assume (with `external_id`
+    /// when given); returns its ARN.
+    pub async fn role_for_operator(
+        &self,
+        account: &str,
+        name: &str,
+        external_id: Option<&str>,
+    ) -> Result<String> {
+        let role = self
+            .admin()
+            .put_role(&rekognition_emulator::RoleConfig {
+                account_id: account.to_owned(),
+                name: name.to_owned(),
+                max_session_duration_seconds: 3600,
+                trust: vec![rekognition_emulator::TrustRule::Principal {
+                    principal: self.operator_principal(),
+                    external_id: external_id.map(str::to_owned),
+                }],
+            })
+            .await?;
+        Ok(role.arn)
+    }
+
+    /// Rekognition calls the emulator answered in `account` (STS calls left out).
+    pub async fn rekognition_calls_in(&self, account: &str) -> Result<u64> {
+        let counters = self.admin().for_account(account).counters().await?;
+        Ok(rekognition_calls(&counters))
+    }
+
+    /// Collection IDs in `account`, straight from the emulator.
+    pub async fn collections_in(&self, account: &str) -> Result<Vec<String>> {
+        Ok(self
+            .admin()
+            .for_account(account)
+            .collections()
+            .await?
+            .into_iter()
+            .map(|c| c.collection_id)
+            .collect())
+    }
+
+    /// Waits until the object's Synced condition has `reason`.
+    pub async fn wait_synced(&self, name: &str, reason: &str) -> Result<RekognitionCollection> {
+        eventually(&format!("{name} Synced reason {reason}"), WAIT, || async {
+            let obj = self.api.get(name).await?;
+            Ok(obj.synced_condition().is_some_and(|c| c.reason == reason))
+        })
+        .await?;
+        Ok(self.api.get(name).await?)
+    }
+
     pub async fn aws_has(&self, id: &str) -> Result<bool> {
         Ok(self
             .admin()
@@ -381,6 +472,24 @@ where
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The name of the account mapping ConfigMap in tests.
+pub const ACCOUNT_MAPPING: &str = "account-mapping";
+
+/// The Rekognition part of the emulator's counters: every operation but STS's.
+pub fn rekognition_calls(counters: &rekognition_emulator::admin::Counters) -> u64 {
+    counters
+        .0
+        .iter()
+        .filter(|(operation, _)| {
+            !matches!(
+                operation.as_str(),
+                "AssumeRole" | "AssumeRoleWithWebIdentity" | "GetCallerIdentity"
+            )
+        })
+        .flat_map(|(_, outcomes)| outcomes.values())
+        .sum()
 }
 
 /// The sum of every sample of a metric (all label sets) in a Prometheus text exposition.

@@ -111,3 +111,10 @@ namespace).
     - create
     - patch
 {{- end }}
+
+{{/*
+Name of the account mapping ConfigMap in the release namespace.
+*/}}
+{{- define "rekognition-operator.accountMappingName" -}}
+{{- printf "%s-accounts" (include "rekognition-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
