@@ -18,7 +18,7 @@ mod shared;
 
 pub use binaries::{ControlPlaneBinaries, build_with_script, workspace_root};
 pub use control_plane::client_from_kubeconfig;
-pub use control_plane::{ControlPlane, ControlPlaneOptions};
+pub use control_plane::{ApiServerStop, ControlPlane, ControlPlaneOptions};
 pub use emulator::{BackgroundEmulator, aws_env_lines, with_generated_credentials};
 pub use shared::{SharedTestbed, TestNamespace, shared};
 
