@@ -267,6 +267,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
             },
             Step::Tag { arn, tags, purpose } => {
                 aws.tag(&self.region, &arn, &tags).await?;
+                crash_point!(AfterTagResource);
                 let known = self.observed.tags.get_or_insert_with(BTreeMap::new);
                 known.extend(tags.clone());
                 let acted = match purpose {
@@ -285,6 +286,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                     self.write_deleting().await?;
                 }
                 aws.untag(&self.region, &arn, &keys).await?;
+                crash_point!(AfterUntagResource);
                 if let Some(known) = self.observed.tags.as_mut() {
                     for key in &keys {
                         known.remove(key);
@@ -301,7 +303,9 @@ impl<A: CollectionApi> Reconciler<'_, A> {
             }
             Step::Delete => {
                 self.write_deleting().await?;
-                if aws.delete(&self.region, &id).await? {
+                let deleted = aws.delete(&self.region, &id).await?;
+                crash_point!(AfterDeleteCollection);
+                if deleted {
                     info!("deleted collection");
                     self.publish(action_event(&Acted::Deleted { id: &id }))
                         .await;
@@ -355,6 +359,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
         let id = self.observed.collection_id.clone();
         match self.ctx.aws.create(&self.region, &id, &tags).await? {
             CreateOutcome::Created(created) => {
+                crash_point!(AfterCreateCollection);
                 let notice = action_event(&if recreate {
                     Acted::Recreated { id: &id }
                 } else {

@@ -100,17 +100,12 @@ async fn wait_holder(
     wanted: impl Fn(&Option<String>) -> bool,
     deadline: Duration,
 ) -> Result<Option<String>> {
-    let start = Instant::now();
-    loop {
+    let wanted = &wanted;
+    support::eventually("the wanted lease holder", deadline, || async move {
         let current = holder(leases).await?;
-        if wanted(&current) {
-            return Ok(current);
-        }
-        if start.elapsed() > deadline {
-            bail!("lease holder is {current:?} after {deadline:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        Ok(wanted(&current).then_some(current))
+    })
+    .await
 }
 
 #[tokio::test]

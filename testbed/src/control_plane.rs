@@ -79,10 +79,16 @@ struct Supervisor {
 impl Supervisor {
     /// Sends one command line and returns the supervisor's one-line answer.
     fn command(&mut self, command: &str) -> Result<String> {
-        let stdin = self.stdin.as_mut().context("the control plane was stopped")?;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .context("the control plane was stopped")?;
         writeln!(stdin, "{command}").context("writing to the control-plane supervisor")?;
         stdin.flush()?;
-        let stdout = self.stdout.as_mut().context("the control plane was stopped")?;
+        let stdout = self
+            .stdout
+            .as_mut()
+            .context("the control plane was stopped")?;
         let mut line = String::new();
         stdout
             .read_line(&mut line)
