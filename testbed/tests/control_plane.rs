@@ -174,7 +174,7 @@ async fn stopping_leaves_no_process_and_no_temp_directory() -> Result<()> {
     })
     .await?;
     let dir = plane.dir().to_path_buf();
-    let pids = plane.pids().to_vec();
+    let pids = plane.pids();
     assert_eq!(pids.len(), 2, "etcd and kube-apiserver");
     assert!(dir.exists());
     assert!(pids.iter().all(|pid| alive(*pid)));
