@@ -310,7 +310,9 @@ impl ControlPlane {
     /// Stops the API server (as `how` says) and starts it again with the same etcd, port,
     /// certificates, tokens and service-account keys; returns once it is ready. Clients keep
     /// working: their next request reconnects, and watchers resume from their last
-    /// resourceVersion (or relist, if it has expired).
+    /// resourceVersion (or relist, if it has expired). Every client of this control plane sees
+    /// the outage, so a test that restarts it starts a control plane of its own rather than
+    /// the [`crate::shared`] one.
     pub async fn restart_api_server(&self, how: ApiServerStop) -> Result<()> {
         let signal = match how {
             ApiServerStop::Graceful => "TERM",
@@ -338,7 +340,8 @@ impl ControlPlane {
     /// server's keys), compacts etcd to it, and kills the API server so that every watch
     /// breaks. Watchers then resume from a resourceVersion older than both the new watch cache
     /// and etcd's compaction point, get `410 Gone`, and must relist. Returns the revision
-    /// compacted to, once the API server is ready again.
+    /// compacted to, once the API server is ready again. Like a restart, it concerns every
+    /// client of this control plane.
     pub async fn expire_watches(&self) -> Result<i64> {
         let etcd = self.etcd()?;
         etcd.put("/testbed/watch-expiry", &random_token()).await?;

@@ -258,3 +258,50 @@ fn flag_value(args: &[String], flag: &str) -> Option<String> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_metrics_address_given_as_a_flag_is_found_in_either_form() {
+        assert_eq!(
+            flag_value(
+                &args(&["--namespace", "a", "--metrics-addr", "127.0.0.1:1"]),
+                "--metrics-addr"
+            ),
+            Some("127.0.0.1:1".to_owned())
+        );
+        assert_eq!(
+            flag_value(&args(&["--metrics-addr=127.0.0.1:2"]), "--metrics-addr"),
+            Some("127.0.0.1:2".to_owned())
+        );
+        assert_eq!(
+            flag_value(&args(&["--namespace", "a"]), "--metrics-addr"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_crash_point_is_passed_with_its_hit_count() {
+        let options = OperatorOptions {
+            binary: "op".into(),
+            kubeconfig: "kc".into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            log: "log".into(),
+        }
+        .crash_at("after-delete-collection", 2);
+        assert_eq!(
+            options.env,
+            [(
+                CRASH_AT_ENV.to_owned(),
+                "after-delete-collection:2".to_owned()
+            )]
+        );
+    }
+}
