@@ -217,7 +217,7 @@ impl Bench {
                 },
             )
             .await?;
-        let mut config = testbed::with_generated_credentials(Default::default());
+        let mut config = testbed::emulator_config();
         config.quota.rate_per_sec = quota;
         config.quota.burst = 5;
         config.call_log_capacity = config.call_log_capacity.max(200_000);

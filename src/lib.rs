@@ -10,8 +10,19 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+/// A test-only crash point (see `chaos`, built with the `chaos-hooks` feature): one line at the
+/// call site, nothing at all in a build without the feature.
+macro_rules! crash_point {
+    ($point:ident) => {
+        #[cfg(feature = "chaos-hooks")]
+        $crate::chaos::reached($crate::chaos::CrashPoint::$point);
+    };
+}
+
 pub mod aws;
 pub mod backoff;
+#[cfg(feature = "chaos-hooks")]
+pub mod chaos;
 pub mod config;
 pub mod crd;
 pub mod error;

@@ -15,6 +15,8 @@ async fn main() -> anyhow::Result<()> {
     #[cfg(feature = "dhat-heap")]
     let _profiler = dhat::Profiler::new_heap();
     let config = Config::parse();
+    #[cfg(feature = "chaos-hooks")]
+    rekognition_operator::chaos::init();
     rekognition_operator::telemetry::init(config.log_format, &config.log_level)?;
     // One crypto provider for every TLS connection (Kubernetes and AWS): aws-lc-rs.
     rustls::crypto::aws_lc_rs::default_provider()

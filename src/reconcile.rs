@@ -297,6 +297,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
             },
             Step::Tag { arn, tags, purpose } => {
                 aws.tag(&self.target, &arn, &tags).await?;
+                crash_point!(AfterTagResource);
                 let known = self.observed.tags.get_or_insert_with(BTreeMap::new);
                 known.extend(tags.clone());
                 let acted = match purpose {
@@ -315,6 +316,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                     self.write_deleting().await?;
                 }
                 aws.untag(&self.target, &arn, &keys).await?;
+                crash_point!(AfterUntagResource);
                 if let Some(known) = self.observed.tags.as_mut() {
                     for key in &keys {
                         known.remove(key);
@@ -331,7 +333,9 @@ impl<A: CollectionApi> Reconciler<'_, A> {
             }
             Step::Delete => {
                 self.write_deleting().await?;
-                if aws.delete(&self.target, &id).await? {
+                let deleted = aws.delete(&self.target, &id).await?;
+                crash_point!(AfterDeleteCollection);
+                if deleted {
                     info!("deleted collection");
                     self.publish(action_event(&Acted::Deleted { id: &id }))
                         .await;
@@ -391,6 +395,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
         let id = self.observed.collection_id.clone();
         match self.ctx.aws.create(&self.target, &id, &tags).await? {
             CreateOutcome::Created(created) => {
+                crash_point!(AfterCreateCollection);
                 let notice = action_event(&if recreate {
                     Acted::Recreated { id: &id }
                 } else {

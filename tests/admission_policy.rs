@@ -5,9 +5,9 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ApiResource, DynamicObject, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
@@ -174,13 +174,12 @@ async fn the_tenancy_policy_refuses_at_admission_and_the_operator_refuses_what_c
 
     install_policy(&world.ns.client, &docs).await?;
     let probe = object("no-prefix", CollectionSpec::default());
-    let started = Instant::now();
-    while refusal(&world.api, &probe).await?.is_none() {
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("the admission policy never took effect");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    support::eventually(
+        "the admission policy takes effect",
+        Duration::from_secs(30),
+        || async { Ok(refusal(&world.api, &probe).await?.is_some()) },
+    )
+    .await?;
 
     let adopt = CollectionSpec {
         management_policy: ManagementPolicy::Adopt,
@@ -230,19 +229,13 @@ async fn the_tenancy_policy_refuses_at_admission_and_the_operator_refuses_what_c
     namespaces
         .patch(&ns, &PatchParams::default(), &Patch::Merge(&label))
         .await?;
-    let started = Instant::now();
-    while refusal(
-        &world.api,
-        &object(&format!("{prefix}legacy"), adopt.clone()),
+    let legacy = object(&format!("{prefix}legacy"), adopt.clone());
+    support::eventually(
+        "a labelled namespace may adopt",
+        Duration::from_secs(30),
+        || async { Ok(refusal(&world.api, &legacy).await?.is_none()) },
     )
-    .await?
-    .is_some()
-    {
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("a labelled namespace may still not adopt");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    .await?;
     namespaces
         .patch(
             &ns,

@@ -2,87 +2,56 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
 use rekognition_operator::crd::CollectionSpec;
-use support::{Options, World};
+use support::{Options, WAIT, World};
+use testbed::{OperatorOptions, OperatorProcess};
 
 const LEASE_DURATION: Duration = Duration::from_secs(6);
 
+/// One operator replica: a process of its own, named like the pod it stands for.
 struct Replica {
     name: &'static str,
-    child: Child,
-    metrics: String,
+    process: OperatorProcess,
 }
 
 impl Replica {
     fn start(
         world: &World,
+        options: &OperatorOptions,
         name: &'static str,
-        kubeconfig: &std::path::Path,
-        logs: &std::path::Path,
         extra: &[&str],
     ) -> Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
-        let mut command = Command::new(env!("CARGO_BIN_EXE_rekognition-operator"));
-        command
-            .args(["--namespace", &world.ns.name])
+        let mut options = options
+            .clone()
             .args(["--leader-election", "--lease-namespace", &world.ns.name])
             .args(["--lease-duration", "6s", "--lease-renew-before", "2s"])
             .args(["--lease-renew-deadline", "5s"])
-            .args(extra)
-            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
-            .args(["--log-format", "json", "--aws-rate", "50"])
-            .env("KUBECONFIG", kubeconfig)
-            .env("POD_NAME", name)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        for (key, value) in world.emulator.env() {
-            command.env(key, value);
-        }
+            .args(extra.iter().copied())
+            .env("POD_NAME", name);
+        options.log = options.log.with_file_name(format!("{name}.log"));
         Ok(Self {
             name,
-            child: command.spawn()?,
-            metrics: format!("http://127.0.0.1:{port}/metrics"),
+            process: OperatorProcess::spawn(&options)?,
         })
     }
 
     fn identity(&self) -> String {
-        format!("{}-{}", self.name, self.child.id())
+        format!("{}-{}", self.name, self.process.pid())
     }
 
     async fn metric(&self, name: &str) -> Result<f64> {
-        let text = reqwest::get(&self.metrics).await?.text().await?;
+        let url = format!("{}/metrics", self.process.health_url());
+        let text = reqwest::get(url).await?.text().await?;
         Ok(text
             .lines()
             .filter(|l| l.starts_with(name))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum())
-    }
-
-    fn signal(&self, signal: &str) -> Result<()> {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()?;
-        if !status.success() {
-            bail!("kill {signal} {} failed", self.child.id());
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -100,36 +69,27 @@ async fn wait_holder(
     wanted: impl Fn(&Option<String>) -> bool,
     deadline: Duration,
 ) -> Result<Option<String>> {
-    let start = Instant::now();
-    loop {
+    let wanted = &wanted;
+    support::eventually("the wanted lease holder", deadline, || async move {
         let current = holder(leases).await?;
-        if wanted(&current) {
-            return Ok(current);
-        }
-        if start.elapsed() > deadline {
-            bail!("lease holder is {current:?} after {deadline:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        Ok(wanted(&current).then_some(current))
+    })
+    .await
 }
 
 #[tokio::test]
 async fn one_replica_leads_another_takes_over_and_sigterm_releases_the_lease() -> Result<()> {
     let world = World::without_operator("leader", Options::default()).await?;
     let dir = tempfile::tempdir()?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        testbed::shared().await?.control_plane.kubeconfig_yaml()?,
-    )?;
+    let options = world.operator_process_options(dir.path()).await?;
     let leases: Api<Lease> = Api::namespaced(world.ns.client.clone(), &world.ns.name);
 
-    let a = Replica::start(&world, "replica-a", &kubeconfig, dir.path(), &[])?;
-    let b = Replica::start(&world, "replica-b", &kubeconfig, dir.path(), &[])?;
+    let a = Replica::start(&world, &options, "replica-a", &[])?;
+    let b = Replica::start(&world, &options, "replica-b", &[])?;
     let first = wait_holder(&leases, |h| h.is_some(), Duration::from_secs(30))
         .await?
         .context("holder")?;
-    let (leader, standby) = if first == a.identity() {
+    let (mut leader, standby) = if first == a.identity() {
         (a, b)
     } else {
         (b, a)
@@ -156,7 +116,7 @@ async fn one_replica_leads_another_takes_over_and_sigterm_releases_the_lease() -
 
     // kill -9 the leader: the standby takes over and finishes pending work within the lease
     // duration plus 5 s.
-    leader.signal("-KILL")?;
+    leader.process.kill().await?;
     let killed = Instant::now();
     world.create("second", CollectionSpec::default()).await?;
     world
@@ -176,20 +136,16 @@ async fn one_replica_leads_another_takes_over_and_sigterm_releases_the_lease() -
 
     // SIGTERM: the new leader releases the lease at once rather than letting it expire.
     let mut survivor = standby;
-    survivor.signal("-TERM")?;
+    survivor.process.terminate()?;
     let termed = Instant::now();
     let released = wait_holder(&leases, |h| h.is_none(), LEASE_DURATION / 2).await;
-    let exit = tokio::task::spawn_blocking(move || {
-        let status = survivor.child.wait();
-        (survivor, status)
-    })
-    .await?;
+    let exit = survivor.process.wait_exit(WAIT).await?;
     println!(
         "SIGTERM: lease released after {:.1}s",
         termed.elapsed().as_secs_f64()
     );
     released?;
-    assert!(exit.1?.success(), "graceful exit on SIGTERM");
+    assert!(exit.success(), "graceful exit on SIGTERM: {exit}");
     Ok(())
 }
 
@@ -197,16 +153,12 @@ async fn one_replica_leads_another_takes_over_and_sigterm_releases_the_lease() -
 async fn a_paused_leader_never_writes_to_aws_after_another_took_over() -> Result<()> {
     let world = World::without_operator("fencing", Options::default()).await?;
     let dir = tempfile::tempdir()?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        testbed::shared().await?.control_plane.kubeconfig_yaml()?,
-    )?;
+    let options = world.operator_process_options(dir.path()).await?;
     let leases: Api<Lease> = Api::namespaced(world.ns.client.clone(), &world.ns.name);
     // Resyncs every second: a paused leader has one due the moment it resumes.
     let fast = ["--resync-interval", "1s"];
-    let a = Replica::start(&world, "fence-a", &kubeconfig, dir.path(), &fast)?;
-    let b = Replica::start(&world, "fence-b", &kubeconfig, dir.path(), &fast)?;
+    let a = Replica::start(&world, &options, "fence-a", &fast)?;
+    let b = Replica::start(&world, &options, "fence-b", &fast)?;
     let first = wait_holder(&leases, |h| h.is_some(), Duration::from_secs(30))
         .await?
         .context("holder")?;
@@ -219,7 +171,7 @@ async fn a_paused_leader_never_writes_to_aws_after_another_took_over() -> Result
     world.wait_reason("victim", "Available").await?;
 
     // The leader stops (a long GC pause, a frozen node) past its lease…
-    old.signal("-STOP")?;
+    old.process.pause()?;
     let new_identity = new.identity();
     wait_holder(
         &leases,
@@ -232,7 +184,7 @@ async fn a_paused_leader_never_writes_to_aws_after_another_took_over() -> Result
     world.wait_gone("victim").await?;
     assert!(!world.aws_has("victim").await?);
     // …and the old leader wakes up with a resync of a collection it believes is missing.
-    old.signal("-CONT")?;
+    old.process.resume()?;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let creates = world
         .admin()

@@ -2,7 +2,8 @@
 //! below the HTTP handlers.
 //!
 //! Rekognition (JSON): SigV4 → operation → the account's quota → injected faults → decoding →
-//! the operation, in the caller's account. STS (Query): action → SigV4 (unless the action is
+//! the operation, in the caller's account; an injected lost response is decided here and
+//! recorded, and carried out on the wire by the handler. STS (Query): action → SigV4 (unless the action is
 //! `AssumeRoleWithWebIdentity`) → the action. Every call, whatever its outcome, is counted in
 //! the ledger of the account it concerns and written as one `tracing` line.
 
@@ -17,7 +18,9 @@ use serde_json::Value;
 use crate::admin::CollectionView;
 use crate::config::{AccountConfig, Config, OidcProviderConfig, RoleConfig};
 use crate::error::Error;
-use crate::faults::{FaultRule, Faults, FaultsView, NextFailure};
+use crate::faults::{
+    FaultRule, Faults, FaultsView, Loss, LostResponseRule, NextFailure, NextLostResponse,
+};
 use crate::iam::{AccountView, Directory, OidcProviderView, Principal, RoleView, SessionView};
 use crate::ledger::{CallRecord, Counters, Ledger, OK, UNKNOWN_OPERATION};
 use crate::locking::lock;
@@ -65,6 +68,14 @@ pub struct App {
 /// The outcome of one STS call, for the handler to write.
 pub type StsResult = Result<(StsAction, Vec<Node>), QueryError>;
 
+/// The outcome of one Rekognition call, for the handler to write: the answer, and whether an
+/// injected fault loses it (the call has been carried out and recorded either way).
+#[derive(Debug)]
+pub struct RekognitionAnswer {
+    pub result: Result<Value, ApiError>,
+    pub lost: Option<Loss>,
+}
+
 impl App {
     pub fn new(config: Config) -> Result<Self, Error> {
         let directory = Directory::from_config(&config).map_err(Error::InvalidConfig)?;
@@ -92,7 +103,7 @@ impl App {
         request: &SignedRequest<'_>,
         target: &str,
         request_id: &str,
-    ) -> Result<Value, ApiError> {
+    ) -> RekognitionAnswer {
         let started = Instant::now();
         let operation = Operation::from_target(Some(target));
         let input = decode_body(request.body);
@@ -103,13 +114,14 @@ impl App {
             |_| self.config.account_id.clone(),
             |principal| principal.account_id.clone(),
         );
-        let result = match caller {
+        let (result, lost) = match caller {
             Ok(_) => {
                 self.run_rekognition(&account, operation.clone(), input)
                     .await
             }
-            Err(failure) => Err(ApiError::from(failure)),
+            Err(failure) => (Err(ApiError::from(failure)), None),
         };
+        let lost_response = lost.map(Loss::mode);
 
         let operation = operation.map_or(UNKNOWN_OPERATION, |op| op.name());
         let (outcome, status) = match &result {
@@ -125,10 +137,21 @@ impl App {
             collection_id = collection_id.as_deref().unwrap_or(""),
             target,
             request_id,
+            lost_response = lost_response.map_or("", |l| l.name()),
             "aws request"
         );
-        self.record(&account, operation, collection_id, outcome, request_id);
-        result
+        self.record(
+            &account,
+            CallRecord {
+                operation: operation.to_owned(),
+                collection_id,
+                outcome: outcome.to_owned(),
+                at: Utc::now(),
+                request_id: request_id.to_owned(),
+                lost_response,
+            },
+        );
+        RekognitionAnswer { result, lost }
     }
 
     async fn run_rekognition(
@@ -136,24 +159,29 @@ impl App {
         account: &str,
         operation: Result<Operation, ApiError>,
         input: Result<Value, ApiError>,
-    ) -> Result<Value, ApiError> {
-        let op = operation?;
-        self.with_account(account, |state| state.quotas.check(op, Instant::now()))
-            .map_err(ApiError::of_kind)?;
+    ) -> (Result<Value, ApiError>, Option<Loss>) {
+        let op = match operation {
+            Ok(op) => op,
+            Err(err) => return (Err(err), None),
+        };
+        if let Err(kind) =
+            self.with_account(account, |state| state.quotas.check(op, Instant::now()))
+        {
+            return (Err(ApiError::of_kind(kind)), None);
+        }
         let decision = lock(&self.faults).decide(op, &mut rand::rng());
         if !decision.latency.is_zero() {
             tokio::time::sleep(decision.latency).await;
         }
         if let Some(kind) = decision.error {
-            return Err(ApiError::new(
-                kind,
-                format!(
-                    "{} (injected by rekognition-emulator)",
-                    kind.default_message()
-                ),
-            ));
+            let message = format!(
+                "{} (injected by rekognition-emulator)",
+                kind.default_message()
+            );
+            return (Err(ApiError::new(kind, message)), None);
         }
-        self.rekognition.call(account, op, input?)
+        let result = input.and_then(|input| self.rekognition.call(account, op, input));
+        (result, decision.lost)
     }
 
     /// The STS pipeline for one Query request.
@@ -201,7 +229,17 @@ impl App {
             request_id,
             "sts request"
         );
-        self.record(&account, &operation, None, outcome, request_id);
+        self.record(
+            &account,
+            CallRecord {
+                operation,
+                collection_id: None,
+                outcome: outcome.to_owned(),
+                at: Utc::now(),
+                request_id: request_id.to_owned(),
+                lost_response: None,
+            },
+        );
         result
     }
 
@@ -234,23 +272,8 @@ impl App {
         f(state)
     }
 
-    fn record(
-        &self,
-        account: &str,
-        operation: &str,
-        collection_id: Option<String>,
-        outcome: &str,
-        request_id: &str,
-    ) {
-        self.with_account(account, |state| {
-            state.ledger.record(CallRecord {
-                operation: operation.to_owned(),
-                collection_id,
-                outcome: outcome.to_owned(),
-                at: Utc::now(),
-                request_id: request_id.to_owned(),
-            });
-        });
+    fn record(&self, account: &str, call: CallRecord) {
+        self.with_account(account, |state| state.ledger.record(call));
     }
 
     /// The account an admin request names, the default one when it names none.
@@ -266,6 +289,12 @@ impl App {
     pub fn counters(&self, account: Option<&str>) -> Result<Counters, AdminRefusal> {
         let account = self.admin_account(account)?;
         Ok(self.with_account(&account, |state| state.ledger.counters()))
+    }
+
+    /// Calls whose answer an injected fault lost, per operation and way of losing it.
+    pub fn lost_responses(&self, account: Option<&str>) -> Result<Counters, AdminRefusal> {
+        let account = self.admin_account(account)?;
+        Ok(self.with_account(&account, |state| state.ledger.lost_responses()))
     }
 
     pub fn calls(
@@ -328,6 +357,20 @@ impl App {
     pub fn fail_next(&self, next: NextFailure) -> FaultsView {
         let mut faults = lock(&self.faults);
         faults.push_next(next);
+        faults.view()
+    }
+
+    pub fn set_lost_response(&self, rule: LostResponseRule) -> Result<FaultsView, AdminRefusal> {
+        let mut faults = lock(&self.faults);
+        faults
+            .set_lost_response(rule)
+            .map_err(AdminRefusal::Invalid)?;
+        Ok(faults.view())
+    }
+
+    pub fn lose_next(&self, next: NextLostResponse) -> FaultsView {
+        let mut faults = lock(&self.faults);
+        faults.push_next_lost(next);
         faults.view()
     }
 

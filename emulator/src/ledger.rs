@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, VecDeque};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::faults::LostResponse;
+
 /// The outcome label of a successful call.
 pub const OK: &str = "Ok";
 /// The operation label of a call whose `X-Amz-Target` named no implemented operation.
@@ -22,6 +24,10 @@ pub struct CallRecord {
     pub outcome: String,
     pub at: DateTime<Utc>,
     pub request_id: String,
+    /// Set when the call was carried out (its `outcome` is what the client would have read) but
+    /// its answer was lost by an injected fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_response: Option<LostResponse>,
 }
 
 /// Calls per operation and outcome: `{"CreateCollection": {"Ok": 3, "ThrottlingException": 1}}`.
@@ -54,6 +60,9 @@ impl Counters {
 #[derive(Debug, Clone)]
 pub struct Ledger {
     counters: Counters,
+    // Calls whose answer was lost, per operation and way of losing it (`reset`, `held`); they
+    // are counted in `counters` under their outcome as well.
+    lost_responses: Counters,
     calls: VecDeque<CallRecord>,
     capacity: usize,
 }
@@ -62,6 +71,7 @@ impl Ledger {
     pub fn new(capacity: usize) -> Self {
         Ledger {
             counters: Counters::default(),
+            lost_responses: Counters::default(),
             calls: VecDeque::new(),
             capacity: capacity.max(1),
         }
@@ -75,6 +85,15 @@ impl Ledger {
             .or_default()
             .entry(call.outcome.clone())
             .or_default() += 1;
+        if let Some(lost) = call.lost_response {
+            *self
+                .lost_responses
+                .0
+                .entry(call.operation.clone())
+                .or_default()
+                .entry(lost.name().to_owned())
+                .or_default() += 1;
+        }
         if self.calls.len() == self.capacity {
             self.calls.pop_front();
         }
@@ -83,6 +102,11 @@ impl Ledger {
 
     pub fn counters(&self) -> Counters {
         self.counters.clone()
+    }
+
+    /// Calls whose answer was lost: `{"CreateCollection": {"reset": 1}}`.
+    pub fn lost_responses(&self) -> Counters {
+        self.lost_responses.clone()
     }
 
     /// Logged calls, oldest first, optionally only those about one collection.
@@ -96,6 +120,7 @@ impl Ledger {
 
     pub fn clear(&mut self) {
         self.counters = Counters::default();
+        self.lost_responses = Counters::default();
         self.calls.clear();
     }
 }
@@ -111,6 +136,7 @@ mod tests {
             outcome: outcome.to_owned(),
             at: Utc::now(),
             request_id: "r".to_owned(),
+            lost_response: None,
         }
     }
 
@@ -151,5 +177,20 @@ mod tests {
         assert_eq!(ledger.calls(Some("a")).len(), 2);
         assert_eq!(ledger.calls(Some("zzz")).len(), 0);
         assert_eq!(ledger.calls(None).len(), 3);
+    }
+
+    #[test]
+    fn a_call_whose_answer_was_lost_counts_under_its_outcome_and_as_lost() {
+        let mut ledger = Ledger::new(10);
+        ledger.record(CallRecord {
+            lost_response: Some(LostResponse::Reset),
+            ..call("CreateCollection", Some("a"), OK)
+        });
+        ledger.record(call("CreateCollection", Some("b"), OK));
+        assert_eq!(ledger.counters().get("CreateCollection", OK), 2);
+        assert_eq!(ledger.lost_responses().get("CreateCollection", "reset"), 1);
+        assert_eq!(ledger.lost_responses().grand_total(), 1);
+        ledger.clear();
+        assert_eq!(ledger.lost_responses().grand_total(), 0);
     }
 }

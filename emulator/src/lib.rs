@@ -20,7 +20,7 @@
 //! Layers, each using only those before it:
 //!
 //! 1. **protocol** — wire formats, no state: [`protocol`] (JSON 1.1, Query/XML, auth failures),
-//!    [`sigv4`];
+//!    [`sigv4`], [`connection`] (connections a handler may cut);
 //! 2. **model/state** — [`config`], [`model`] (Rekognition shapes and validation), [`state`]
 //!    (collections per account), [`iam`] and [`oidc`] (accounts, keys, sessions, roles, trust,
 //!    token verification), [`quota`], [`faults`], [`ledger`], and [`admin`] (the admin API's
@@ -38,6 +38,7 @@
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod connection;
 pub mod error;
 pub mod faults;
 pub mod handlers;

@@ -1,11 +1,11 @@
 //! The running emulator, the top layer: binds both listeners, serves the handlers' routers,
 //! shuts down.
 
+use std::future::IntoFuture;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use crate::admin::AdminClient;
 use crate::app::App;
 use crate::config::Config;
+use crate::connection::{ConnectionControl, ControlledListener};
 use crate::error::Error;
 use crate::handlers;
 
@@ -45,9 +46,18 @@ impl Emulator {
         let aws_app = handlers::aws::router(Arc::clone(&app));
         let admin_app = handlers::admin::router(app);
         let (stop, stopped) = watch::channel(false);
+        // The AWS endpoint's connections can be cut by a handler (a lost response of the
+        // `reset` kind); the admin endpoint's need not be.
+        let aws_server = axum::serve(
+            ControlledListener::new(aws_listener),
+            aws_app.into_make_service_with_connect_info::<ConnectionControl>(),
+        )
+        .with_graceful_shutdown(stop_signal(stopped.clone()));
+        let admin_server =
+            axum::serve(admin_listener, admin_app).with_graceful_shutdown(stop_signal(stopped));
         let tasks = vec![
-            serve("aws", aws_listener, aws_app, stopped.clone()),
-            serve("admin", admin_listener, admin_app, stopped),
+            spawn_server("aws", aws_server.into_future()),
+            spawn_server("admin", admin_server.into_future()),
         ];
         tracing::debug!(%aws_addr, %admin_addr, "emulator listening");
         Ok(Emulator {
@@ -113,21 +123,17 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Error> {
     Ok((listener, local))
 }
 
-fn serve(
+// Fires on `shutdown` and also when the `Emulator` (the sender) is dropped.
+async fn stop_signal(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+fn spawn_server(
     name: &'static str,
-    listener: TcpListener,
-    app: Router,
-    mut stopped: watch::Receiver<bool>,
+    server: impl Future<Output = std::io::Result<()>> + Send + 'static,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        // Fires on `shutdown` and also when the `Emulator` (the sender) is dropped.
-        let signal = async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        };
-        if let Err(err) = axum::serve(listener, app)
-            .with_graceful_shutdown(signal)
-            .await
-        {
+        if let Err(err) = server.await {
             tracing::error!(listener = name, error = %err, "listener failed");
         }
     })

@@ -4,11 +4,16 @@
 //! pipe closes (explicit [`ControlPlane::stop`], drop, or this process dying for any reason, even
 //! `kill -9`), the supervisor stops the API server, then etcd, then removes the temporary
 //! directory. So a test binary that exits without running destructors still leaves nothing behind.
+//!
+//! The same pipe carries commands: `restart-apiserver TERM|KILL` stops the API server and starts
+//! it again with the same arguments (same etcd, port, certificates and tokens), which is how
+//! [`ControlPlane::restart_api_server`] and [`ControlPlane::expire_watches`] work.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -42,14 +47,70 @@ impl Default for ControlPlaneOptions {
 
 /// A running control plane. Stops on [`ControlPlane::stop`] or drop.
 pub struct ControlPlane {
-    supervisor: Option<Child>,
-    supervisor_stdin: Option<ChildStdin>,
+    supervisor: Arc<Mutex<Supervisor>>,
     dir: PathBuf,
     server: String,
+    etcd_url: String,
     ca_cert_pem: String,
     admin_token: String,
-    pids: Vec<u32>,
+    // etcd's, then the API server's; the latter changes on restart.
+    pids: Mutex<Vec<u32>>,
     binaries: ControlPlaneBinaries,
+}
+
+/// How [`ControlPlane::restart_api_server`] stops the running API server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApiServerStop {
+    /// SIGTERM: the API server drains and closes its watches (killed after 10 s if it has not
+    /// exited), as in a rolling upgrade.
+    Graceful,
+    /// SIGKILL: connections drop mid-stream, as in a crash.
+    Kill,
+}
+
+// The supervisor's pipes. Its stdout is kept open for the answers to commands (a closed pipe
+// would kill it with SIGPIPE on its next answer).
+struct Supervisor {
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    stdout: Option<BufReader<ChildStdout>>,
+}
+
+impl Supervisor {
+    /// Sends one command line and returns the supervisor's one-line answer.
+    fn command(&mut self, command: &str) -> Result<String> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .context("the control plane was stopped")?;
+        writeln!(stdin, "{command}").context("writing to the control-plane supervisor")?;
+        stdin.flush()?;
+        let stdout = self
+            .stdout
+            .as_mut()
+            .context("the control plane was stopped")?;
+        let mut line = String::new();
+        stdout
+            .read_line(&mut line)
+            .context("reading the control-plane supervisor's answer")?;
+        if line.is_empty() {
+            bail!("the control-plane supervisor exited");
+        }
+        Ok(line)
+    }
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded values stay consistent even if a holder panicked.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `pids <etcd> <kube-apiserver>`, as the supervisor prints it.
+fn parse_pids(line: &str) -> Vec<u32> {
+    line.split_whitespace()
+        .skip(1)
+        .filter_map(|pid| pid.parse().ok())
+        .collect()
 }
 
 const SUPERVISOR: &str = r#"
@@ -57,25 +118,39 @@ set -u
 dir=$1
 "$dir/etcd.sh" >"$dir/etcd.log" 2>&1 </dev/null &
 etcd_pid=$!
-"$dir/kube-apiserver.sh" >"$dir/kube-apiserver.log" 2>&1 </dev/null &
-api_pid=$!
+# A restarted API server must not inherit the dispositions this script sets below.
+start_api() {
+  ( trap - INT TERM HUP; exec "$dir/kube-apiserver.sh" ) >>"$dir/kube-apiserver.log" 2>&1 </dev/null &
+  api_pid=$!
+}
+start_api
 # Signals to the whole process group (Ctrl-C, timeout(1)) may stop the servers, but never this
 # script: only the closed pipe ends it, so the clean-up below always runs. Set after the servers
 # start, so that they keep the default dispositions.
 trap '' INT TERM HUP
 echo "pids $etcd_pid $api_pid"
-# Asks a server to stop; after 10 s (an API server may wait for clients' open watches) kills it.
+# Sends a server signal $2; after 10 s (an API server may wait for clients' open watches) kills it.
 stop() {
-  kill -TERM "$1" 2>/dev/null
+  kill -"$2" "$1" 2>/dev/null
   tries=0
   while kill -0 "$1" 2>/dev/null && [ "$tries" -lt 50 ]; do sleep 0.2; tries=$((tries + 1)); done
   kill -KILL "$1" 2>/dev/null
   wait "$1" 2>/dev/null
 }
-# Returns when the owner closes the pipe or dies.
-read -r _ignored || true
-stop "$api_pid"
-stop "$etcd_pid"
+# Commands, one a line, until the owner closes the pipe or dies.
+while read -r command how; do
+  case "$command" in
+    restart-apiserver)
+      stop "$api_pid" "$how"
+      echo "--- restarted (after SIG$how) ---" >>"$dir/kube-apiserver.log"
+      start_api
+      echo "pids $etcd_pid $api_pid"
+      ;;
+    *) echo "unknown command $command" ;;
+  esac
+done
+stop "$api_pid" TERM
+stop "$etcd_pid" TERM
 rm -rf "$dir"
 "#;
 
@@ -186,34 +261,34 @@ impl ControlPlane {
             .stdout
             .take()
             .context("supervisor has no stdout")?;
+        let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout)
+        stdout
             .read_line(&mut line)
             .context("reading the supervisor's process ids")?;
-        let pids = line
-            .split_whitespace()
-            .skip(1)
-            .filter_map(|pid| pid.parse().ok())
-            .collect();
 
         Ok(Self {
-            supervisor: Some(supervisor),
-            supervisor_stdin: stdin,
+            supervisor: Arc::new(Mutex::new(Supervisor {
+                child: Some(supervisor),
+                stdin,
+                stdout: Some(stdout),
+            })),
+            pids: Mutex::new(parse_pids(&line)),
             dir,
             server: format!("https://127.0.0.1:{api_port}"),
+            etcd_url,
             ca_cert_pem: pki.ca_cert_pem,
             admin_token,
-            pids,
             binaries,
         })
     }
 
-    async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+    async fn wait_ready(&self, timeout: Duration) -> Result<()> {
         let client = self.client().await?;
         let deadline = Instant::now() + timeout;
         let mut last_error = String::from("no answer yet");
         while Instant::now() < deadline {
-            if let Some(child) = self.supervisor.as_mut()
+            if let Some(child) = locked(&self.supervisor).child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
                 bail!("control-plane supervisor exited early ({status})");
@@ -230,6 +305,59 @@ impl ControlPlane {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         bail!("kube-apiserver was not ready within {timeout:?}: {last_error}")
+    }
+
+    /// Stops the API server (as `how` says) and starts it again with the same etcd, port,
+    /// certificates, tokens and service-account keys; returns once it is ready. Clients keep
+    /// working: their next request reconnects, and watchers resume from their last
+    /// resourceVersion (or relist, if it has expired). Every client of this control plane sees
+    /// the outage, so a test that restarts it starts a control plane of its own rather than
+    /// the [`crate::shared`] one.
+    pub async fn restart_api_server(&self, how: ApiServerStop) -> Result<()> {
+        let signal = match how {
+            ApiServerStop::Graceful => "TERM",
+            ApiServerStop::Kill => "KILL",
+        };
+        let supervisor = Arc::clone(&self.supervisor);
+        let line = tokio::task::spawn_blocking(move || {
+            locked(&supervisor).command(&format!("restart-apiserver {signal}"))
+        })
+        .await??;
+        let pids = parse_pids(&line);
+        if pids.len() != 2 {
+            bail!("the supervisor answered {line:?} to a restart");
+        }
+        *locked(&self.pids) = pids;
+        if let Err(error) = self.wait_ready(crate::DEFAULT_WAIT).await {
+            bail!("{error:#}\n{}", self.log_tails(40));
+        }
+        tracing::info!(server = %self.server, ?how, "kube-apiserver restarted");
+        Ok(())
+    }
+
+    /// Makes every watch on this control plane expire, as a long partition or an etcd
+    /// compaction does in a real cluster: moves etcd's revision on (a write outside the API
+    /// server's keys), compacts etcd to it, and kills the API server so that every watch
+    /// breaks. Watchers then resume from a resourceVersion older than both the new watch cache
+    /// and etcd's compaction point, get `410 Gone`, and must relist. Returns the revision
+    /// compacted to, once the API server is ready again. Like a restart, it concerns every
+    /// client of this control plane.
+    pub async fn expire_watches(&self) -> Result<i64> {
+        let etcd = self.etcd()?;
+        etcd.put("/testbed/watch-expiry", &random_token()).await?;
+        let revision = etcd.compact_to_current().await?;
+        self.restart_api_server(ApiServerStop::Kill).await?;
+        Ok(revision)
+    }
+
+    /// Compacts etcd to its current revision: no watch or read can start from an older one.
+    /// Returns that revision.
+    pub async fn compact_etcd(&self) -> Result<i64> {
+        self.etcd()?.compact_to_current().await
+    }
+
+    fn etcd(&self) -> Result<Etcd> {
+        Etcd::new(&self.etcd_url)
     }
 
     /// Applies every CRD manifest in `dir` and waits until each is Established.
@@ -313,13 +441,18 @@ impl ControlPlane {
         &self.dir
     }
 
-    /// Process ids of etcd and kube-apiserver.
-    pub fn pids(&self) -> &[u32] {
-        &self.pids
+    /// etcd's client URL, for its own v3 JSON API (`/v3/kv/range`, `/v3/kv/compaction`, …).
+    pub fn etcd_url(&self) -> &str {
+        &self.etcd_url
+    }
+
+    /// Process ids of etcd and kube-apiserver (the current one, after a restart).
+    pub fn pids(&self) -> Vec<u32> {
+        locked(&self.pids).clone()
     }
 
     fn processes_alive(&self) -> bool {
-        self.pids
+        self.pids()
             .iter()
             .all(|pid| Path::new(&format!("/proc/{pid}")).exists())
     }
@@ -342,13 +475,15 @@ impl ControlPlane {
 
     /// Stops both processes and removes the temporary directory, waiting for the supervisor.
     pub fn stop_blocking(&mut self) {
+        let mut supervisor = locked(&self.supervisor);
         // Closing the pipe is the supervisor's signal to shut down.
-        if let Some(mut stdin) = self.supervisor_stdin.take() {
+        if let Some(mut stdin) = supervisor.stdin.take() {
             let _ = stdin.flush();
         }
-        if let Some(mut child) = self.supervisor.take() {
+        if let Some(mut child) = supervisor.child.take() {
             let _ = child.wait();
         }
+        supervisor.stdout = None;
     }
 
     /// Stops both processes and removes the temporary directory.
@@ -369,6 +504,79 @@ pub async fn client_from_kubeconfig(kubeconfig: Kubeconfig) -> Result<kube::Clie
         .await
         .context("building a client config from the test bed kubeconfig")?;
     Ok(kube::Client::try_from(config)?)
+}
+
+/// etcd's v3 JSON gateway, which etcd serves on its client URL.
+struct Etcd {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Etcd {
+    fn new(url: &str) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Self {
+            url: url.to_owned(),
+            http,
+        })
+    }
+
+    async fn call(&self, path: &str, body: serde_json::Value) -> Result<serde_json::Value> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("etcd {path}"))?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            bail!("etcd {path} answered {status}: {text}");
+        }
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    async fn put(&self, key: &str, value: &str) -> Result<()> {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        self.call(
+            "/v3/kv/put",
+            serde_json::json!({ "key": b64(key), "value": b64(value) }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn compact_to_current(&self) -> Result<i64> {
+        let any_key = base64::engine::general_purpose::STANDARD.encode("/");
+        let range = self
+            .call(
+                "/v3/kv/range",
+                serde_json::json!({ "key": any_key, "limit": 1 }),
+            )
+            .await?;
+        // The gateway writes 64-bit integers as JSON strings.
+        let revision: i64 = match &range["header"]["revision"] {
+            serde_json::Value::String(text) => text.parse()?,
+            other => other.as_i64().context("etcd range without a revision")?,
+        };
+        match self
+            .call(
+                "/v3/kv/compaction",
+                serde_json::json!({ "revision": revision.to_string(), "physical": true }),
+            )
+            .await
+        {
+            Ok(_) => {}
+            // The API server compacts on its own schedule; it may have got there first.
+            Err(error) if error.to_string().contains("compacted") => {}
+            Err(error) => return Err(error),
+        }
+        Ok(revision)
+    }
 }
 
 fn write_launcher(path: &Path, program: &Path, args: &[String]) -> Result<()> {

@@ -103,6 +103,15 @@ impl BackgroundEmulator {
     }
 }
 
+/// The emulator configuration tests start from: the default account and region, a fresh random
+/// key pair, and quotas off (a test that wants throttling sets `quota` itself).
+pub fn emulator_config() -> Config {
+    with_generated_credentials(Config {
+        quota: rekognition_emulator::QuotaConfig::disabled(),
+        ..Config::default()
+    })
+}
+
 /// Gives `config` a fresh random key pair, so nothing can reach the emulator with a well-known one.
 pub fn with_generated_credentials(mut config: Config) -> Config {
     use rand::Rng;

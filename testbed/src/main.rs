@@ -72,7 +72,7 @@ async fn up(
         options.crd_dirs = crd_dirs;
     }
     let control_plane = ControlPlane::start(options).await?;
-    let mut config = testbed::with_generated_credentials(Default::default());
+    let mut config = testbed::emulator_config();
     config.quota.rate_per_sec = emulator_rate;
     config.state_file = emulator_state_file;
     let emulator = BackgroundEmulator::start(config)?;

@@ -1,18 +1,16 @@
-//! One control plane and one emulator per test binary, a namespace per test.
+//! One control plane per test binary, a namespace per test. Emulators are not shared: each test
+//! starts its own ([`crate::BackgroundEmulator`]), so faults and quotas never leak between tests.
 
 use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ObjectMeta, PostParams};
 use tokio::sync::OnceCell;
 
-use crate::{BackgroundEmulator, ControlPlane, ControlPlaneOptions};
+use crate::{ControlPlane, ControlPlaneOptions};
 
 /// The test bed that every test of one test binary shares.
 pub struct SharedTestbed {
     pub control_plane: ControlPlane,
-    /// A shared emulator with quotas off, for tests that do not change its faults or quotas.
-    /// Tests that do should start their own [`BackgroundEmulator`].
-    pub emulator: BackgroundEmulator,
 }
 
 static SHARED: OnceCell<SharedTestbed> = OnceCell::const_new();
@@ -25,13 +23,7 @@ pub async fn shared() -> Result<&'static SharedTestbed> {
             let control_plane = ControlPlane::start(ControlPlaneOptions::default())
                 .await
                 .context("starting the shared control plane")?;
-            let mut config = crate::with_generated_credentials(Default::default());
-            config.quota.rate_per_sec = 0.0;
-            let emulator = BackgroundEmulator::start(config)?;
-            Ok(SharedTestbed {
-                control_plane,
-                emulator,
-            })
+            Ok(SharedTestbed { control_plane })
         })
         .await
 }

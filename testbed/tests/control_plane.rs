@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, ObjectMeta, PostParams};
-use testbed::{ControlPlane, ControlPlaneOptions, client_from_kubeconfig, shared};
+use testbed::{ApiServerStop, ControlPlane, ControlPlaneOptions, client_from_kubeconfig, shared};
 
 fn meta(name: &str) -> ObjectMeta {
     ObjectMeta {
@@ -174,7 +174,7 @@ async fn stopping_leaves_no_process_and_no_temp_directory() -> Result<()> {
     })
     .await?;
     let dir = plane.dir().to_path_buf();
-    let pids = plane.pids().to_vec();
+    let pids = plane.pids();
     assert_eq!(pids.len(), 2, "etcd and kube-apiserver");
     assert!(dir.exists());
     assert!(pids.iter().all(|pid| alive(*pid)));
@@ -298,4 +298,116 @@ async fn up_command_serves_kubectl_and_the_aws_sdk_then_cleans_up_on_sigterm() -
     assert!(started.elapsed() < Duration::from_secs(30));
     assert!(!kubeconfig.exists());
     Ok(())
+}
+
+fn config_map(name: &str) -> ConfigMap {
+    ConfigMap {
+        metadata: meta(name),
+        ..ConfigMap::default()
+    }
+}
+
+#[tokio::test]
+async fn the_api_server_restarts_on_the_same_port_with_the_same_etcd_and_credentials() -> Result<()>
+{
+    let plane = ControlPlane::start(ControlPlaneOptions {
+        crd_dirs: vec![],
+        ..ControlPlaneOptions::default()
+    })
+    .await?;
+    let client = plane.client().await?;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client, "default");
+    config_maps
+        .create(&PostParams::default(), &config_map("before-restart"))
+        .await?;
+    let before = plane.pids();
+
+    plane.restart_api_server(ApiServerStop::Graceful).await?;
+
+    let after = plane.pids();
+    assert_eq!(before[0], after[0], "etcd kept running");
+    assert_ne!(before[1], after[1], "a new kube-apiserver process");
+    assert!(alive(after[1]) && !alive(before[1]));
+    // The client made before the restart reconnects with its token, and finds what etcd kept.
+    config_maps.get("before-restart").await?;
+    config_maps
+        .create(&PostParams::default(), &config_map("after-restart"))
+        .await?;
+
+    plane.restart_api_server(ApiServerStop::Kill).await?;
+    config_maps.get("after-restart").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn expiring_watches_makes_a_kube_watcher_get_410_gone_and_relist() -> Result<()> {
+    use futures::StreamExt;
+    use kube::runtime::watcher;
+
+    let plane = ControlPlane::start(ControlPlaneOptions {
+        crd_dirs: vec![],
+        ..ControlPlaneOptions::default()
+    })
+    .await?;
+    let config_maps: Api<ConfigMap> = Api::namespaced(plane.client().await?, "default");
+    let (events, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    let watching = config_maps.clone();
+    let watch = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(watcher(watching, watcher::Config::default()));
+        while let Some(event) = stream.next().await {
+            let what = match event {
+                Ok(watcher::Event::Init) => "init".to_owned(),
+                Ok(watcher::Event::InitDone) => "init-done".to_owned(),
+                Ok(watcher::Event::Apply(cm) | watcher::Event::InitApply(cm)) => {
+                    format!("apply {}", cm.metadata.name.unwrap_or_default())
+                }
+                Ok(watcher::Event::Delete(_)) => "delete".to_owned(),
+                Err(watcher::Error::WatchError(status)) => format!("watch error {}", status.code),
+                Err(other) => format!("error {other}"),
+            };
+            if events.send(what).is_err() {
+                break;
+            }
+        }
+    });
+    let (listed, log) = next_event(&mut seen, "init-done").await;
+    assert!(listed, "the watcher listed: {log:?}");
+    // An object the watcher sees through its watch, so it resumes from a revision of its own.
+    config_maps
+        .create(&PostParams::default(), &config_map("seen"))
+        .await?;
+    let (watched, log) = next_event(&mut seen, "apply seen").await;
+    assert!(watched, "the watcher watched: {log:?}");
+
+    let compacted = plane.expire_watches().await?;
+    assert!(compacted > 0);
+
+    let (gone, log) = next_event(&mut seen, "watch error 410").await;
+    assert!(gone, "the resumed watch was answered 410 Gone: {log:?}");
+    let (relisted, log) = next_event(&mut seen, "init-done").await;
+    assert!(relisted, "the watcher relisted: {log:?}");
+    watch.abort();
+    Ok(())
+}
+
+/// Waits (up to the test bed's deadline) for the watcher to report `wanted`; returns whether it
+/// did and everything it reported meanwhile.
+async fn next_event(
+    seen: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    wanted: &str,
+) -> (bool, Vec<String>) {
+    let mut log = Vec::new();
+    let found = tokio::time::timeout(testbed::DEFAULT_WAIT, async {
+        while let Some(event) = seen.recv().await {
+            let matched = event == wanted;
+            log.push(event);
+            if matched {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    (found, log)
 }

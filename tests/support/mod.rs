@@ -64,10 +64,8 @@ pub enum Credentials {
 
 impl Default for Options {
     fn default() -> Self {
-        let mut emulator = testbed::with_generated_credentials(Default::default());
-        emulator.quota.rate_per_sec = 0.0;
         Self {
-            emulator,
+            emulator: testbed::emulator_config(),
             aws_rate: 50.0,
             aws_burst: 50,
             resync_interval: Duration::from_secs(600),
@@ -290,6 +288,29 @@ impl World {
         }
     }
 
+    /// A kubeconfig file for the shared control plane's admin identity, for operator processes.
+    pub async fn kubeconfig_file(&self, dir: &std::path::Path) -> Result<std::path::PathBuf> {
+        let path = dir.join("kubeconfig");
+        std::fs::write(&path, shared().await?.control_plane.kubeconfig_yaml()?)?;
+        Ok(path)
+    }
+
+    /// Options for an operator process watching this world's namespace, on this world's
+    /// emulator, logging to `<dir>/operator.log`.
+    pub async fn operator_process_options(
+        &self,
+        dir: &std::path::Path,
+    ) -> Result<testbed::OperatorOptions> {
+        let kubeconfig = self.kubeconfig_file(dir).await?;
+        Ok(testbed::OperatorOptions::new(
+            env!("CARGO_BIN_EXE_rekognition-operator"),
+            kubeconfig,
+            &self.emulator,
+            dir.join("operator.log"),
+        )
+        .args(["--namespace", &self.ns.name, "--aws-rate", "50"]))
+    }
+
     /// Waits until the object is gone (its finalizer released).
     pub async fn wait_gone(&self, name: &str) -> Result<()> {
         let condition = |obj: Option<&RekognitionCollection>| obj.is_none();
@@ -455,24 +476,9 @@ impl World {
     }
 }
 
-/// Polls `check` until it returns true or the deadline passes: the one wait-until helper of the
-/// end-to-end tests.
-pub async fn eventually<F, Fut>(what: &str, deadline: Duration, mut check: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool>>,
-{
-    let start = std::time::Instant::now();
-    loop {
-        if check().await? {
-            return Ok(());
-        }
-        if start.elapsed() > deadline {
-            bail!("{what}: not within {deadline:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+/// The one wait-until helper (`testbed::wait_until`), under the name these tests have long used.
+#[allow(unused_imports)] // not every test binary waits this way
+pub use testbed::wait_until as eventually;
 
 /// The name of the account mapping ConfigMap in tests.
 pub const ACCOUNT_MAPPING: &str = "account-mapping";

@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 
 use super::{
     AccountConfig, AccountView, CallRecord, CollectionView, Counters, ExpireSession, FaultRule,
-    FaultsView, NextFailure, OidcProviderConfig, OidcProviderView, QuotaUpdate, QuotasView,
-    RoleConfig, RoleView, SessionView,
+    FaultsView, LostResponseRule, NextFailure, NextLostResponse, OidcProviderConfig,
+    OidcProviderView, QuotaUpdate, QuotasView, RoleConfig, RoleView, SessionView,
 };
 use crate::error::Error;
 
@@ -73,6 +73,14 @@ impl AdminClient {
         self.send(Method::GET, &route, None::<&()>).await
     }
 
+    /// Calls that were carried out but whose answer an injected fault lost, per operation and
+    /// way of losing it: `{"CreateCollection": {"reset": 1}}`. They are in [`Self::counters`]
+    /// under their outcome too.
+    pub async fn lost_responses(&self) -> Result<Counters, Error> {
+        let route = self.scoped("/admin/counters/lost-responses", &[]);
+        self.send(Method::GET, &route, None::<&()>).await
+    }
+
     /// The recent call log, oldest first.
     pub async fn calls(&self) -> Result<Vec<CallRecord>, Error> {
         let route = self.scoped("/admin/calls", &[]);
@@ -101,7 +109,24 @@ impl AdminClient {
             .await
     }
 
-    /// Removes every injected fault.
+    /// Installs (or, with probability 0, removes) a standing lost-response fault: matching calls
+    /// are carried out and their answers lost at the rule's rate.
+    pub async fn lose_responses(&self, rule: &LostResponseRule) -> Result<FaultsView, Error> {
+        self.send(Method::PUT, "/admin/faults/lost-responses", Some(rule))
+            .await
+    }
+
+    /// Carries out the next `count` matching calls and loses their answers.
+    pub async fn lose_next_responses(&self, next: &NextLostResponse) -> Result<FaultsView, Error> {
+        self.send(
+            Method::POST,
+            "/admin/faults/lost-responses/next",
+            Some(next),
+        )
+        .await
+    }
+
+    /// Removes every injected fault, lost responses included.
     pub async fn clear_faults(&self) -> Result<(), Error> {
         self.send_unit(Method::DELETE, "/admin/faults", None::<&()>)
             .await

@@ -9,10 +9,13 @@
 //! |---|---|
 //! | `GET /admin/healthz` | `ok` once serving |
 //! | `GET /admin/counters` | calls per operation and outcome ([`Counters`]), STS actions included |
+//! | `GET /admin/counters/lost-responses` | calls whose answer was lost, per operation and [`LostResponse`] |
 //! | `GET /admin/calls[?collectionId=x]` | the recent call log ([`CallRecord`]s, oldest first) |
 //! | `GET /admin/faults` | injected faults ([`FaultsView`]) |
 //! | `PUT /admin/faults` | install a [`FaultRule`] (error rate and latency) |
 //! | `POST /admin/faults/next` | fail the next N calls ([`NextFailure`]) |
+//! | `PUT /admin/faults/lost-responses` | carry calls out, then lose their answers at a rate ([`LostResponseRule`]) |
+//! | `POST /admin/faults/lost-responses/next` | carry out the next N calls and lose their answers ([`NextLostResponse`]) |
 //! | `DELETE /admin/faults` | remove every fault |
 //! | `GET /admin/quotas` | per-operation quotas ([`QuotasView`]) |
 //! | `PUT /admin/quotas` | change quotas ([`QuotaUpdate`]) |
@@ -37,7 +40,10 @@ use serde::{Deserialize, Serialize};
 pub use crate::config::{
     AccessKeyConfig, AccountConfig, IamConfig, OidcProviderConfig, RoleConfig, TrustRule,
 };
-pub use crate::faults::{FaultRule, FaultsView, NextFailure};
+pub use crate::faults::{
+    DEFAULT_HOLD_MS, FaultRule, FaultsView, LostResponse, LostResponseRule, NextFailure,
+    NextLostResponse,
+};
 pub use crate::iam::{AccountView, OidcProviderView, RoleView, SessionView};
 pub use crate::ledger::{CallRecord, Counters};
 pub use crate::quota::{QuotaSetting, QuotaUpdate, QuotasView};

@@ -7,13 +7,15 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::Utc;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::admin::{ExpireSession, FaultRule, NextFailure, QuotaUpdate};
+use crate::admin::{
+    ExpireSession, FaultRule, LostResponseRule, NextFailure, NextLostResponse, QuotaUpdate,
+};
 use crate::app::{AdminRefusal, App};
 use crate::config::{AccountConfig, OidcProviderConfig, RoleConfig};
 
@@ -23,12 +25,18 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/admin/healthz", get(|| async { "ok" }))
         .route("/admin/counters", get(counters))
+        .route("/admin/counters/lost-responses", get(lost_responses))
         .route("/admin/calls", get(calls))
         .route(
             "/admin/faults",
             get(faults).put(put_fault).delete(delete_faults),
         )
         .route("/admin/faults/next", post(post_next_failure))
+        .route("/admin/faults/lost-responses", put(put_lost_response))
+        .route(
+            "/admin/faults/lost-responses/next",
+            post(post_next_lost_response),
+        )
         .route("/admin/quotas", get(quotas).put(put_quota))
         .route("/admin/collections", get(collections))
         .route("/admin/reset", post(reset))
@@ -100,6 +108,10 @@ async fn counters(State(app): AppState, Query(q): Query<AccountQuery>) -> Answer
     json(app.counters(q.account_id.as_deref())?)
 }
 
+async fn lost_responses(State(app): AppState, Query(q): Query<AccountQuery>) -> Answer {
+    json(app.lost_responses(q.account_id.as_deref())?)
+}
+
 async fn calls(State(app): AppState, Query(q): Query<CallsQuery>) -> Answer {
     json(app.calls(q.account_id.as_deref(), q.collection_id.as_deref())?)
 }
@@ -114,6 +126,14 @@ async fn put_fault(State(app): AppState, body: Bytes) -> Answer {
 
 async fn post_next_failure(State(app): AppState, body: Bytes) -> Answer {
     json(app.fail_next(parse::<NextFailure>(&body)?))
+}
+
+async fn put_lost_response(State(app): AppState, body: Bytes) -> Answer {
+    json(app.set_lost_response(parse::<LostResponseRule>(&body)?)?)
+}
+
+async fn post_next_lost_response(State(app): AppState, body: Bytes) -> Answer {
+    json(app.lose_next(parse::<NextLostResponse>(&body)?))
 }
 
 async fn delete_faults(State(app): AppState) -> StatusCode {

@@ -4,13 +4,15 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::Response;
+use axum::{Extension, Router};
 
-use crate::app::App;
+use crate::app::{App, RekognitionAnswer};
+use crate::connection::ConnectionControl;
+use crate::faults::Loss;
 use crate::protocol::query::{self, FORM_CONTENT_TYPE};
 use crate::protocol::{json, new_request_id};
 use crate::sigv4::SignedRequest;
@@ -44,8 +46,13 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new().fallback(handle).with_state(app)
 }
 
+// Connect info is present when served by `Emulator` (whose connections a lost response may
+// cut) and absent when the router is driven some other way.
+type Connection = Option<Extension<ConnectInfo<ConnectionControl>>>;
+
 async fn handle(
     State(app): State<Arc<App>>,
+    connection: Connection,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -65,14 +72,31 @@ async fn handle(
                 .get("x-amz-target")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default();
-            match app.rekognition(&request, target, &request_id).await {
+            let RekognitionAnswer { result, lost } =
+                app.rekognition(&request, target, &request_id).await;
+            let response = match result {
                 Ok(output) => json::success_response(&output, &request_id),
                 Err(err) => err.into_response(&request_id),
-            }
+            };
+            lose(lost, connection).await;
+            response
         }
         Protocol::Query => match app.sts(&request, &request_id) {
             Ok((action, result)) => query::success_response(action.name(), result, &request_id),
             Err(err) => err.into_response(&request_id),
+        },
+    }
+}
+
+/// Carries out a lost response: the call has been carried out and recorded; its answer now
+/// either never leaves (the connection is reset) or leaves late.
+async fn lose(lost: Option<Loss>, connection: Connection) {
+    match lost {
+        None => {}
+        Some(Loss::Hold(duration)) => tokio::time::sleep(duration).await,
+        Some(Loss::Reset) => match connection {
+            Some(Extension(ConnectInfo(control))) => control.cut(),
+            None => tracing::warn!("cannot reset a connection that has no control; answering"),
         },
     }
 }
