@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ApiResource, DynamicObject, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use rekognition_operator::crd::{CollectionSpec, ManagementPolicy, RekognitionCollection};
-use support::{Options, World};
+use support::{Options, World, ensure_namespace};
 
 const SNAPSHOT: &str = "deploy/helm/snapshots/tenancy.yaml";
 const EXTERNAL_LABEL: &str = "rekognition.aws-operators.dev/external-collections";
@@ -72,21 +72,6 @@ async fn install_policy(client: &kube::Client, docs: &[serde_json::Value]) -> Re
         )
         .await
         .with_context(|| format!("applying {kind} {name}"))?;
-    }
-    Ok(())
-}
-
-async fn ensure_namespace(client: &kube::Client, name: &str) -> Result<()> {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    if namespaces.get_opt(name).await?.is_none() {
-        let ns = Namespace {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                ..ObjectMeta::default()
-            },
-            ..Namespace::default()
-        };
-        namespaces.create(&PostParams::default(), &ns).await?;
     }
     Ok(())
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::Result;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::wait::await_condition;
-use rekognition_emulator::faults::NextFailure;
 use rekognition_emulator::protocol::{ErrorKind, Operation};
 use rekognition_operator::crd::{CollectionSpec, ManagementPolicy, RekognitionCollection};
 use support::{Options, World, eventually};
@@ -116,12 +115,7 @@ async fn an_errors_backoff_holds_across_the_operators_own_status_write() -> Resu
     let world = World::start("backoff").await?;
     // AccessDenied backs off for at least five seconds.
     world
-        .admin()
-        .fail_next(&NextFailure {
-            operation: Some(Operation::CreateCollection),
-            error: ErrorKind::AccessDenied,
-            count: 1,
-        })
+        .fail_next(Operation::CreateCollection, ErrorKind::AccessDenied, 1)
         .await?;
     world.create("denied", CollectionSpec::default()).await?;
     world.wait_reason("denied", "AccessDenied").await?;
@@ -152,12 +146,7 @@ async fn deleted_objects_leave_nothing_in_the_operators_memory() -> Result<()> {
         )
         .await?;
     world
-        .admin()
-        .fail_next(&NextFailure {
-            operation: Some(Operation::CreateCollection),
-            error: ErrorKind::AccessDenied,
-            count: 1,
-        })
+        .fail_next(Operation::CreateCollection, ErrorKind::AccessDenied, 1)
         .await?;
     world.create("failing", CollectionSpec::default()).await?;
     world.wait_reason("managed", "Available").await?;

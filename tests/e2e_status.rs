@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams};
-use rekognition_emulator::faults::{FaultRule, NextFailure};
 use rekognition_emulator::protocol::{ErrorKind, Operation};
 use rekognition_operator::crd::{CollectionSpec, ManagementPolicy};
 use support::{Options, World, argocd_health, eventually};
@@ -37,13 +36,7 @@ async fn ready_never_flaps_under_a_throttle_storm_and_synced_tells_of_it() -> Re
     .await?;
 
     world
-        .admin()
-        .set_fault(&FaultRule {
-            operation: Some(Operation::DescribeCollection),
-            error: Some(ErrorKind::Throttling),
-            probability: 1.0,
-            latency_ms: 0,
-        })
+        .fail_calls(Operation::DescribeCollection, ErrorKind::Throttling, 1.0)
         .await?;
     let storm = Instant::now();
     let mut samples = 0u64;
@@ -170,12 +163,7 @@ async fn the_argocd_health_check_reads_real_statuses() -> Result<()> {
     assert_eq!(health("absent").await?.0, "Degraded");
 
     world
-        .admin()
-        .fail_next(&NextFailure {
-            operation: Some(Operation::CreateCollection),
-            error: ErrorKind::AccessDenied,
-            count: 1,
-        })
+        .fail_next(Operation::CreateCollection, ErrorKind::AccessDenied, 1)
         .await?;
     world.create("denied", CollectionSpec::default()).await?;
     world.wait_reason("denied", "AccessDenied").await?;
@@ -183,13 +171,7 @@ async fn the_argocd_health_check_reads_real_statuses() -> Result<()> {
 
     // A new object whose create is throttled: the operator retries by itself.
     world
-        .admin()
-        .set_fault(&FaultRule {
-            operation: Some(Operation::CreateCollection),
-            error: Some(ErrorKind::Throttling),
-            probability: 1.0,
-            latency_ms: 0,
-        })
+        .fail_calls(Operation::CreateCollection, ErrorKind::Throttling, 1.0)
         .await?;
     world.create("queued", CollectionSpec::default()).await?;
     world.wait_reason("queued", "Throttled").await?;
@@ -197,13 +179,7 @@ async fn the_argocd_health_check_reads_real_statuses() -> Result<()> {
 
     // A usable collection whose refresh is throttled stays Healthy and says why.
     world
-        .admin()
-        .set_fault(&FaultRule {
-            operation: Some(Operation::DescribeCollection),
-            error: Some(ErrorKind::Throttling),
-            probability: 1.0,
-            latency_ms: 0,
-        })
+        .fail_calls(Operation::DescribeCollection, ErrorKind::Throttling, 1.0)
         .await?;
     eventually("usable's refresh throttled", support::WAIT, || async {
         let obj = world.api.get("usable").await?;
@@ -265,13 +241,7 @@ async fn a_recreated_collection_never_shows_the_old_ones_creation_time() -> Resu
         .send()
         .await?;
     world
-        .admin()
-        .set_fault(&FaultRule {
-            operation: Some(Operation::DescribeCollection),
-            error: Some(ErrorKind::Throttling),
-            probability: 0.5,
-            latency_ms: 0,
-        })
+        .fail_calls(Operation::DescribeCollection, ErrorKind::Throttling, 0.5)
         .await?;
     eventually("recreated and described", support::WAIT, || async {
         let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();

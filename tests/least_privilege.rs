@@ -9,7 +9,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DynamicObject, ListParams, ObjectMeta, Patch, PatchParams, PostParams,
@@ -17,7 +17,7 @@ use kube::api::{
 use kube::core::GroupVersionKind;
 use rekognition_operator::config::Config;
 use rekognition_operator::crd::{CollectionSpec, RekognitionCollection};
-use support::{Options, ParseArgs, World};
+use support::{Options, ParseArgs, World, ensure_namespace};
 
 const SNAPSHOT: &str = "deploy/helm/snapshots/one-namespace.yaml";
 
@@ -55,21 +55,6 @@ fn api_resource(doc: &serde_json::Value) -> Option<(ApiResource, bool)> {
         ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(&group, &version, kind), plural),
         namespaced,
     ))
-}
-
-async fn ensure_namespace(client: &kube::Client, name: &str) -> Result<()> {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    if namespaces.get_opt(name).await?.is_none() {
-        let ns = Namespace {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                ..ObjectMeta::default()
-            },
-            ..Namespace::default()
-        };
-        namespaces.create(&PostParams::default(), &ns).await?;
-    }
-    Ok(())
 }
 
 fn forbidden<T: std::fmt::Debug>(what: &str, result: Result<T, kube::Error>) -> Result<()> {

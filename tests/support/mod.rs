@@ -366,6 +366,42 @@ impl World {
         })
     }
 
+    /// Makes the emulator fail the next `count` calls of `operation` with `error`.
+    pub async fn fail_next(
+        &self,
+        operation: rekognition_emulator::Operation,
+        error: rekognition_emulator::ErrorKind,
+        count: u32,
+    ) -> Result<()> {
+        self.admin()
+            .fail_next(&rekognition_emulator::faults::NextFailure {
+                operation: Some(operation),
+                error,
+                count,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Makes the emulator fail calls of `operation` with `error` with this probability, until
+    /// faults are cleared.
+    pub async fn fail_calls(
+        &self,
+        operation: rekognition_emulator::Operation,
+        error: rekognition_emulator::ErrorKind,
+        probability: f64,
+    ) -> Result<()> {
+        self.admin()
+            .set_fault(&rekognition_emulator::faults::FaultRule {
+                operation: Some(operation),
+                error: Some(error),
+                probability,
+                latency_ms: 0,
+            })
+            .await?;
+        Ok(())
+    }
+
     /// A metric of the running operator, summed over its label sets.
     pub async fn metric(&self, name: &str) -> Result<f64> {
         let url = self
@@ -522,6 +558,23 @@ pub fn argocd_health(obj: &RekognitionCollection) -> Result<(String, String)> {
     lua.globals().set("obj", lua.to_value(&object)?)?;
     let health: mlua::Table = lua.load(&script).eval()?;
     Ok((health.get("status")?, health.get("message")?))
+}
+
+/// Creates a namespace unless it exists.
+pub async fn ensure_namespace(client: &kube::Client, name: &str) -> Result<()> {
+    use k8s_openapi::api::core::v1::Namespace;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    if namespaces.get_opt(name).await?.is_none() {
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        namespaces.create(&PostParams::default(), &ns).await?;
+    }
+    Ok(())
 }
 
 /// Call counts from the emulator.
