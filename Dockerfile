@@ -16,8 +16,8 @@ COPY tools/cargo/install.sh tools/cargo/install.sh
 RUN RKO_CACHE_DIR=/cache tools/cargo/install.sh cargo-auditable
 COPY . .
 # aws-lc-rs is the one TLS crypto provider; cargo auditable embeds the dependency list.
-RUN PATH="/cache/cargo-tools/bin:$PATH" cargo auditable build --release --locked --bin rekognition-operator \
- && scripts/image-rootfs.sh target/release/rekognition-operator /rootfs
+RUN PATH="/cache/cargo-tools/bin:$PATH" cargo auditable build --profile container --locked --bin rekognition-operator \
+ && scripts/image-rootfs.sh target/container/rekognition-operator /rootfs
 
 FROM scratch
 ARG VERSION=0.1.0

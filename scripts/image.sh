@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the operator's OCI image without a container daemon, for the machine's architecture:
 #
-#   1. the release binary, with its dependency list embedded (cargo auditable);
+#   1. the release binary (Cargo.toml's `container` profile: the release profile optimised for
+#      size), with its dependency list embedded (cargo auditable);
 #   2. its root filesystem, laid out by scripts/image-rootfs.sh (the Dockerfile uses the same);
 #   3. one layer and the image config, assembled by go-containerregistry's crane (pinned in
 #      tools/crane) through a registry it serves on loopback for the length of this script;
@@ -34,16 +35,17 @@ esac
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 [ -n "$version" ] || fail "no version in Cargo.toml"
 revision=$(git rev-parse HEAD 2>/dev/null) || fail "not a git checkout: the image is labelled with its commit"
-# Reproducible: every time in the image is the commit's.
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
+# Reproducible: every file time in the image is the commit's. Not exported: build scripts (cc)
+# watch SOURCE_DATE_EPOCH, so exporting a per-commit value would rebuild C code on every commit.
+epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
 
 started=$(date +%s)
 tools_bin=$(tools/cargo/install.sh cargo-auditable)
 crane="$(tools/crane/build.sh)/crane"
 
 say "release build of rekognition-operator $version ($platform)"
-PATH="$tools_bin:$PATH" cargo auditable build --release --locked --bin rekognition-operator
-binary="$CARGO_TARGET_DIR/release/rekognition-operator"
+PATH="$tools_bin:$PATH" cargo auditable build --profile container --locked --bin rekognition-operator
+binary="$CARGO_TARGET_DIR/container/rekognition-operator"
 
 out="$root/target/image"
 work=$(mktemp -d)
@@ -58,7 +60,7 @@ scripts/image-rootfs.sh "$binary" "$work/rootfs"
 # One layer, in name order, owned by root, with the commit's time: the same tree gives the same bytes.
 (cd "$work/rootfs" && tar --create --file="$work/layer.tar" --sort=name --format=posix \
   --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
-  --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" -- *)
+  --owner=0 --group=0 --numeric-owner --mtime="@$epoch" -- *)
 
 # crane edits images in a registry; this one lives in memory, on a free loopback port, until the
 # script ends.

@@ -307,7 +307,7 @@ fn dockerfile_declares_the_same_image_as_the_daemonless_build() -> Result<()> {
     );
     for recipe in [&dockerfile, &script] {
         ensure!(
-            recipe.contains("scripts/image-rootfs.sh target/release/rekognition-operator")
+            recipe.contains("scripts/image-rootfs.sh target/container/rekognition-operator")
                 || recipe.contains("scripts/image-rootfs.sh \"$binary\""),
             "a recipe does not lay out the root filesystem with scripts/image-rootfs.sh"
         );
