@@ -299,7 +299,7 @@ async fn metrics_count_the_same_aws_calls_as_the_emulator() -> Result<()> {
         "rekognition_operator_reconciles_total",
         "rekognition_operator_reconcile_duration_seconds_bucket",
         "rekognition_operator_rate_limiter_wait_seconds_count",
-        "rekognition_operator_collections{reason=\"Available\"} 2",
+        "rekognition_operator_collections{condition=\"Ready\",reason=\"Available\"} 2",
         "rekognition_operator_leader 1",
     ] {
         assert!(text.contains(family), "{family} missing:\n{text}");
