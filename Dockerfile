@@ -1,29 +1,36 @@
 # syntax=docker/dockerfile:1
-# Multi-stage build of a static rekognition-operator binary on a distroless, non-root base.
+# The operator image for people who have Docker. It holds the same files as the daemonless build
+# (scripts/image.sh): the same release build, the same root filesystem laid out by
+# scripts/image-rootfs.sh, the same user, entrypoint and labels; tests/image.rs compares the two.
 #   docker build -t rekognition-operator:dev .
 #   docker buildx build --platform linux/amd64,linux/arm64 -t <registry>/rekognition-operator:<tag> --push .
+# Each platform builds natively (under emulation when it is not the builder's), because the image
+# carries the glibc libraries of the platform it was built on.
 
-FROM --platform=$BUILDPLATFORM rust:1.95-bookworm AS build
-ARG TARGETARCH
+FROM rust:1.95-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends musl-tools cmake clang \
+ && apt-get install -y --no-install-recommends ca-certificates cmake clang \
  && rm -rf /var/lib/apt/lists/*
-RUN case "$TARGETARCH" in \
-      amd64) echo x86_64-unknown-linux-musl > /rust-target ;; \
-      arm64) echo aarch64-unknown-linux-musl > /rust-target ;; \
-      *) echo "unsupported architecture $TARGETARCH" >&2; exit 1 ;; \
-    esac \
- && rustup target add "$(cat /rust-target)"
 WORKDIR /src
+COPY tools/cargo/install.sh tools/cargo/install.sh
+RUN RKO_CACHE_DIR=/cache tools/cargo/install.sh cargo-auditable
 COPY . .
-# Static (musl) build: the image needs no libc. aws-lc-rs is the one TLS crypto provider.
-RUN target="$(cat /rust-target)" \
- && cargo build --release --locked --target "$target" --bin rekognition-operator \
- && cp "target/$target/release/rekognition-operator" /rekognition-operator
+# aws-lc-rs is the one TLS crypto provider; cargo auditable embeds the dependency list.
+RUN PATH="/cache/cargo-tools/bin:$PATH" cargo auditable build --profile container --locked --bin rekognition-operator \
+ && scripts/image-rootfs.sh target/container/rekognition-operator /rootfs
 
-FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /rekognition-operator /rekognition-operator
-# 65532 is distroless's "nonroot" user; the Helm chart runs the pod as the same UID.
+FROM scratch
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+COPY --from=build /rootfs/ /
+LABEL org.opencontainers.image.title="rekognition-operator" \
+      org.opencontainers.image.description="Kubernetes operator for Amazon Rekognition face collections" \
+      org.opencontainers.image.source="https://github.com/aws-operators/rekognition-operator" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+# 65532 is "nonroot" in the image's /etc/passwd; the Helm chart runs the pod as the same UID.
 USER 65532:65532
-EXPOSE 8080
+WORKDIR /
+EXPOSE 8080/tcp
 ENTRYPOINT ["/rekognition-operator"]

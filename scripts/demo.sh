@@ -8,16 +8,38 @@ root=$PWD
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-"$HOME/.cache/rekognition-operator/target"}
 started=$(date +%s)
 
-say() { printf '\n==> %s\n' "$*"; }
-
-say "building the control plane (first run: several minutes) and the operator"
-bin_dir=$(tools/envtest/build.sh)
-kubectl="$bin_dir/kubectl"
-cargo build --quiet --locked -p testbed --bin testbed
-cargo build --quiet --locked --bin rekognition-operator
-
 out="$root/target/testbed"
 mkdir -p "$out"
+# Build and start-up output (go: downloading …, cargo's progress) goes here, not to the terminal.
+build_log="$out/demo-build.log"
+: >"$build_log"
+
+elapsed() { printf '%4ss' "$(( $(date +%s) - started ))"; }
+say() { printf '\n==> [%s] %s\n' "$(elapsed)" "$*"; }
+# Runs a phase with its output in the build log: one line when it starts, one when it ends.
+phase() {
+  local what=$1 begun
+  shift
+  begun=$(date +%s)
+  printf '==> [%s] %s …\n' "$(elapsed)" "$what"
+  echo "==> $what: $*" >>"$build_log"
+  if ! "$@" >>"$build_log" 2>&1; then
+    echo "    failed; the last lines of $build_log:" >&2
+    tail -n 30 "$build_log" >&2
+    exit 1
+  fi
+  printf '    done in %ss\n' "$(( $(date +%s) - begun ))"
+}
+
+echo "Full build log: $build_log"
+phase "control plane: kube-apiserver, etcd, kubectl from the pinned Go modules (first run: about five minutes)" \
+  tools/envtest/build.sh
+bin_dir=$(tools/envtest/build.sh 2>/dev/null)
+kubectl="$bin_dir/kubectl"
+phase "test bed and emulator (cargo build; first run: a few minutes)" \
+  cargo build --locked -p testbed --bin testbed
+phase "operator (cargo build)" cargo build --locked --bin rekognition-operator
+
 testbed_log="$out/testbed.log"
 operator_log="$out/operator.log"
 pids=()

@@ -2,26 +2,21 @@
 //! schema, least-privilege RBAC, Pod Security Standard "restricted", and the operator flags it
 //! passes. Helm is built from the version pinned in tools/helm (tools/helm/build.sh).
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::Parser;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Container, PodSpec, ServiceAccount};
+use k8s_openapi::api::core::v1::{Container, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use rekognition_operator::config::{Config, Listen, LogFormat};
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_yaml::Value;
+use support::helm::{
+    CHART, NAMESPACE, ONE_NAMESPACE_VALUES, Rendered, env_field_ref, env_value, helm,
+    operator_container, pod_spec, root, template,
+};
 
-const CHART: &str = "deploy/helm/rekognition-operator";
-const RELEASE: &str = "rekognition-operator";
-const NAMESPACE: &str = "rekognition-system";
-const ONE_NAMESPACE_VALUES: &str = "deploy/helm/ci/one-namespace-values.yaml";
 const TENANCY_VALUES: &str = "deploy/helm/ci/tenancy-values.yaml";
 /// The two-team example's values (deploy/examples/two-teams), rendered as a snapshot.
 const ACCOUNTS_VALUES: &str = "deploy/examples/two-teams/values.yaml";
@@ -37,154 +32,8 @@ const SNAPSHOTS: [(&str, &[&str]); 4] = [
     ("accounts.yaml", &["-f", ACCOUNTS_VALUES]),
 ];
 
-fn root() -> PathBuf {
-    testbed::workspace_root()
-}
-
 // ---------------------------------------------------------------------------------------------
-// helm
-
-/// The pinned helm binary: `$RKO_HELM_BIN_DIR/helm` when that is set, otherwise built (once per
-/// test process, and only when its cache is stale) by tools/helm/build.sh.
-fn helm_binary() -> &'static Path {
-    static HELM: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match HELM.get_or_init(|| locate_helm().map_err(|e| format!("{e:#}"))) {
-        Ok(path) => path,
-        Err(error) => panic!("helm is not available, so the chart cannot be tested: {error}"),
-    }
-}
-
-fn locate_helm() -> Result<PathBuf> {
-    let dir = match std::env::var_os("RKO_HELM_BIN_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => testbed::build_with_script(&root().join("tools/helm/build.sh"))?,
-    };
-    let helm = dir.join("helm");
-    ensure!(
-        helm.is_file(),
-        "{} is missing; run tools/helm/build.sh",
-        helm.display()
-    );
-    Ok(helm)
-}
-
-/// Runs helm in the repository root with its own empty cache, config and data directories, so
-/// that nothing from the developer's helm setup changes the result.
-fn helm(args: &[&str]) -> Result<Output> {
-    let home = tempfile::tempdir()?;
-    Command::new(helm_binary())
-        .args(args)
-        .current_dir(root())
-        .env("HELM_CACHE_HOME", home.path().join("cache"))
-        .env("HELM_CONFIG_HOME", home.path().join("config"))
-        .env("HELM_DATA_HOME", home.path().join("data"))
-        .env_remove("HELM_NAMESPACE")
-        .env_remove("HELM_DEBUG")
-        .output()
-        .with_context(|| format!("running helm {}", args.join(" ")))
-}
-
-/// `helm template rekognition-operator <chart> --namespace rekognition-system <extra>`: the
-/// rendered manifests (without the CRD), or the error helm printed.
-fn template(extra: &[&str]) -> Result<String> {
-    let mut args = vec!["template", RELEASE, CHART, "--namespace", NAMESPACE];
-    args.extend_from_slice(extra);
-    let output = helm(&args)?;
-    if !output.status.success() {
-        bail!(
-            "helm {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8(output.stdout)?)
-}
-
-// ---------------------------------------------------------------------------------------------
-// rendered manifests
-
-struct Rendered {
-    docs: Vec<Value>,
-}
-
-impl Rendered {
-    fn new(extra: &[&str]) -> Result<Self> {
-        Self::parse(&template(extra)?)
-    }
-
-    fn parse(yaml: &str) -> Result<Self> {
-        let mut docs = Vec::new();
-        for document in serde_yaml::Deserializer::from_str(yaml) {
-            let value = Value::deserialize(document).context("rendered YAML does not parse")?;
-            if !value.is_null() {
-                docs.push(value);
-            }
-        }
-        Ok(Self { docs })
-    }
-
-    fn kinds(&self) -> Vec<&str> {
-        self.docs
-            .iter()
-            .filter_map(|doc| doc["kind"].as_str())
-            .collect()
-    }
-
-    fn all<T: DeserializeOwned>(&self, kind: &str) -> Result<Vec<T>> {
-        self.docs
-            .iter()
-            .filter(|doc| doc["kind"].as_str() == Some(kind))
-            .map(|doc| {
-                serde_yaml::from_value(doc.clone())
-                    .with_context(|| format!("{kind} does not parse"))
-            })
-            .collect()
-    }
-
-    fn one<T: DeserializeOwned>(&self, kind: &str) -> Result<T> {
-        let mut all = self.all(kind)?;
-        ensure!(all.len() == 1, "expected one {kind}, found {}", all.len());
-        Ok(all.remove(0))
-    }
-
-    fn deployment(&self) -> Result<Deployment> {
-        self.one("Deployment")
-    }
-}
-
-fn pod_spec(deployment: &Deployment) -> Result<&PodSpec> {
-    deployment
-        .spec
-        .as_ref()
-        .and_then(|spec| spec.template.spec.as_ref())
-        .context("the Deployment has no pod spec")
-}
-
-fn operator_container(deployment: &Deployment) -> Result<&Container> {
-    let pod = pod_spec(deployment)?;
-    ensure!(pod.containers.len() == 1, "expected one container");
-    Ok(&pod.containers[0])
-}
-
-fn env_value<'a>(container: &'a Container, name: &str) -> Option<&'a str> {
-    container
-        .env
-        .iter()
-        .flatten()
-        .find(|var| var.name == name)
-        .and_then(|var| var.value.as_deref())
-}
-
-fn env_field_ref<'a>(container: &'a Container, name: &str) -> Option<&'a str> {
-    container
-        .env
-        .iter()
-        .flatten()
-        .find(|var| var.name == name)
-        .and_then(|var| var.value_from.as_ref())
-        .and_then(|from| from.field_ref.as_ref())
-        .map(|field| field.field_path.as_str())
-}
+// the operator's view of the Deployment
 
 /// Parses the container's arguments with the operator's own flag parser, as the binary would.
 /// AWS_REGION and AWS_ENDPOINT_URL_REKOGNITION, which the chart sets as environment variables, are passed as
@@ -936,4 +785,217 @@ fn the_account_mapping_values_become_the_configmap_the_operator_reads() -> Resul
         .context("mapping.yaml")?;
     assert_eq!(Mapping::parse(text), Ok(Mapping::default()));
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// versions, packaging, the chart's README
+
+/// Chart.yaml's fields that tie the chart to the operator's release.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChartMeta {
+    version: String,
+    app_version: String,
+}
+
+fn chart_meta() -> Result<ChartMeta> {
+    let text = std::fs::read_to_string(root().join(CHART).join("Chart.yaml"))?;
+    Ok(serde_yaml::from_str(&text)?)
+}
+
+#[test]
+fn image_tag_defaults_to_app_version_which_is_the_crate_version() -> Result<()> {
+    let meta = chart_meta()?;
+    let crate_version = env!("CARGO_PKG_VERSION");
+    ensure!(
+        meta.app_version == crate_version,
+        "Chart.yaml appVersion {} differs from the crate version {crate_version}: a release \
+         bumps both (and the chart's version)",
+        meta.app_version
+    );
+    let values: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(
+        root().join(CHART).join("values.yaml"),
+    )?)?;
+    assert_eq!(
+        values["image"]["tag"].as_str(),
+        Some(""),
+        "image.tag must default to empty, so that it follows appVersion"
+    );
+    let container = operator_container(&Rendered::new(&[])?.deployment()?)?.clone();
+    let image = container.image.context("no image")?;
+    assert_eq!(
+        image.rsplit_once(':').map(|(_, tag)| tag),
+        Some(crate_version),
+        "{image}"
+    );
+
+    // An explicit tag wins.
+    let container =
+        operator_container(&Rendered::new(&["--set-string", "image.tag=9.9.9"])?.deployment()?)?
+            .clone();
+    assert_eq!(
+        container.image.as_deref(),
+        Some("ghcr.io/aws-operators/rekognition-operator:9.9.9")
+    );
+    Ok(())
+}
+
+#[test]
+fn chart_packages_with_helm_package() -> Result<()> {
+    let meta = chart_meta()?;
+    let dir = tempfile::tempdir()?;
+    let destination = dir.path().to_string_lossy().into_owned();
+    let output = helm(&["package", CHART, "--destination", &destination])?;
+    ensure!(
+        output.status.success(),
+        "helm package failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let package = dir
+        .path()
+        .join(format!("rekognition-operator-{}.tgz", meta.version));
+    ensure!(
+        package.is_file(),
+        "helm package did not write {}",
+        package.display()
+    );
+
+    // The package installs what the directory does: it renders the same manifests.
+    let from_package = helm(&[
+        "template",
+        "rekognition-operator",
+        &package.to_string_lossy(),
+        "--namespace",
+        NAMESPACE,
+    ])?;
+    ensure!(from_package.status.success(), "the package does not render");
+    assert_eq!(String::from_utf8(from_package.stdout)?, template(&[])?);
+    Ok(())
+}
+
+/// One row of the chart README's values table.
+struct ValueRow {
+    key: String,
+    default: String,
+    description: String,
+}
+
+/// The documented values of values.yaml: each key preceded by a `# -- ` comment (its first
+/// paragraph is the description) gets a row with its whole default, and leaves below it get none;
+/// any other leaf gets a row without a description (which the test refuses).
+fn value_rows(values_yaml: &str) -> Result<Vec<ValueRow>> {
+    let defaults: serde_yaml::Value = serde_yaml::from_str(values_yaml)?;
+    let mut rows = Vec::new();
+    // (indentation, key, documented as a whole)
+    let mut stack: Vec<(usize, String, bool)> = Vec::new();
+    let mut doc: Option<Vec<String>> = None;
+    let mut paragraph_ended = false;
+    for line in values_yaml.lines() {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if let Some(text) = trimmed.strip_prefix("# --") {
+            doc = Some(vec![text.trim().to_owned()]);
+            paragraph_ended = false;
+            continue;
+        }
+        if let Some(text) = trimmed.strip_prefix('#') {
+            if let Some(lines) = doc.as_mut() {
+                let text = text.trim();
+                if text.is_empty() {
+                    paragraph_ended = true;
+                } else if !paragraph_ended {
+                    lines.push(text.to_owned());
+                }
+            }
+            continue;
+        }
+        if trimmed.is_empty() || trimmed.starts_with('-') {
+            continue;
+        }
+        let Some((key, rest)) = trimmed.split_once(':') else {
+            continue;
+        };
+        while stack.last().is_some_and(|(i, ..)| *i >= indent) {
+            stack.pop();
+        }
+        let under_documented = stack.iter().any(|(.., documented)| *documented);
+        let path: Vec<&str> = stack
+            .iter()
+            .map(|(_, k, _)| k.as_str())
+            .chain([key])
+            .collect();
+        let description = doc.take().map(|lines| lines.join(" "));
+        let documented = description.is_some();
+        if !under_documented && (documented || !rest.trim().is_empty()) {
+            let mut default = &defaults;
+            for part in &path {
+                default = &default[*part];
+            }
+            rows.push(ValueRow {
+                key: path.join("."),
+                default: serde_json::to_string(default)?,
+                description: description.unwrap_or_default(),
+            });
+        }
+        stack.push((indent, key.to_owned(), documented));
+    }
+    Ok(rows)
+}
+
+fn values_table(rows: &[ValueRow]) -> String {
+    let cell = |text: &str| text.replace('|', "\\|");
+    let mut table = String::from("| key | default | description |\n|---|---|---|\n");
+    for row in rows {
+        table.push_str(&format!(
+            "| `{}` | `{}` | {} |\n",
+            row.key,
+            cell(&row.default),
+            cell(&row.description)
+        ));
+    }
+    table
+}
+
+const TABLE_START: &str = "<!-- values table: generated from values.yaml by tests/chart.rs -->\n";
+const TABLE_END: &str = "<!-- end of values table -->\n";
+
+#[test]
+fn chart_readme_values_table_matches_values_yaml() -> Result<()> {
+    let values = std::fs::read_to_string(root().join(CHART).join("values.yaml"))?;
+    let rows = value_rows(&values)?;
+    let undocumented: Vec<&str> = rows
+        .iter()
+        .filter(|row| row.description.is_empty())
+        .map(|row| row.key.as_str())
+        .collect();
+    ensure!(
+        undocumented.is_empty(),
+        "values.yaml keys without a `# -- ` description: {undocumented:?}"
+    );
+    let table = values_table(&rows);
+
+    let path = root().join(CHART).join("README.md");
+    let readme =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let (before, rest) = readme
+        .split_once(TABLE_START)
+        .context("the chart README has no values table start marker")?;
+    let (committed, after) = rest
+        .split_once(TABLE_END)
+        .context("the chart README has no values table end marker")?;
+    if committed == table {
+        return Ok(());
+    }
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
+        std::fs::write(
+            &path,
+            format!("{before}{TABLE_START}{table}{TABLE_END}{after}"),
+        )?;
+        eprintln!("rewrote the values table of {CHART}/README.md (UPDATE_SNAPSHOTS=1)");
+        return Ok(());
+    }
+    bail!(
+        "{CHART}/README.md's values table differs from values.yaml; run \
+         UPDATE_SNAPSHOTS=1 cargo test --test chart and review the change"
+    )
 }

@@ -99,6 +99,7 @@ async fn one_replica_leads_another_takes_over_and_sigterm_releases_the_lease() -
     // Only the leader reconciles and writes: one CreateCollection makes the object Ready.
     world.create("first", CollectionSpec::default()).await?;
     world.wait_reason("first", "Available").await?;
+    // A new object is Ready after its one CreateCollection; the describe comes later.
     assert!(
         leader
             .metric("rekognition_operator_aws_calls_total")

@@ -431,6 +431,12 @@ impl ControlPlane {
         &self.server
     }
 
+    /// The CA that signed the API server's serving certificate (PEM), as a pod finds it in
+    /// `/var/run/secrets/kubernetes.io/serviceaccount/ca.crt`.
+    pub fn ca_cert_pem(&self) -> &str {
+        &self.ca_cert_pem
+    }
+
     /// The binaries this control plane runs (kubectl among them).
     pub fn binaries(&self) -> &ControlPlaneBinaries {
         &self.binaries

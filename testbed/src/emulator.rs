@@ -89,10 +89,13 @@ impl BackgroundEmulator {
     }
 
     /// Environment variables that point the AWS SDK (and so the operator) at this emulator.
+    /// The region is in both variables: the Rust SDK and current AWS CLIs read `AWS_REGION`,
+    /// boto3 and older CLIs only `AWS_DEFAULT_REGION`.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_ENDPOINT_URL", self.endpoint_url.clone()),
             ("AWS_REGION", self.config.region.clone()),
+            ("AWS_DEFAULT_REGION", self.config.region.clone()),
             ("AWS_ACCESS_KEY_ID", self.config.access_key_id.clone()),
             (
                 "AWS_SECRET_ACCESS_KEY",

@@ -283,6 +283,12 @@ async fn up_command_serves_kubectl_and_the_aws_sdk_then_cleans_up_on_sigterm() -
     let listed = rekognition.list_collections().send().await?;
     assert_eq!(listed.collection_ids(), ["from-aws-env"]);
     assert!(env.contains_key("REKOGNITION_EMULATOR_ADMIN_URL"));
+    // boto3 and older AWS CLIs read only AWS_DEFAULT_REGION.
+    assert_eq!(
+        env.get("AWS_DEFAULT_REGION"),
+        Some(&env["AWS_REGION"]),
+        "aws.env sets AWS_DEFAULT_REGION as well as AWS_REGION"
+    );
 
     // SIGTERM: stops everything and removes what it wrote.
     let status = Command::new("kill")

@@ -2,6 +2,8 @@
 //! operator (as a task of the test) per test, and waits on conditions with deadlines.
 #![allow(dead_code)]
 
+pub mod helm;
+
 use std::sync::Arc;
 use std::time::Duration;
 
