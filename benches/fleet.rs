@@ -4,7 +4,7 @@
 //! objects while resyncs are behind.
 //!
 //! `cargo bench --bench fleet` runs the full benchmark (release build, about half an hour on two
-//! cores). `FLEET_SCALE=small cargo test --bench fleet` runs the same scenarios at a small scale
+//! cores); FLEET_PARTS picks parts of it. `FLEET_SCALE=small cargo test --bench fleet` runs the same scenarios at a small scale
 //! (the README's test command does, so the benchmark cannot rot); its figures are printed, never
 //! asserted.
 
@@ -658,15 +658,27 @@ async fn main() -> Result<()> {
     rustls::crypto::aws_lc_rs::default_provider()
         .install_default()
         .ok();
+    // FLEET_PARTS picks parts to run (comma-separated: default-quota, other-quotas, latency,
+    // fleet); all of them by default.
+    let parts = std::env::var("FLEET_PARTS").unwrap_or_default();
+    let wanted = |part: &str| parts.is_empty() || parts.split(',').any(|p| p == part);
     let mut bench = Bench::start().await?;
     let mut rows = Vec::new();
     let started = Instant::now();
-    burst(&mut bench, scale.burst, 5.0, &mut rows, true).await?;
-    for &quota in scale.quotas {
-        burst(&mut bench, scale.burst, quota, &mut rows, false).await?;
+    if wanted("default-quota") {
+        burst(&mut bench, scale.burst, 5.0, &mut rows, true).await?;
     }
-    latency(&mut bench, scale.latency_samples, &mut rows).await?;
-    fleet(&mut bench, &scale, &mut rows).await?;
+    if wanted("other-quotas") {
+        for &quota in scale.quotas {
+            burst(&mut bench, scale.burst, quota, &mut rows, false).await?;
+        }
+    }
+    if wanted("latency") {
+        latency(&mut bench, scale.latency_samples, &mut rows).await?;
+    }
+    if wanted("fleet") {
+        fleet(&mut bench, &scale, &mut rows).await?;
+    }
 
     println!(
         "\nfleet benchmark ({} scale, {} build, {:.0} s)\n",
