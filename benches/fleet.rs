@@ -669,7 +669,12 @@ async fn main() -> Result<()> {
         burst(&mut bench, scale.burst, 5.0, &mut rows, true).await?;
     }
     if wanted("other-quotas") {
-        for &quota in scale.quotas {
+        // FLEET_QUOTAS overrides the quotas of this part, e.g. "20,50".
+        let quotas: Vec<f64> = match std::env::var("FLEET_QUOTAS") {
+            Ok(list) => list.split(',').filter_map(|q| q.trim().parse().ok()).collect(),
+            Err(_) => scale.quotas.to_vec(),
+        };
+        for quota in quotas {
             burst(&mut bench, scale.burst, quota, &mut rows, false).await?;
         }
     }
