@@ -40,9 +40,8 @@ pub struct Config {
     pub resync_interval: Duration,
 
     /// Objects reconciled at the same time. A reconcile mostly waits (for the API server, AWS or
-    /// the limiter), so throughput follows this number: the fleet benchmark found 8 workers
-    /// capped a burst at about 86 objects/s whatever AWS allowed.
-    #[arg(long, env = "REKOGNITION_OPERATOR_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
+    /// the limiter); on a small API server more workers mostly add contention.
+    #[arg(long, env = "REKOGNITION_OPERATOR_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
     /// AWS calls per second that each (region, operation) starts with, shared by all workers
@@ -240,7 +239,7 @@ mod tests {
     fn defaults_are_sensible() {
         let config = parse(&[]).expect("defaults parse");
         assert_eq!(config.resync_interval, Duration::from_secs(600));
-        assert_eq!(config.concurrency, 32);
+        assert_eq!(config.concurrency, 8);
         assert!(config.aws_rate > 0.0 && config.aws_rate < 5.0);
     }
 
