@@ -237,12 +237,17 @@ impl<'a> Run<'a> {
     /// Waits until every object has converged (I1), without other faults: the quiet point
     /// between a scenario's set-up and its faults.
     pub async fn wait_converged(&self) -> Result<()> {
-        testbed::wait_until(
+        let waited = testbed::wait_until(
             "the objects converge before the faults",
             Duration::from_secs(60),
             || async { Ok(invariants::check(self, &self.observe().await?).is_empty()) },
         )
-        .await
+        .await;
+        if let Err(error) = waited {
+            let left = invariants::check(self, &self.observe().await?);
+            anyhow::bail!("{error:#}: {}", left.join("; "));
+        }
+        Ok(())
     }
 
     /// A Rekognition client on this run's emulator, for the campaign's out-of-band changes.
