@@ -191,7 +191,8 @@ async fn edit_tags(run: &mut Run<'_>, round: u32) -> Result<()> {
 async fn kill_during_create_burst(run: &mut Run<'_>, rng: &mut StdRng) -> Result<()> {
     run.spawn_operator().await?;
     run.create_all().await?;
-    pause_up_to(rng, 1500).await;
+    // A few objects are reconciled within a few hundred milliseconds: kill within that.
+    pause_up_to(rng, 400).await;
     kill_operator(run).await?;
     run.spawn_operator().await
 }
@@ -202,7 +203,7 @@ async fn kill_during_delete_burst(run: &mut Run<'_>, rng: &mut StdRng) -> Result
     run.create_all().await?;
     run.wait_converged().await?;
     run.delete_all().await?;
-    pause_up_to(rng, 1000).await;
+    pause_up_to(rng, 400).await;
     kill_operator(run).await?;
     run.spawn_operator().await
 }
