@@ -35,6 +35,8 @@ struct Flags {
     seed: u64,
     scenarios: Vec<Scenario>,
     objects: usize,
+    /// Print the scenarios' names and stop.
+    list: bool,
 }
 
 const DEFAULT_RUNS: u32 = 2;
@@ -46,9 +48,17 @@ fn parse_flags(args: impl IntoIterator<Item = String>) -> Result<Flags> {
         seed: rand::rng().random(),
         scenarios: Vec::new(),
         objects: DEFAULT_OBJECTS,
+        list: false,
     };
+    // Positional arguments are `cargo test <filter>`'s name filters: scenarios whose names
+    // contain one run; with filters that match none, the campaign runs nothing, as libtest does.
+    let mut filters: Vec<String> = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
+        if !arg.starts_with('-') {
+            filters.push(arg);
+            continue;
+        }
         let (name, inline) = match arg.split_once('=') {
             Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
             None => (arg.clone(), None),
@@ -64,17 +74,14 @@ fn parse_flags(args: impl IntoIterator<Item = String>) -> Result<Flags> {
             "--seed" => flags.seed = value()?.parse().context("--seed")?,
             "--objects" => flags.objects = value()?.parse().context("--objects")?,
             "--scenario" => flags.scenarios.push(Scenario::named(&value()?)?),
-            "--list" => {
-                for scenario in Scenario::ALL {
-                    println!("{}", scenario.name());
-                }
-                std::process::exit(0);
-            }
+            "--list" => flags.list = true,
             // What `cargo test` passes to every test binary; the campaign has no use for them.
-            "--nocapture" | "--quiet" | "-q" | "--show-output" => {}
-            "--test-threads" | "--format" | "--color" => {
+            "--nocapture" | "--quiet" | "-q" | "--show-output" | "--exact" => {}
+            "--test-threads" | "--format" | "--color" | "--skip" => {
                 value()?;
             }
+            // The campaign has no ignored tests.
+            "--ignored" => filters.push(String::new()),
             other => bail!(
                 "unknown flag {other}; flags: --runs N --seed S --scenario NAME (repeatable) \
                  --objects K --list"
@@ -83,6 +90,13 @@ fn parse_flags(args: impl IntoIterator<Item = String>) -> Result<Flags> {
     }
     if flags.scenarios.is_empty() {
         flags.scenarios = Scenario::ALL.to_vec();
+    }
+    if !filters.is_empty() {
+        flags.scenarios.retain(|s| {
+            filters
+                .iter()
+                .any(|f| !f.is_empty() && s.name().contains(f.as_str()))
+        });
     }
     if flags.runs == 0 || flags.objects == 0 {
         bail!("--runs and --objects must be at least 1");
@@ -98,6 +112,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if flags.scenarios.is_empty() {
+        println!("chaos: no scenario matches the filter");
+        return ExitCode::SUCCESS;
+    }
+    if flags.list {
+        for scenario in Scenario::ALL {
+            println!("{}", scenario.name());
+        }
+        return ExitCode::SUCCESS;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
