@@ -671,7 +671,10 @@ async fn main() -> Result<()> {
     if wanted("other-quotas") {
         // FLEET_QUOTAS overrides the quotas of this part, e.g. "20,50".
         let quotas: Vec<f64> = match std::env::var("FLEET_QUOTAS") {
-            Ok(list) => list.split(',').filter_map(|q| q.trim().parse().ok()).collect(),
+            Ok(list) => list
+                .split(',')
+                .filter_map(|q| q.trim().parse().ok())
+                .collect(),
             Err(_) => scale.quotas.to_vec(),
         };
         for quota in quotas {

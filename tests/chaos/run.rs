@@ -1,0 +1,384 @@
+//! One run's world: a fresh namespace on the campaign's control plane, a fresh emulator, the
+//! operator processes, and what the campaign did behind the operator's back (which the
+//! invariants need to know).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use rekognition_emulator::admin::{AdminClient, CollectionView};
+use rekognition_operator::crd::{
+    CollectionSpec, DeletionPolicy, ManagementPolicy, RekognitionCollection,
+};
+use testbed::{BackgroundEmulator, ControlPlane, OperatorOptions, OperatorProcess};
+
+use crate::invariants::{self, Observed};
+use crate::report::Outcome;
+
+/// Deadline for an operator process to become ready.
+pub const READY: Duration = Duration::from_secs(30);
+
+/// How an object was last asked to behave, as the campaign wrote it.
+#[derive(Clone, Debug)]
+pub struct Intent {
+    pub uid: String,
+    pub deletion_policy: DeletionPolicy,
+    pub management_policy: ManagementPolicy,
+}
+
+/// A collection that is not the operator's: how it was when it became so, and since when.
+pub struct Foreign {
+    pub view: CollectionView,
+    pub since: chrono::DateTime<chrono::Utc>,
+}
+
+pub struct Run<'a> {
+    pub control_plane: &'a ControlPlane,
+    pub namespace: String,
+    pub api: Api<RekognitionCollection>,
+    pub emulator: BackgroundEmulator,
+    pub admin: AdminClient,
+    pub objects: usize,
+    pub operators: Vec<OperatorProcess>,
+    options: OperatorOptions,
+    // Kept for the operator's kubeconfig and log until the run ends.
+    dir: tempfile::TempDir,
+    /// Per object name, the last intent the campaign wrote (kept after deletion).
+    pub intents: BTreeMap<String, Intent>,
+    /// Successful CreateCollection calls the operator may legitimately make per collection ID
+    /// beyond one per object incarnation: one per out-of-band deletion it has to repair.
+    pub repairs: BTreeMap<String, u32>,
+    /// CreateCollection calls the campaign itself made, per collection ID.
+    pub own_creates: BTreeMap<String, u32>,
+    /// Collections the campaign made or took away from the operator, as they must stay.
+    pub foreign: BTreeMap<String, Foreign>,
+    /// Objects created per name: each incarnation may create its collection once.
+    pub incarnations: BTreeMap<String, u32>,
+    /// Objects that, by the scenario's design, own no collection (it belongs to someone else):
+    /// they are exempt from I1's "converges to its own collection" and from I4.
+    pub not_owned: BTreeSet<String>,
+    /// When the scenario struck (its first fault); convergence is timed from then.
+    struck_at: Option<Instant>,
+}
+
+impl<'a> Run<'a> {
+    /// A fresh namespace and emulator; no operator yet (see [`Run::spawn_operator`]).
+    pub async fn start(
+        control_plane: &'a ControlPlane,
+        scenario: &str,
+        objects: usize,
+    ) -> Result<Self> {
+        let client = control_plane.client().await?;
+        let suffix: u32 = rand::random();
+        let namespace = format!("chaos-{suffix:08x}");
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some(namespace.clone()),
+                labels: Some([("chaos-scenario".to_owned(), scenario.to_owned())].into()),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .with_context(|| format!("creating namespace {namespace}"))?;
+        let mut config = testbed::emulator_config();
+        // The whole run's calls: I3 and I6 read them all.
+        config.call_log_capacity = 1_000_000;
+        let emulator = BackgroundEmulator::start(config)?;
+        let admin = emulator.admin()?;
+        let dir = tempfile::tempdir()?;
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, control_plane.kubeconfig_yaml()?)?;
+        let options = OperatorOptions::new(
+            env!("CARGO_BIN_EXE_rekognition-operator"),
+            kubeconfig,
+            &emulator,
+            dir.path().join("operator.log"),
+        )
+        .args([
+            "--namespace",
+            namespace.as_str(),
+            "--aws-rate",
+            "50",
+            "--aws-burst",
+            "50",
+            // Short, so a lost answer held by the emulator times the call out quickly, and
+            // out-of-band changes are noticed within a run.
+            "--aws-timeout",
+            "2s",
+            "--resync-interval",
+            "2s",
+        ]);
+        Ok(Self {
+            control_plane,
+            api: Api::namespaced(client, &namespace),
+            namespace,
+            emulator,
+            admin,
+            objects,
+            operators: Vec::new(),
+            options,
+            dir,
+            intents: BTreeMap::new(),
+            repairs: BTreeMap::new(),
+            own_creates: BTreeMap::new(),
+            foreign: BTreeMap::new(),
+            incarnations: BTreeMap::new(),
+            not_owned: BTreeSet::new(),
+            struck_at: None,
+        })
+    }
+
+    /// Marks the moment the scenario's first fault strikes.
+    pub fn strike(&mut self) {
+        self.struck_at.get_or_insert_with(Instant::now);
+    }
+
+    /// The operator options of this run, for a scenario to adjust.
+    pub fn operator_options(&self) -> OperatorOptions {
+        self.options.clone()
+    }
+
+    /// Starts an operator process with the run's options and waits until it is ready.
+    pub async fn spawn_operator(&mut self) -> Result<()> {
+        let options = self.options.clone();
+        self.spawn_operator_with(&options).await
+    }
+
+    /// Starts an operator process and waits until it is ready.
+    pub async fn spawn_operator_with(&mut self, options: &OperatorOptions) -> Result<()> {
+        let mut operator = OperatorProcess::spawn(options)?;
+        operator.wait_ready(READY).await?;
+        self.operators.push(operator);
+        Ok(())
+    }
+
+    /// Starts an operator process without waiting (it may crash at a crash point before it is
+    /// ready to be asked).
+    pub fn spawn_operator_unready(&mut self, options: &OperatorOptions) -> Result<()> {
+        self.operators.push(OperatorProcess::spawn(options)?);
+        Ok(())
+    }
+
+    /// `name-NNN` for the i-th object.
+    pub fn name(i: usize) -> String {
+        format!("photos-{i:03}")
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        (0..self.objects).map(Self::name).collect()
+    }
+
+    /// Creates an object and remembers its intent.
+    pub async fn create(&mut self, name: &str, spec: CollectionSpec) -> Result<()> {
+        let object = RekognitionCollection {
+            metadata: ObjectMeta {
+                name: Some(name.to_owned()),
+                ..ObjectMeta::default()
+            },
+            spec: spec.clone(),
+            status: None,
+        };
+        let created = self.api.create(&PostParams::default(), &object).await?;
+        *self.incarnations.entry(name.to_owned()).or_default() += 1;
+        self.intents.insert(
+            name.to_owned(),
+            Intent {
+                uid: created.metadata.uid.context("a created object has a UID")?,
+                deletion_policy: spec.deletion_policy,
+                management_policy: spec.management_policy,
+            },
+        );
+        Ok(())
+    }
+
+    /// Creates the run's objects with default specs and a tag each.
+    pub async fn create_all(&mut self) -> Result<()> {
+        for name in self.names() {
+            self.create(&name, spec_with_tag("burst", &name)).await?;
+        }
+        Ok(())
+    }
+
+    /// Merge-patches an object's spec and remembers the policies it now asks for.
+    pub async fn patch_spec(&mut self, name: &str, spec: serde_json::Value) -> Result<()> {
+        let patched = self
+            .api
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({ "spec": spec })),
+            )
+            .await?;
+        if let Some(intent) = self.intents.get_mut(name) {
+            intent.deletion_policy = patched.spec.deletion_policy;
+            intent.management_policy = patched.spec.management_policy;
+        }
+        Ok(())
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        self.api.delete(name, &DeleteParams::default()).await?;
+        Ok(())
+    }
+
+    pub async fn delete_all(&self) -> Result<()> {
+        for name in self.names() {
+            self.delete(&name).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until every object has converged (I1), without other faults: the quiet point
+    /// between a scenario's set-up and its faults.
+    pub async fn wait_converged(&self) -> Result<()> {
+        let waited = testbed::wait_until(
+            "the objects converge before the faults",
+            Duration::from_secs(60),
+            || async { Ok(invariants::check(self, &self.observe().await?).is_empty()) },
+        )
+        .await;
+        if let Err(error) = waited {
+            let left = invariants::check(self, &self.observe().await?);
+            anyhow::bail!("{error:#}: {}", left.join("; "));
+        }
+        Ok(())
+    }
+
+    /// A Rekognition client on this run's emulator, for the campaign's out-of-band changes.
+    pub async fn rekognition(&self) -> aws_sdk_rekognition::Client {
+        let config = self.emulator.config();
+        let sdk = rekognition_operator::aws::sdk_config_loader(Duration::from_secs(10))
+            .region(aws_config::Region::new(config.region.clone()))
+            .endpoint_url(self.emulator.endpoint_url())
+            .credentials_provider(aws_sdk_rekognition::config::Credentials::new(
+                config.access_key_id.clone(),
+                config.secret_access_key.clone(),
+                None,
+                None,
+                "chaos",
+            ))
+            .load()
+            .await;
+        aws_sdk_rekognition::Client::new(&sdk)
+    }
+
+    /// Declares collection `id` foreign from now on, as it is now: nobody but the campaign
+    /// may change it any more (I6).
+    pub async fn mark_foreign(&mut self, id: &str) -> Result<()> {
+        let since = chrono::Utc::now();
+        let view = self
+            .collection(id)
+            .await?
+            .with_context(|| format!("no collection {id} to mark foreign"))?;
+        self.foreign.insert(id.to_owned(), Foreign { view, since });
+        Ok(())
+    }
+
+    /// The collection as the emulator has it now.
+    pub async fn collection(&self, id: &str) -> Result<Option<CollectionView>> {
+        Ok(self
+            .admin
+            .collections()
+            .await?
+            .into_iter()
+            .find(|c| c.collection_id == id))
+    }
+
+    /// Everything the invariants look at, read now.
+    pub async fn observe(&self) -> Result<Observed> {
+        Ok(Observed {
+            objects: self.api.list(&Default::default()).await?.items,
+            collections: self.admin.collections().await?,
+            calls: self.admin.calls().await?,
+        })
+    }
+
+    /// Waits (up to `deadline`) until every invariant holds, and reports the violations left if
+    /// they never all do. The time to converge counts from the first fault.
+    pub async fn converge(&self, deadline: Duration) -> Outcome {
+        let started = self.struck_at.unwrap_or_else(Instant::now);
+        let waited = testbed::wait_until("every invariant holds", deadline, || async {
+            Ok(invariants::check(self, &self.observe().await?).is_empty())
+        })
+        .await;
+        let converged_in = started.elapsed();
+        match waited {
+            Ok(()) => Outcome {
+                converged_in,
+                violations: Vec::new(),
+            },
+            Err(error) => {
+                let violations = match self.observe().await {
+                    Ok(observed) => invariants::check(self, &observed),
+                    Err(read) => vec![format!("reading the world: {read:#}")],
+                };
+                Outcome {
+                    converged_in,
+                    violations: if violations.is_empty() {
+                        vec![format!("{error:#}")]
+                    } else {
+                        violations
+                    },
+                }
+            }
+        }
+    }
+
+    /// The end of the operators' log and the emulator's call log, for a failed run.
+    pub async fn diagnostics(&self) -> String {
+        let calls = match self.admin.calls().await {
+            Ok(calls) => calls
+                .iter()
+                .filter(|c| {
+                    c.operation != "DescribeCollection" && c.operation != "ListTagsForResource"
+                })
+                .map(|c| {
+                    format!(
+                        "  {} {} {:?} {}{}",
+                        c.at.format("%H:%M:%S%.3f"),
+                        c.operation,
+                        c.collection_id.as_deref().unwrap_or("-"),
+                        c.outcome,
+                        c.lost_response
+                            .map(|l| format!(" (answer lost: {l:?})"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Err(error) => format!("  (call log unavailable: {error})"),
+        };
+        let mut logs = String::new();
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        paths.sort();
+        for path in paths
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        {
+            let log = std::fs::read_to_string(path).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            logs.push_str(&format!(
+                "--- {} (last 30 lines) ---\n{}\n",
+                path.display(),
+                lines[lines.len().saturating_sub(30)..].join("\n")
+            ));
+        }
+        format!("--- call log (writes) ---\n{calls}\n{logs}")
+    }
+}
+
+/// A default spec with one tag.
+pub fn spec_with_tag(key: &str, value: &str) -> CollectionSpec {
+    CollectionSpec {
+        tags: [(key.to_owned(), value.to_owned())].into(),
+        ..CollectionSpec::default()
+    }
+}
