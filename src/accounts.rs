@@ -10,11 +10,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde::Deserialize;
+use tokio::sync::Notify;
 use tracing::{info, warn};
 
 /// The ConfigMap key that holds the mapping (YAML: namespace → roleArn, externalId).
@@ -196,6 +197,8 @@ pub fn resolve(
 #[derive(Clone, Default)]
 pub struct MappingWatch {
     current: Arc<RwLock<Option<Mapping>>>,
+    /// Signalled when a loaded mapping is replaced by a different one.
+    changed: Arc<Notify>,
 }
 
 impl MappingWatch {
@@ -203,6 +206,7 @@ impl MappingWatch {
     pub fn fixed(mapping: Mapping) -> Self {
         Self {
             current: Arc::new(RwLock::new(Some(mapping))),
+            changed: Arc::default(),
         }
     }
 
@@ -214,16 +218,30 @@ impl MappingWatch {
     }
 
     fn set(&self, mapping: Mapping) {
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(mapping);
+        let previous = self
+            .current
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(mapping.clone());
+        if previous.is_some_and(|previous| previous != mapping) {
+            self.changed.notify_one();
+        }
+    }
+
+    /// Yields once for every change of a mapping already loaded (changes that come in quick
+    /// succession may yield once), so objects refused for want of a mapping are checked again.
+    pub fn changes(&self) -> impl Stream<Item = ()> + Send + Sync + 'static {
+        futures::stream::unfold(self.changed.clone(), |changed| async move {
+            changed.notified().await;
+            Some(((), changed))
+        })
     }
 
     /// Watches the ConfigMap `name` in `namespace` (by name only, as its RBAC allows) and keeps
     /// the mapping current. A malformed version is logged and the last good one kept; a deleted
     /// ConfigMap is an empty mapping.
     pub fn watch(client: kube::Client, namespace: &str, name: &str) -> Self {
-        let watch = Self {
-            current: Arc::default(),
-        };
+        let watch = Self::default();
         let api: Api<ConfigMap> = Api::namespaced(client, namespace);
         let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
         let state = watch.clone();
@@ -285,6 +303,30 @@ mod tests {
             role_arn: arn.into(),
             external_id: external_id.map(str::to_owned),
         })
+    }
+
+    #[tokio::test]
+    async fn only_a_different_mapping_after_the_first_is_a_change() {
+        use futures::FutureExt;
+        let watch = MappingWatch::default();
+        let mut changes = Box::pin(watch.changes());
+        watch.set(Mapping::default());
+        watch.set(Mapping::default());
+        assert_eq!(
+            changes.next().now_or_never(),
+            None,
+            "first load, then the same"
+        );
+        watch.set(mapping());
+        assert_eq!(
+            tokio::time::timeout(std::time::Duration::from_secs(1), changes.next()).await,
+            Ok(Some(()))
+        );
+        assert_eq!(
+            changes.next().now_or_never(),
+            None,
+            "one change, one signal"
+        );
     }
 
     #[test]

@@ -239,7 +239,8 @@ pub enum ReadyReason {
     /// spec.region differs from the region the collection lives in (status.region); waits for a
     /// spec change.
     RegionConflict,
-    /// The platform team's tenancy policy refuses the object; waits for a spec change.
+    /// The platform team's tenancy policy or account mapping refuses the object; no AWS call,
+    /// checked again until the policy allows it or the spec changes.
     PolicyDenied,
     /// No AWS credentials could be obtained (IRSA, Pod Identity, STS); retrying on a long backoff.
     CredentialsUnavailable,
@@ -303,7 +304,8 @@ impl ReadyReason {
         matches!(self, Self::Throttled | Self::AwsUnavailable)
     }
 
-    /// Reasons that need the user to change the spec; the operator makes no AWS call until then.
+    /// Refusals: the operator makes no AWS call for the object until its spec changes, or (for a
+    /// [policy refusal](Self::is_policy_refusal)) until the platform team's configuration allows it.
     pub fn waits_for_spec_change(self) -> bool {
         matches!(
             self,
@@ -312,6 +314,13 @@ impl ReadyReason {
                 | Self::RegionConflict
                 | Self::PolicyDenied
         )
+    }
+
+    /// A refusal by the operator's own configuration (tenancy policy, account mapping), which the
+    /// platform team can lift without the object changing. It is checked again whenever the object
+    /// is reconciled, which costs no AWS call.
+    pub fn is_policy_refusal(self) -> bool {
+        matches!(self, Self::PolicyDenied)
     }
 }
 

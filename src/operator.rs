@@ -283,7 +283,10 @@ impl Operator {
             .reflect(writer)
             .applied_objects();
         let controller = Controller::for_stream(objects, store.clone())
-            .with_config(controller::Config::default().concurrency(self.concurrency));
+            .with_config(controller::Config::default().concurrency(self.concurrency))
+            // Objects refused for want of a mapping are checked again when it changes; every
+            // other object's gate answers without an AWS call.
+            .reconcile_all_on(self.context.accounts.changes());
         self.context.metrics.attach_store(Some(store.clone()));
         let sweep = tokio::spawn(sweep_memory(store.clone(), self.context.memory.clone()));
         let health = self.health.clone();

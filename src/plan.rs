@@ -151,10 +151,12 @@ impl Observed {
         }
     }
 
+    /// Refused by AWS or by the object's own spec at this generation. A policy refusal is not
+    /// remembered here: `policy_denied` says afresh whether the policy still refuses.
     fn refused_at_this_generation(&self) -> bool {
         self.last
             .reason
-            .is_some_and(ReadyReason::waits_for_spec_change)
+            .is_some_and(|r| r.waits_for_spec_change() && !r.is_policy_refusal())
             && self.last.reason_generation == Some(self.generation)
     }
 }

@@ -361,6 +361,17 @@ impl<A: CollectionApi> Reconciler<'_, A> {
             }
             Step::Finish { reason, message } => {
                 self.write(Outcome::Finished(reason, message), true).await?;
+                if reason.is_policy_refusal() {
+                    // Any trigger checks the policy again (a mapping change triggers every
+                    // object); the resync interval catches what nothing signals, such as a
+                    // namespace's labels. No AWS call either way.
+                    self.ctx.memory.unsettle(&self.observed.uid);
+                    return Ok(Some(Action::requeue(resync_delay(
+                        &self.observed.uid,
+                        self.ctx.resync_interval,
+                        SystemTime::now(),
+                    ))));
+                }
                 if reason.waits_for_spec_change() {
                     self.ctx.memory.settle(
                         &self.observed.uid,

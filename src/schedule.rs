@@ -54,7 +54,10 @@ impl Recorded {
             return Self::Unsettled;
         }
         match ReadyReason::parse(&synced.reason) {
-            Some(reason) if reason.waits_for_spec_change() => Self::Refused,
+            // A policy refusal is checked again (no AWS call): the policy may allow it by now.
+            Some(reason) if reason.waits_for_spec_change() && !reason.is_policy_refusal() => {
+                Self::Refused
+            }
             Some(ReadyReason::NotFound)
                 if synced.status == "True" && status.observed_generation == generation =>
             {
@@ -473,6 +476,11 @@ mod tests {
         assert_eq!(
             Recorded::of(&object(2, "AlreadyExists", 1, None)),
             Recorded::Refused
+        );
+        // The platform team may have lifted a policy refusal since: it is checked again.
+        assert_eq!(
+            Recorded::of(&object(2, "PolicyDenied", 1, None)),
+            Recorded::Unsettled
         );
         assert_eq!(
             Recorded::of(&RekognitionCollection::new("a", Default::default())),

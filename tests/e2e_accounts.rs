@@ -227,3 +227,32 @@ async fn with_require_mapping_an_unmapped_namespace_is_refused_with_no_aws_call(
     world.wait_gone("unmapped").await?;
     Ok(())
 }
+
+/// The platform team answers a PolicyDenied by mapping the namespace: the refused object goes
+/// ahead with no spec change and no restart, in the newly mapped account.
+#[tokio::test]
+async fn an_unmapped_object_goes_ahead_once_its_namespace_is_mapped() -> Result<()> {
+    let mut world = World::without_operator("accounts-later", Options::default()).await?;
+    let role_a = world.role_for_operator(TEAM_A, "team-a", None).await?;
+    start_with_mapping(&mut world, "", &["--require-mapping"]).await?;
+    world.create("waiting", CollectionSpec::default()).await?;
+    world.wait_reason("waiting", "PolicyDenied").await?;
+    assert_eq!(
+        world.call_totals().await?.total,
+        0,
+        "no AWS call while refused"
+    );
+
+    let ns = world.ns.name.clone();
+    world
+        .put_account_mapping(&mapping(&ns, &role_a, None))
+        .await?;
+    let obj = world.wait_reason("waiting", "Available").await?;
+    let status = obj.status.unwrap_or_default();
+    assert_eq!(status.account_id.as_deref(), Some(TEAM_A), "{status:?}");
+    assert_eq!(world.collections_in(TEAM_A).await?, ["waiting"]);
+    world.delete("waiting").await?;
+    world.wait_gone("waiting").await?;
+    assert!(world.collections_in(TEAM_A).await?.is_empty());
+    Ok(())
+}

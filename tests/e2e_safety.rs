@@ -268,6 +268,43 @@ async fn the_operator_enforces_the_tenancy_policy_with_no_aws_call() -> Result<(
     Ok(())
 }
 
+/// The platform team relaxes its policy (a `helm upgrade` restarts the operator with other
+/// flags): what the old policy refused goes ahead with no spec change.
+#[tokio::test]
+async fn objects_refused_by_a_policy_go_ahead_once_the_policy_allows_them() -> Result<()> {
+    let strict = Options {
+        args: vec!["--require-namespace-prefix".into()],
+        ..Options::default()
+    };
+    let mut world = World::without_operator("tenancy-relaxed", strict.clone()).await?;
+    world.start_operator(&strict).await?;
+    world
+        .create("unprefixed", CollectionSpec::default())
+        .await?;
+    world.wait_reason("unprefixed", "PolicyDenied").await?;
+    assert_eq!(
+        world.call_totals().await?.total,
+        0,
+        "no AWS call while refused"
+    );
+
+    world.stop_operator().await?;
+    world.start_operator(&Options::default()).await?;
+    let obj = world.wait_reason("unprefixed", "Available").await?;
+    assert!(
+        obj.metadata
+            .finalizers
+            .unwrap_or_default()
+            .iter()
+            .any(|f| f == FINALIZER),
+        "an object that owns a collection holds the finalizer"
+    );
+    world.delete("unprefixed").await?;
+    world.wait_gone("unprefixed").await?;
+    assert!(!world.aws_has("unprefixed").await?, "nothing leaked");
+    Ok(())
+}
+
 #[tokio::test]
 async fn credentials_that_cannot_be_obtained_say_so_and_reach_no_aws_api() -> Result<()> {
     let dir = tempfile::tempdir()?;

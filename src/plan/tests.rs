@@ -194,6 +194,27 @@ fn refused_objects_make_no_aws_call_until_the_spec_changes() {
 }
 
 #[test]
+fn a_policy_refusal_is_checked_afresh_and_lifted_without_a_spec_change() {
+    let still = Observed {
+        policy_denied: Some("tenancy policy: region eu-west-1 is not allowed".into()),
+        ..refused(ReadyReason::PolicyDenied)
+    };
+    assert_eq!(reason_of(&plan(&still)), Some(ReadyReason::PolicyDenied));
+    let lifted = Observed {
+        has_finalizer: false,
+        ..refused(ReadyReason::PolicyDenied)
+    };
+    assert_eq!(plan(&lifted), Step::AddFinalizer);
+    assert_eq!(
+        plan(&refused(ReadyReason::PolicyDenied)),
+        Step::Create {
+            tags: owned(&[]),
+            recreate: false
+        }
+    );
+}
+
+#[test]
 fn retrying_reasons_do_not_wait() {
     for reason in [
         ReadyReason::Throttled,
