@@ -11,9 +11,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::ServiceAccount;
-use kube::api::{Api, ObjectMeta, PostParams};
 use rekognition_emulator::{OidcProviderConfig, RoleConfig, TrustRule};
 use rekognition_operator::crd::CollectionSpec;
 use support::{Options, World, eventually};
@@ -60,37 +57,6 @@ async fn irsa_world(prefix: &str) -> Result<(World, String)> {
         })
         .await?;
     Ok((world, role.arn))
-}
-
-/// A token the API server mints by TokenRequest for `service_account` (created if needed).
-async fn minted_token(world: &World, service_account: &str, audience: &str) -> Result<String> {
-    let accounts: Api<ServiceAccount> = Api::namespaced(world.ns.client.clone(), &world.ns.name);
-    if accounts.get_opt(service_account).await?.is_none() {
-        let account = ServiceAccount {
-            metadata: ObjectMeta {
-                name: Some(service_account.to_owned()),
-                ..ObjectMeta::default()
-            },
-            ..ServiceAccount::default()
-        };
-        accounts.create(&PostParams::default(), &account).await?;
-    }
-    let request = TokenRequest {
-        spec: TokenRequestSpec {
-            audiences: vec![audience.to_owned()],
-            // The shortest the API server grants; the STS session cap makes refreshes happen.
-            expiration_seconds: Some(600),
-            ..TokenRequestSpec::default()
-        },
-        ..TokenRequest::default()
-    };
-    Ok(accounts
-        .create_token_request(service_account, &PostParams::default(), &request)
-        .await
-        .context("TokenRequest")?
-        .status
-        .context("token status")?
-        .token)
 }
 
 /// The chart's ServiceAccount token as the API server would have signed it, but expired a minute
@@ -195,7 +161,9 @@ impl Drop for OperatorProcess {
 async fn the_operator_process_runs_on_irsa_alone_and_refreshes_its_session() -> Result<()> {
     let (world, role_arn) = irsa_world("irsa-process").await?;
     let dir = tempfile::tempdir()?;
-    let token = minted_token(&world, SERVICE_ACCOUNT, AUDIENCE).await?;
+    let token = world
+        .service_account_token(SERVICE_ACCOUNT, AUDIENCE)
+        .await?;
     let _operator = OperatorProcess::start(&world, dir.path(), &role_arn, &token).await?;
 
     world.create("myphotos", CollectionSpec::default()).await?;
@@ -269,14 +237,18 @@ async fn refused(world: &World, role_arn: &str, token: &str, sts_error: &str) ->
 #[tokio::test]
 async fn a_token_of_another_service_account_is_refused() -> Result<()> {
     let (world, role_arn) = irsa_world("irsa-other-sa").await?;
-    let token = minted_token(&world, "someone-else", AUDIENCE).await?;
+    let token = world
+        .service_account_token("someone-else", AUDIENCE)
+        .await?;
     refused(&world, &role_arn, &token, "AccessDenied").await
 }
 
 #[tokio::test]
 async fn a_token_for_another_audience_is_refused() -> Result<()> {
     let (world, role_arn) = irsa_world("irsa-audience").await?;
-    let token = minted_token(&world, SERVICE_ACCOUNT, "https://kubernetes.default.svc").await?;
+    let token = world
+        .service_account_token(SERVICE_ACCOUNT, "https://kubernetes.default.svc")
+        .await?;
     refused(&world, &role_arn, &token, "InvalidIdentityToken").await
 }
 

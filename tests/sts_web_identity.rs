@@ -8,46 +8,12 @@ mod support;
 
 use anyhow::{Context, Result};
 use aws_sdk_sts::error::ProvideErrorMetadata;
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::ServiceAccount;
-use kube::api::{Api, ObjectMeta, PostParams};
 use rekognition_emulator::{OidcProviderConfig, RoleConfig, TrustRule};
 use support::{Options, World};
 
 // The issuer the test bed's API server signs ServiceAccount tokens as.
 const ISSUER: &str = "https://testbed.local";
 const ACCOUNT: &str = "210987654321";
-
-async fn token_for(world: &World, service_account: &str, audience: &str) -> Result<String> {
-    let accounts: Api<ServiceAccount> = Api::namespaced(world.ns.client.clone(), &world.ns.name);
-    let _ = accounts
-        .create(
-            &PostParams::default(),
-            &ServiceAccount {
-                metadata: ObjectMeta {
-                    name: Some(service_account.to_owned()),
-                    ..ObjectMeta::default()
-                },
-                ..ServiceAccount::default()
-            },
-        )
-        .await;
-    let request = TokenRequest {
-        spec: TokenRequestSpec {
-            audiences: vec![audience.to_owned()],
-            expiration_seconds: Some(600),
-            ..TokenRequestSpec::default()
-        },
-        ..TokenRequest::default()
-    };
-    Ok(accounts
-        .create_token_request(service_account, &PostParams::default(), &request)
-        .await
-        .context("TokenRequest")?
-        .status
-        .context("token status")?
-        .token)
-}
 
 async fn assume(
     world: &World,
@@ -102,7 +68,9 @@ async fn a_service_account_token_of_the_api_server_is_exchanged_for_a_role() -> 
         })
         .await?;
 
-    let token = token_for(&world, "app", "sts.amazonaws.com").await?;
+    let token = world
+        .service_account_token("app", "sts.amazonaws.com")
+        .await?;
     let credentials = assume(&world, &role.arn, &token)
         .await
         .map_err(anyhow::Error::msg)?;
@@ -131,12 +99,16 @@ async fn a_service_account_token_of_the_api_server_is_exchanged_for_a_role() -> 
         )
     );
 
-    let other = token_for(&world, "other", "sts.amazonaws.com").await?;
+    let other = world
+        .service_account_token("other", "sts.amazonaws.com")
+        .await?;
     assert_eq!(
         assume(&world, &role.arn, &other).await.unwrap_err(),
         "AccessDenied"
     );
-    let wrong_audience = token_for(&world, "app", "https://kubernetes.default.svc").await?;
+    let wrong_audience = world
+        .service_account_token("app", "https://kubernetes.default.svc")
+        .await?;
     assert_eq!(
         assume(&world, &role.arn, &wrong_audience)
             .await

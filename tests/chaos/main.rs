@@ -11,6 +11,8 @@
 //! replay it.
 #![forbid(unsafe_code)]
 
+#[path = "../support/emulator_sdk.rs"]
+mod emulator_sdk;
 mod invariants;
 mod report;
 mod run;

@@ -252,20 +252,9 @@ impl<'a> Run<'a> {
 
     /// A Rekognition client on this run's emulator, for the campaign's out-of-band changes.
     pub async fn rekognition(&self) -> aws_sdk_rekognition::Client {
-        let config = self.emulator.config();
-        let sdk = rekognition_operator::aws::sdk_config_loader(Duration::from_secs(10))
-            .region(aws_config::Region::new(config.region.clone()))
-            .endpoint_url(self.emulator.endpoint_url())
-            .credentials_provider(aws_sdk_rekognition::config::Credentials::new(
-                config.access_key_id.clone(),
-                config.secret_access_key.clone(),
-                None,
-                None,
-                "chaos",
-            ))
-            .load()
-            .await;
-        aws_sdk_rekognition::Client::new(&sdk)
+        aws_sdk_rekognition::Client::new(
+            &crate::emulator_sdk::sdk_config(&self.emulator, "chaos").await,
+        )
     }
 
     /// Declares collection `id` foreign from now on, as it is now: nobody but the campaign

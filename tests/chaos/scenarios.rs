@@ -256,35 +256,60 @@ async fn crash_after_tag_change(run: &mut Run<'_>, rng: &mut StdRng) -> Result<(
 }
 
 /// (2) Half of the calls of one operation are carried out and their answers lost (the
-/// connection reset, or the answer held past the operator's 2 s AWS timeout), for the whole
-/// run, while objects are created, retagged and deleted.
+/// connection reset, or the answer held past the operator's 2 s AWS timeout) while the objects
+/// are created, retagged or deleted, for 2 to 8 s; then answers come back.
+///
+/// The window has an end because a fault that lasts makes convergence a matter of luck, not of
+/// correctness: every lost answer doubles the object's backoff (up to its 30 s cap), so at one
+/// answer in two a streak of eight takes longer than any deadline a run can wait. Once answers
+/// come back, an operator that is right converges within one capped backoff.
 async fn lost_answers(run: &mut Run<'_>, rng: &mut StdRng, operation: Operation) -> Result<()> {
-    let mode = if rng.random_bool(0.5) {
-        LostResponse::Reset
-    } else {
-        LostResponse::Held
+    let rule = LostResponseRule {
+        operation: Some(operation),
+        mode: if rng.random_bool(0.5) {
+            LostResponse::Reset
+        } else {
+            LostResponse::Held
+        },
+        probability: 0.5,
+        hold_ms: 3000,
     };
-    run.admin
-        .lose_responses(&LostResponseRule {
-            operation: Some(operation),
-            mode,
-            probability: 0.5,
-            hold_ms: 3000,
-        })
-        .await?;
-    run.strike();
+    let window = Duration::from_millis(rng.random_range(2000..=8000));
     run.spawn_operator().await?;
-    run.create_all().await?;
-    run.wait_converged().await?;
-    if operation == Operation::TagResource {
-        // A changed value is a TagResource with no UntagResource needed.
-        for name in run.names() {
-            run.patch_spec(&name, serde_json::json!({"tags": {"burst": "retagged"}}))
-                .await?;
-        }
-        run.wait_converged().await?;
+    if operation == Operation::CreateCollection {
+        run.admin.lose_responses(&rule).await?;
+        run.strike();
     }
-    delete_some(run, rng).await
+    run.create_all().await?;
+    if operation == Operation::CreateCollection {
+        tokio::time::sleep(window).await;
+        run.admin.clear_faults().await?;
+    }
+    run.wait_converged().await?;
+    match operation {
+        Operation::TagResource => {
+            run.admin.lose_responses(&rule).await?;
+            run.strike();
+            // A changed value is a TagResource with no UntagResource needed.
+            for name in run.names() {
+                run.patch_spec(&name, serde_json::json!({"tags": {"burst": "retagged"}}))
+                    .await?;
+            }
+            tokio::time::sleep(window).await;
+            run.admin.clear_faults().await?;
+            run.wait_converged().await?;
+            delete_some(run, rng).await
+        }
+        Operation::DeleteCollection => {
+            run.admin.lose_responses(&rule).await?;
+            run.strike();
+            delete_some(run, rng).await?;
+            tokio::time::sleep(window).await;
+            run.admin.clear_faults().await?;
+            Ok(())
+        }
+        _ => delete_some(run, rng).await,
+    }
 }
 
 /// (3) Every call throttled for a while (objects created and deleted meanwhile), then none.

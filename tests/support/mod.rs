@@ -2,6 +2,7 @@
 //! operator (as a task of the test) per test, and waits on conditions with deadlines.
 #![allow(dead_code)]
 
+pub mod emulator_sdk;
 pub mod helm;
 
 use std::sync::Arc;
@@ -126,21 +127,11 @@ impl World {
 
     /// The AWS configuration the operator gets under `options`.
     async fn operator_sdk_config(&self, options: &Options) -> aws_config::SdkConfig {
-        let emulator = self.emulator.config();
-        let region = options.region.clone().unwrap_or(emulator.region.clone());
-        let loader = rekognition_operator::aws::sdk_config_loader(Duration::from_secs(10))
-            .region(aws_config::Region::new(region))
-            .endpoint_url(self.emulator.endpoint_url());
+        let loader = emulator_sdk::loader(&self.emulator, options.region.clone());
         match &options.credentials {
             Credentials::Static => {
                 loader
-                    .credentials_provider(aws_sdk_rekognition::config::Credentials::new(
-                        emulator.access_key_id.clone(),
-                        emulator.secret_access_key.clone(),
-                        None,
-                        None,
-                        "testbed",
-                    ))
+                    .credentials_provider(emulator_sdk::key_pair(&self.emulator, "testbed"))
                     .load()
                     .await
             }
@@ -157,7 +148,9 @@ impl World {
                         })
                         .configure(
                             &aws_config::provider_config::ProviderConfig::default().with_region(
-                                Some(aws_config::Region::new(emulator.region.clone())),
+                                Some(aws_config::Region::new(
+                                    self.emulator.config().region.clone(),
+                                )),
                             ),
                         )
                         .build();
@@ -209,24 +202,49 @@ impl World {
 
     /// The AWS SDK configuration the operator uses, pointed at this world's emulator.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        let config = self.emulator.config();
-        rekognition_operator::aws::sdk_config_loader(Duration::from_secs(10))
-            .region(aws_config::Region::new(config.region.clone()))
-            .endpoint_url(self.emulator.endpoint_url())
-            .credentials_provider(aws_sdk_rekognition::config::Credentials::new(
-                config.access_key_id.clone(),
-                config.secret_access_key.clone(),
-                None,
-                None,
-                "testbed",
-            ))
-            .load()
-            .await
+        emulator_sdk::sdk_config(&self.emulator, "testbed").await
     }
 
     /// A plain Rekognition client on the emulator, for staging and checking AWS state.
     pub async fn rekognition(&self) -> aws_sdk_rekognition::Client {
         aws_sdk_rekognition::Client::new(&self.sdk_config().await)
+    }
+
+    /// A token the API server mints by TokenRequest for `service_account` (created if needed),
+    /// for `audience`, valid ten minutes (the shortest the API server grants).
+    pub async fn service_account_token(
+        &self,
+        service_account: &str,
+        audience: &str,
+    ) -> Result<String> {
+        use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+        use k8s_openapi::api::core::v1::ServiceAccount;
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.ns.client.clone(), &self.ns.name);
+        if accounts.get_opt(service_account).await?.is_none() {
+            let account = ServiceAccount {
+                metadata: ObjectMeta {
+                    name: Some(service_account.to_owned()),
+                    ..ObjectMeta::default()
+                },
+                ..ServiceAccount::default()
+            };
+            accounts.create(&PostParams::default(), &account).await?;
+        }
+        let request = TokenRequest {
+            spec: TokenRequestSpec {
+                audiences: vec![audience.to_owned()],
+                expiration_seconds: Some(600),
+                ..TokenRequestSpec::default()
+            },
+            ..TokenRequest::default()
+        };
+        Ok(accounts
+            .create_token_request(service_account, &PostParams::default(), &request)
+            .await
+            .context("TokenRequest")?
+            .status
+            .context("token status")?
+            .token)
     }
 
     pub fn admin(&self) -> rekognition_emulator::admin::AdminClient {
