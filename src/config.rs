@@ -39,6 +39,13 @@ pub struct Config {
     #[arg(long, env = "REKOGNITION_OPERATOR_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub resync_interval: Duration,
 
+    /// Also read a steady collection's tags back (ListTagsForResource) at its first resync once
+    /// this long has passed since they were last read (e.g. 1h), so tags edited in AWS behind the
+    /// operator's back are put right. Off by default: a steady object then costs one
+    /// DescribeCollection per resync, and its tags are put right at its next spec change.
+    #[arg(long, env = "REKOGNITION_OPERATOR_TAG_CHECK_INTERVAL", value_parser = parse_duration)]
+    pub tag_check_interval: Option<Duration>,
+
     /// Objects reconciled at the same time. A reconcile mostly waits (for the API server, AWS or
     /// the limiter); on a small API server more workers mostly add contention.
     #[arg(long, env = "REKOGNITION_OPERATOR_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -239,6 +246,17 @@ mod tests {
     fn defaults_are_sensible() {
         let config = parse(&[]).expect("defaults parse");
         assert_eq!(config.resync_interval, Duration::from_secs(600));
+        assert_eq!(
+            config.tag_check_interval, None,
+            "tags checked on spec changes only"
+        );
+        assert_eq!(
+            parse(&["--tag-check-interval", "1h"])
+                .expect("parses")
+                .tag_check_interval,
+            Some(Duration::from_secs(3600))
+        );
+        assert!(parse(&["--tag-check-interval", "0s"]).is_err());
         assert_eq!(config.concurrency, 8);
         assert!(config.aws_rate > 0.0 && config.aws_rate < 5.0);
     }

@@ -20,11 +20,16 @@ struct Entry {
     failures: u32,
     backoff_until: Option<(i64, Instant)>,
     released: bool,
+    /// When this process last read (or set, creating it) the collection's tags.
+    tags_read_at: Option<Instant>,
 }
 
 impl Entry {
     fn is_empty(&self) -> bool {
-        self.settled.is_none() && self.failures == 0 && !self.released
+        self.settled.is_none()
+            && self.failures == 0
+            && !self.released
+            && self.tags_read_at.is_none()
     }
 }
 
@@ -64,6 +69,7 @@ impl Memory {
             settled: entry.settled,
             backoff_until: entry.backoff_until,
             released: entry.released,
+            tags_read_at: entry.tags_read_at,
         }
     }
 
@@ -106,6 +112,11 @@ impl Memory {
             e.backoff_until = Some((generation, now + delay));
         });
         delay
+    }
+
+    /// The collection's tags were read (or set by its creation) at `now`.
+    pub fn tags_read(&self, uid: &str, now: Instant) {
+        self.update(uid, |e| e.tags_read_at = Some(now));
     }
 
     /// This process removed the object's finalizer.
@@ -188,5 +199,17 @@ mod tests {
         memory.retain(|uid| uid == "d");
         assert_eq!(memory.len(), 1);
         assert_eq!(memory.recall("d").settled, Some((1, Due::SpecChange)));
+    }
+
+    #[test]
+    fn when_the_tags_were_read_outlives_a_failure_but_not_a_release() {
+        let memory = Memory::new(policy());
+        let now = Instant::now();
+        memory.tags_read("a", now);
+        memory.failed("a", 1, BackoffClass::Transient, now);
+        memory.succeeded("a");
+        assert_eq!(memory.recall("a").tags_read_at, Some(now));
+        memory.released("a");
+        assert_eq!(memory.recall("a").tags_read_at, None);
     }
 }

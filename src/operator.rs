@@ -246,6 +246,7 @@ impl Operator {
             reporter,
             metrics,
             resync_interval: config.resync_interval,
+            tag_check_interval: config.tag_check_interval,
             memory,
             policy: tenancy_policy(config, &client),
             fence,

@@ -69,6 +69,9 @@ pub struct Observed {
     pub adopted: bool,
     /// CreateCollection answered that the ID exists: whose it is must be proven by its tags.
     pub already_existed: bool,
+    /// The tag check interval (`--tag-check-interval`) has passed since the tags were last read:
+    /// a steady object reads them too, so edits made behind the operator's back are put right.
+    pub tags_due: bool,
 }
 
 /// Why tags are written.
@@ -302,7 +305,7 @@ fn plan_manage(o: &Observed) -> Step {
     // Ownership and tags are checked when the status never confirmed this collection, when the
     // spec changed since the last full reconcile, when CreateCollection found the ID taken, and
     // when the collection is not the one the status recorded (another creation time): ownership is
-    // proven, never assumed. A steady object skips the check.
+    // proven, never assumed. A steady object skips the check unless its tag check is due.
     let spec_changed = o.last.observed_generation != Some(o.generation);
     let another_collection = match (&o.collection, &o.last.created_at) {
         (
@@ -317,7 +320,11 @@ fn plan_manage(o: &Observed) -> Step {
         _ => false,
     };
     let must_check = !o.created
-        && (o.last.arn.is_none() || spec_changed || o.already_existed || another_collection);
+        && (o.last.arn.is_none()
+            || spec_changed
+            || o.already_existed
+            || another_collection
+            || o.tags_due);
     if must_check && o.tags.is_none() {
         return Step::ListTags { arn };
     }

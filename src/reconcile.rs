@@ -50,6 +50,8 @@ pub struct Context<A> {
     pub reporter: Reporter,
     pub metrics: Metrics,
     pub resync_interval: Duration,
+    /// How often a steady collection's tags are read back too; `None`: only on spec changes.
+    pub tag_check_interval: Option<Duration>,
     /// What this process remembers per object: next resync, backoff, release.
     pub memory: Arc<Memory>,
     /// The platform team's tenancy policy.
@@ -184,6 +186,12 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
             Err(why) => (crate::accounts::Identity::Own, Some(why)),
         };
         let synced = obj.synced_condition();
+        let tags_due = ctx.tag_check_interval.is_some_and(|every| {
+            ctx.memory
+                .recall(&uid)
+                .tags_read_at
+                .is_none_or(|at| at.elapsed() >= every)
+        });
         let observed = Observed {
             uid,
             generation: obj.metadata.generation.unwrap_or(0),
@@ -196,6 +204,7 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
             region_conflict,
             policy_denied: ctx.policy.check(&namespace, obj, &region).or(unmapped),
             paused: obj.paused(),
+            tags_due,
             last: LastStatus {
                 arn: status.collection_arn.clone(),
                 created_at: status.created_at.clone(),
@@ -289,6 +298,9 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                         };
                     }
                     self.observed.tags = Some(tags);
+                    self.ctx
+                        .memory
+                        .tags_read(&self.observed.uid, Instant::now());
                 }
                 None => {
                     self.observed.collection = Collection::Missing;
@@ -423,6 +435,9 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                     description: None,
                 };
                 self.observed.tags = Some(tags);
+                self.ctx
+                    .memory
+                    .tags_read(&self.observed.uid, Instant::now());
                 self.observed.created = true;
                 self.created = Some(created);
             }

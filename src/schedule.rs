@@ -30,6 +30,8 @@ pub struct Remembered {
     pub backoff_until: Option<(i64, Instant)>,
     /// This process removed the object's finalizer: any copy still marked for deletion is stale.
     pub released: bool,
+    /// When this process last read (or set, creating it) the collection's tags.
+    pub tags_read_at: Option<Instant>,
 }
 
 /// What the object's own status says about its last reconcile.
@@ -306,6 +308,7 @@ mod tests {
                     settled: Some((1, Due::At(at(now, 300)))),
                     backoff_until: Some((1, at(now, 300))),
                     released: false,
+                    tags_read_at: None,
                 },
                 fg,
             ),

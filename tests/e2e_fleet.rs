@@ -199,6 +199,68 @@ async fn collection_deleted_out_of_band_is_recreated_within_one_resync() -> Resu
     Ok(())
 }
 
+/// With `--tag-check-interval`, tags edited in AWS behind the operator's back (a value changed,
+/// a tag added) are put right at a resync, with no spec change; a tag check costs one
+/// ListTagsForResource, not one per resync.
+#[tokio::test]
+async fn a_tag_check_puts_right_tags_edited_in_aws() -> Result<()> {
+    let options = Options {
+        resync_interval: Duration::from_secs(1),
+        args: vec!["--tag-check-interval".into(), "4s".into()],
+        ..Options::default()
+    };
+    let mut world = World::without_operator("tag-check", options.clone()).await?;
+    world.start_operator(&options).await?;
+    world
+        .create(
+            "tagged",
+            CollectionSpec {
+                tags: tags(&[("team", "a")]),
+                ..CollectionSpec::default()
+            },
+        )
+        .await?;
+    world.wait_reason("tagged", "Available").await?;
+    let arn = world.arn("tagged");
+    world
+        .rekognition()
+        .await
+        .tag_resource()
+        .resource_arn(&arn)
+        .tags("team", "b")
+        .tags("added", "by-hand")
+        .send()
+        .await?;
+    let calls_before = world.admin().calls_for("tagged").await?.len();
+    eventually(
+        "the tags are put right",
+        Duration::from_secs(15),
+        || async {
+            let aws = world.aws_tags("tagged").await?;
+            Ok(aws.get("team").map(String::as_str) == Some("a") && !aws.contains_key("added"))
+        },
+    )
+    .await?;
+    let aws = world.aws_tags("tagged").await?;
+    assert!(aws.contains_key(OWNER_TAG), "the owner tag stays: {aws:?}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let calls: Vec<_> = world
+        .admin()
+        .calls_for("tagged")
+        .await?
+        .into_iter()
+        .skip(calls_before)
+        .map(|c| c.operation)
+        .collect();
+    let describes = calls.iter().filter(|o| *o == "DescribeCollection").count();
+    let lists = calls.iter().filter(|o| *o == "ListTagsForResource").count();
+    assert!(
+        lists >= 1 && lists < describes,
+        "a tag check now and then, not at every resync: {calls:?}"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn steady_objects_cost_one_describe_per_resync_and_no_status_write() -> Result<()> {
     let options = Options {

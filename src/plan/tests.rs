@@ -325,6 +325,43 @@ fn steady_state_costs_one_describe() {
 }
 
 #[test]
+fn a_due_tag_check_puts_right_tags_edited_behind_the_operators_back() {
+    let due = Observed {
+        collection: exists(),
+        tags_due: true,
+        desired_tags: tags(&[("team", "a")]),
+        ..steady()
+    };
+    assert_eq!(plan(&due), Step::ListTags { arn: ARN.into() });
+    let edited = Observed {
+        tags: Some(owned(&[("team", "b")])),
+        ..due.clone()
+    };
+    assert_eq!(
+        plan(&edited),
+        Step::Tag {
+            arn: ARN.into(),
+            tags: tags(&[("team", "a")]),
+            purpose: TagPurpose::Converge
+        }
+    );
+    let unchanged = Observed {
+        tags: Some(owned(&[("team", "a")])),
+        ..due.clone()
+    };
+    assert_eq!(reason_of(&plan(&unchanged)), Some(ReadyReason::Available));
+    // The owner tag removed behind its back: the object owns nothing any more.
+    let disowned = Observed {
+        tags: Some(tags(&[("team", "a")])),
+        ..due
+    };
+    assert_eq!(
+        reason_of(&plan(&disowned)),
+        Some(ReadyReason::AlreadyExists)
+    );
+}
+
+#[test]
 fn spec_change_converges_tags_by_difference_removing_before_adding() {
     let o = Observed {
         generation: 2,
