@@ -41,10 +41,11 @@ pub enum Scenario {
     LeaderPausedPastItsLease,
     TwoOperatorsWithoutLeaderElection,
     RegionChangedBetweenRestarts,
+    TagsEditedBehindTheOperatorsBack,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 19] = [
+    pub const ALL: [Scenario; 20] = [
         Scenario::KillDuringCreateBurst,
         Scenario::KillDuringDeleteBurst,
         Scenario::CrashAfterCreateCollection,
@@ -64,6 +65,7 @@ impl Scenario {
         Scenario::LeaderPausedPastItsLease,
         Scenario::TwoOperatorsWithoutLeaderElection,
         Scenario::RegionChangedBetweenRestarts,
+        Scenario::TagsEditedBehindTheOperatorsBack,
     ];
 
     pub fn name(self) -> &'static str {
@@ -89,6 +91,7 @@ impl Scenario {
             Scenario::LeaderPausedPastItsLease => "leader-paused-past-its-lease",
             Scenario::TwoOperatorsWithoutLeaderElection => "two-operators-without-leader-election",
             Scenario::RegionChangedBetweenRestarts => "region-changed-between-restarts",
+            Scenario::TagsEditedBehindTheOperatorsBack => "tags-edited-behind-the-operators-back",
         }
     }
 
@@ -137,6 +140,9 @@ impl Scenario {
             Scenario::LeaderPausedPastItsLease => leader_paused_past_its_lease(run, rng).await,
             Scenario::TwoOperatorsWithoutLeaderElection => two_operators(run, rng).await,
             Scenario::RegionChangedBetweenRestarts => region_changed(run, rng).await,
+            Scenario::TagsEditedBehindTheOperatorsBack => {
+                tags_edited_behind_its_back(run, rng).await
+            }
         }
     }
 }
@@ -663,4 +669,38 @@ async fn region_changed(run: &mut Run<'_>, rng: &mut StdRng) -> Result<()> {
     run.spawn_operator_with(&moved).await?;
     edit_tags(run, 1).await?;
     delete_some(run, rng).await
+}
+
+/// (8) With `--tag-check-interval`, every collection's tags are edited in AWS behind the
+/// operator's back (a value changed, a tag added, sometimes a spec tag removed) and the spec is
+/// not touched: the tag check alone must put them right (I1 compares them with the spec).
+async fn tags_edited_behind_its_back(run: &mut Run<'_>, rng: &mut StdRng) -> Result<()> {
+    let checking = run.operator_options().args(["--tag-check-interval", "3s"]);
+    run.spawn_operator_with(&checking).await?;
+    run.create_all().await?;
+    run.wait_converged().await?;
+    let aws = run.rekognition().await;
+    run.strike();
+    for name in run.names() {
+        let arn = run
+            .collection(&name)
+            .await?
+            .context("a converged object has its collection")?
+            .collection_arn;
+        if rng.random_bool(0.5) {
+            aws.tag_resource()
+                .resource_arn(&arn)
+                .tags("burst", "edited-out-of-band")
+                .tags("intruder", "yes")
+                .send()
+                .await?;
+        } else {
+            aws.untag_resource()
+                .resource_arn(&arn)
+                .tag_keys("burst")
+                .send()
+                .await?;
+        }
+    }
+    Ok(())
 }
