@@ -31,6 +31,13 @@ pub enum Error {
     AccountMappingUnavailable,
 }
 
+impl Error {
+    /// The object is gone: a status write found nothing to write to.
+    pub fn object_gone(&self) -> bool {
+        matches!(self, Self::WriteStatus(kube::Error::Api(status)) if status.code == 404)
+    }
+}
+
 /// How long to back off after an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackoffClass {

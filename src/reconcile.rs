@@ -34,6 +34,8 @@ pub const FIELD_MANAGER: &str = "rekognition-operator";
 
 /// Steps one reconcile may take; the longest path (create, describe, tag, untag…) needs fewer.
 const MAX_STEPS: usize = 12;
+/// Transient AWS failures tolerated while cleaning up after an object that vanished.
+const VANISHED_RETRIES: u32 = 6;
 
 /// How soon a collection created by a reconcile is described for its creation time.
 const DESCRIBE_AFTER_CREATE: Duration = Duration::from_secs(1);
@@ -153,6 +155,11 @@ struct Reconciler<'a, A> {
     written: Option<CollectionStatus>,
     /// The object's resourceVersion after this reconcile's own writes, for compare-and-swap.
     resource_version: Option<String>,
+    /// This reconcile sent a CreateCollection or an Adopt claim: if the object turns out to be
+    /// gone, what it made or claimed must be cleaned up here, as nothing will reconcile it again.
+    claimed: bool,
+    /// The object is gone; the reconcile cleans up after it and writes no status.
+    vanished: bool,
 }
 
 impl<'a, A: CollectionApi> Reconciler<'a, A> {
@@ -226,12 +233,23 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
             priority,
             written: None,
             resource_version: obj.resource_version(),
+            claimed: false,
+            vanished: false,
         })
     }
 }
 
 impl<A: CollectionApi> Reconciler<'_, A> {
     async fn run(mut self) -> Result<Action, Error> {
+        match self.steps().await {
+            Err(error) if error.object_gone() && self.claimed => {
+                self.clean_up_after_vanished().await
+            }
+            other => other,
+        }
+    }
+
+    async fn steps(&mut self) -> Result<Action, Error> {
         for _ in 0..MAX_STEPS {
             let step = plan(&self.observed);
             debug!(?step, "next step");
@@ -270,6 +288,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                     );
                     self.write(outcome, false).await?;
                 }
+                self.claimed = true;
                 self.create(tags, recreate).await?;
             }
             Step::Describe => {
@@ -308,6 +327,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 }
             },
             Step::Tag { arn, tags, purpose } => {
+                self.claimed |= purpose == TagPurpose::Adopt;
                 aws.tag(&self.target, &arn, &tags).await?;
                 crash_point!(AfterTagResource);
                 let known = self.observed.tags.get_or_insert_with(BTreeMap::new);
@@ -506,8 +526,52 @@ impl<A: CollectionApi> Reconciler<'_, A> {
         self.write(outcome, false).await
     }
 
+    /// The object was deleted while this reconcile created or claimed its collection. A finalizer
+    /// does not rule that out: the API server can let a delete that raced with the finalizer's
+    /// addition remove the object anyway, and a person can strip the finalizer. Nothing will
+    /// reconcile the object again, so the collection is cleaned up now as its deletionPolicy says
+    /// (deleted, or released of the ownership tag), retrying transient AWS failures for a while.
+    async fn clean_up_after_vanished(mut self) -> Result<Action, Error> {
+        warn!(
+            deletion_policy = ?self.observed.deletion_policy,
+            "the object was deleted while its collection was being created or claimed; cleaning up"
+        );
+        self.vanished = true;
+        self.observed.deleting = true;
+        self.observed.has_finalizer = true;
+        let backoff = BackoffPolicy::default().transient;
+        let mut failures = 0;
+        loop {
+            match self.steps().await {
+                Ok(action) => {
+                    self.ctx.memory.released(&self.observed.uid);
+                    return Ok(action);
+                }
+                Err(Error::Aws(error))
+                    if disposition(error.kind).retry == Retry::Short
+                        && failures < VANISHED_RETRIES =>
+                {
+                    let delay = backoff.delay(failures, &mut rand::rng());
+                    tokio::time::sleep(delay).await;
+                    failures += 1;
+                }
+                Err(error) => {
+                    tracing::error!(
+                        %error,
+                        collection_id = %self.observed.collection_id,
+                        "could not clean up after the deleted object: its collection may be left behind"
+                    );
+                    return Err(error);
+                }
+            }
+        }
+    }
+
     /// Writes the status `outcome` leads to, if it changed, and the Events of its transitions.
     async fn write(&mut self, outcome: Outcome, complete: bool) -> Result<(), Error> {
+        if self.vanished {
+            return Ok(());
+        }
         let previous = self.current_status().cloned();
         let next = status::compose(
             &status::Inputs {

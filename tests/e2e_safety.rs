@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 use kube::api::{Patch, PatchParams};
-use rekognition_operator::crd::{CollectionSpec, FINALIZER, ManagementPolicy, OWNER_TAG};
+use rekognition_operator::crd::{
+    CollectionSpec, DeletionPolicy, FINALIZER, ManagementPolicy, OWNER_TAG,
+};
 use support::{Credentials, Options, World, eventually};
 
 fn counters_total(counters: &rekognition_emulator::admin::Counters) -> u64 {
@@ -265,6 +267,83 @@ async fn the_operator_enforces_the_tenancy_policy_with_no_aws_call() -> Result<(
         world.delete(&name).await?;
         world.wait_gone(&name).await?;
     }
+    Ok(())
+}
+
+/// An object can vanish while its collection is being created: the API server may let a delete
+/// that raced with the finalizer's addition remove the object anyway (the chaos campaign's
+/// spec-churn scenario caught it), and a tenant may strip the finalizer by hand. Here the create
+/// is slowed down and, while it is in flight, the finalizer is stripped and the object deleted.
+/// The collection made for it must go the way its deletionPolicy says: deleted, or kept without
+/// the ownership tag.
+#[tokio::test]
+async fn a_collection_created_for_an_object_that_vanished_meanwhile_is_cleaned_up() -> Result<()> {
+    let mut world = World::without_operator("vanished", Options::default()).await?;
+    world.start_operator(&Options::default()).await?;
+    world
+        .admin()
+        .set_fault(&rekognition_emulator::admin::FaultRule {
+            operation: Some(rekognition_emulator::Operation::CreateCollection),
+            error: None,
+            probability: 0.0,
+            latency_ms: 1500,
+        })
+        .await?;
+    for (name, policy) in [
+        ("vanished-delete", DeletionPolicy::Delete),
+        ("vanished-retain", DeletionPolicy::Retain),
+    ] {
+        world
+            .create(
+                name,
+                CollectionSpec {
+                    deletion_policy: policy,
+                    ..CollectionSpec::default()
+                },
+            )
+            .await?;
+        world.wait_reason(name, "Creating").await?;
+        let strip = serde_json::json!({ "metadata": { "finalizers": null } });
+        world
+            .api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&strip))
+            .await?;
+        world.delete(name).await?;
+        world.wait_gone(name).await?;
+    }
+    for name in ["vanished-delete", "vanished-retain"] {
+        eventually(
+            &format!("the slow create of {name} is carried out"),
+            Duration::from_secs(10),
+            || async {
+                Ok(world
+                    .admin()
+                    .calls_for(name)
+                    .await?
+                    .iter()
+                    .any(|c| c.operation == "CreateCollection"))
+            },
+        )
+        .await?;
+    }
+    eventually(
+        "the Delete object's collection is deleted",
+        Duration::from_secs(20),
+        || async { Ok(!world.aws_has("vanished-delete").await?) },
+    )
+    .await?;
+    eventually(
+        "the Retain object's collection is kept, without the ownership tag",
+        Duration::from_secs(20),
+        || async {
+            Ok(world.aws_has("vanished-retain").await?
+                && !world
+                    .aws_tags("vanished-retain")
+                    .await?
+                    .contains_key(OWNER_TAG))
+        },
+    )
+    .await?;
     Ok(())
 }
 

@@ -212,7 +212,7 @@ async fn one_run(
         Err(error) => Outcome::error(format!("playing the scenario: {error:#}")),
     };
     if !outcome.violations.is_empty() {
-        println!("{}", run.diagnostics().await);
+        println!("{}", run.diagnostics(&outcome.violations).await);
     }
     outcome
 }

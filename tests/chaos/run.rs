@@ -319,8 +319,15 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// The end of the operators' log and the emulator's call log, for a failed run.
-    pub async fn diagnostics(&self) -> String {
+    /// The emulator's call log of writes, and of each operator's log every line that names an
+    /// object the violations name, then its last 30 lines: what a failed run needs explained.
+    pub async fn diagnostics(&self, violations: &[String]) -> String {
+        let named: BTreeSet<&str> = self
+            .intents
+            .keys()
+            .map(String::as_str)
+            .filter(|name| violations.iter().any(|v| v.contains(*name)))
+            .collect();
         let calls = match self.admin.calls().await {
             Ok(calls) => calls
                 .iter()
@@ -354,6 +361,19 @@ impl<'a> Run<'a> {
         {
             let log = std::fs::read_to_string(path).unwrap_or_default();
             let lines: Vec<&str> = log.lines().collect();
+            let about: Vec<&str> = lines
+                .iter()
+                .copied()
+                .filter(|l| named.iter().any(|name| l.contains(&format!("\"{name}\""))))
+                .collect();
+            if !about.is_empty() {
+                logs.push_str(&format!(
+                    "--- {} (lines about {}) ---\n{}\n",
+                    path.display(),
+                    named.iter().copied().collect::<Vec<_>>().join(", "),
+                    about.join("\n")
+                ));
+            }
             logs.push_str(&format!(
                 "--- {} (last 30 lines) ---\n{}\n",
                 path.display(),
