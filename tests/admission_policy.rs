@@ -236,10 +236,7 @@ async fn the_tenancy_policy_refuses_at_admission_and_the_operator_refuses_what_c
     let early = world
         .wait_reason(&format!("{prefix}early"), "PolicyDenied")
         .await?;
-    let message = early
-        .ready_condition()
-        .map(|c| c.message.clone())
-        .unwrap_or_default();
+    let message = support::ready_message(&early);
     assert!(message.contains("spec.managementPolicy"), "{message}");
     assert!(
         world.admin().calls().await?.is_empty(),

@@ -161,10 +161,7 @@ async fn a_refused_assume_role_is_credentials_unavailable_naming_the_role() -> R
     let obj = world
         .wait_reason("wrong-id", "CredentialsUnavailable")
         .await?;
-    let message = obj
-        .ready_condition()
-        .map(|c| c.message.clone())
-        .unwrap_or_default();
+    let message = support::ready_message(&obj);
     assert!(message.contains(&wants_id), "names the role: {message}");
 
     // …and a role whose trust policy names someone else entirely.
@@ -211,10 +208,7 @@ async fn with_require_mapping_an_unmapped_namespace_is_refused_with_no_aws_call(
     start_with_mapping(&mut world, "", &["--require-mapping"]).await?;
     world.create("unmapped", CollectionSpec::default()).await?;
     let obj = world.wait_reason("unmapped", "PolicyDenied").await?;
-    let message = obj
-        .ready_condition()
-        .map(|c| c.message.clone())
-        .unwrap_or_default();
+    let message = support::ready_message(&obj);
     assert!(message.contains("requireMapping"), "{message}");
     let status = obj.status.unwrap_or_default();
     assert_eq!(

@@ -221,10 +221,7 @@ async fn refused(world: &World, role_arn: &str, token: &str, sts_error: &str) ->
     let obj = world
         .wait_reason("myphotos", "CredentialsUnavailable")
         .await?;
-    let message = obj
-        .ready_condition()
-        .map(|c| c.message.clone())
-        .unwrap_or_default();
+    let message = support::ready_message(&obj);
     assert!(
         message.contains(sts_error) && message.to_lowercase().contains("web identity"),
         "{message}"

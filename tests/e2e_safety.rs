@@ -243,10 +243,7 @@ async fn the_operator_enforces_the_tenancy_policy_with_no_aws_call() -> Result<(
         (format!("{prefix}adopter"), "spec.managementPolicy"),
     ] {
         let obj = world.wait_reason(&name, "PolicyDenied").await?;
-        let message = obj
-            .ready_condition()
-            .map(|c| c.message.clone())
-            .unwrap_or_default();
+        let message = support::ready_message(&obj);
         assert!(message.contains(words), "{name}: {message}");
         assert!(
             obj.metadata.finalizers.unwrap_or_default().is_empty(),
@@ -401,10 +398,7 @@ async fn credentials_that_cannot_be_obtained_say_so_and_reach_no_aws_api() -> Re
     let obj = world
         .wait_reason("orphan", "CredentialsUnavailable")
         .await?;
-    let message = obj
-        .ready_condition()
-        .map(|c| c.message.clone())
-        .unwrap_or_default();
+    let message = support::ready_message(&obj);
     assert!(
         message.to_lowercase().contains("web identity") || message.contains("missing-token"),
         "the message names the provider that failed: {message}"

@@ -493,12 +493,7 @@ async fn out_of_band_changes(run: &mut Run<'_>, rng: &mut StdRng) -> Result<()> 
                 run.mark_foreign(name).await?;
             }
             2 => {
-                aws.tag_resource()
-                    .resource_arn(&arn)
-                    .tags("burst", "edited-out-of-band")
-                    .tags("intruder", "yes")
-                    .send()
-                    .await?;
+                edit_tags_out_of_band(&aws, &arn).await?;
                 // By design a steady object is only described on resync (README, "Quiet"), so
                 // its tags are read again at its next spec change: make one.
                 run.patch_spec(name, serde_json::json!({"tags": {"after-edit": "yes"}}))
@@ -688,12 +683,7 @@ async fn tags_edited_behind_its_back(run: &mut Run<'_>, rng: &mut StdRng) -> Res
             .context("a converged object has its collection")?
             .collection_arn;
         if rng.random_bool(0.5) {
-            aws.tag_resource()
-                .resource_arn(&arn)
-                .tags("burst", "edited-out-of-band")
-                .tags("intruder", "yes")
-                .send()
-                .await?;
+            edit_tags_out_of_band(&aws, &arn).await?;
         } else {
             aws.untag_resource()
                 .resource_arn(&arn)
@@ -702,5 +692,16 @@ async fn tags_edited_behind_its_back(run: &mut Run<'_>, rng: &mut StdRng) -> Res
                 .await?;
         }
     }
+    Ok(())
+}
+
+/// Behind the operator's back: changes the `burst` tag's value and adds a tag the spec lacks.
+async fn edit_tags_out_of_band(aws: &aws_sdk_rekognition::Client, arn: &str) -> Result<()> {
+    aws.tag_resource()
+        .resource_arn(arn)
+        .tags("burst", "edited-out-of-band")
+        .tags("intruder", "yes")
+        .send()
+        .await?;
     Ok(())
 }

@@ -555,6 +555,13 @@ pub fn rekognition_calls(counters: &rekognition_emulator::admin::Counters) -> u6
 }
 
 /// The sum of every sample of a metric (all label sets) in a Prometheus text exposition.
+/// The message of the object's Ready condition, or "" without one.
+pub fn ready_message(obj: &RekognitionCollection) -> String {
+    obj.ready_condition()
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
+}
+
 pub fn metric_sum(text: &str, name: &str) -> f64 {
     text.lines()
         .filter(|l| {
