@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-"$HOME/.cache/rekognition-operator/target"}
+# shellcheck source=scripts/cache.sh
+. scripts/cache.sh
 started=$(date +%s)
 
 out="$root/target/testbed"

@@ -15,7 +15,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-"$HOME/.cache/rekognition-operator/target"}
+# shellcheck source=scripts/cache.sh
+. scripts/cache.sh
 
 say() { printf 'image.sh: %s\n' "$*" >&2; }
 fail() { say "$*"; exit 1; }

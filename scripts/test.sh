@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-"$HOME/.cache/rekognition-operator/target"}
+# shellcheck source=scripts/cache.sh
+. scripts/cache.sh
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 started=$(date +%s)
@@ -18,6 +19,17 @@ actionlint="$(tools/actionlint/build.sh)/actionlint"
 
 step "cargo-deny and cargo-auditable (pinned, from crates.io)"
 cargo_tools=$(tools/cargo/install.sh)
+
+step "crates: the registry emptied, then every crate Cargo.lock names fetched (all platforms); cargo runs offline from here"
+# The scripts' own cargo home (scripts/cache.sh): every run empties its registry and fills it
+# with one `cargo fetch --locked`, and every later cargo step runs offline. So no step leans on
+# crates that an earlier run (or another project) left behind: what a clean machine lacks, every
+# run lacks, and a step that needs more than Cargo.lock fails here on any machine, not only on a
+# new one. (cargo-deny, for one, reads the metadata of every platform's crates, which no build
+# downloads.) The emptied registry costs a few seconds; the build cache does not notice it.
+rm -rf "$CARGO_HOME/registry" "$CARGO_HOME/git"
+cargo fetch --locked --quiet
+export CARGO_NET_OFFLINE=true
 
 step "actionlint .github/workflows"
 # shellcheck integration off: the workflows' scripts are short, and the result must not depend on
