@@ -9,6 +9,9 @@ pub struct ControlPlaneBinaries {
     pub etcd: PathBuf,
     pub kube_apiserver: PathBuf,
     pub kubectl: PathBuf,
+    /// Not part of the test bed's control plane: tests that need a controller of its own (the
+    /// ClusterRole aggregation controller) start it themselves.
+    pub kube_controller_manager: PathBuf,
 }
 
 /// The workspace root: the directory holding `crds/`, `tools/` and `target/`.
@@ -42,8 +45,14 @@ impl ControlPlaneBinaries {
             etcd: dir.join("etcd"),
             kube_apiserver: dir.join("kube-apiserver"),
             kubectl: dir.join("kubectl"),
+            kube_controller_manager: dir.join("kube-controller-manager"),
         };
-        for path in [&binaries.etcd, &binaries.kube_apiserver, &binaries.kubectl] {
+        for path in [
+            &binaries.etcd,
+            &binaries.kube_apiserver,
+            &binaries.kubectl,
+            &binaries.kube_controller_manager,
+        ] {
             if !path.is_file() {
                 bail!(
                     "control-plane binary {} is missing; run tools/envtest/build.sh",

@@ -25,7 +25,8 @@ tmp="$out.tmp.$$"
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp"
 cd "$here"
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
+# -mod=readonly: go.mod and go.sum are complete in git; a build never rewrites them.
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly
 # Stamp the release into the binary as Helm's own release build does: `helm version` reports the
 # pinned version, and the default Kubernetes version that `helm template` and `helm lint` assume
 # follows the pinned client-go (v0.N.x means Kubernetes 1.N).
