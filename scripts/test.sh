@@ -11,7 +11,20 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 started=$(date +%s)
 step() { printf '\n==> [%ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
 
-step "control plane (kube-apiserver, etcd, kubectl), helm, crane and actionlint from the pinned Go modules"
+step "prerequisites: what the machine itself must have (the rest is built below)"
+missing=()
+for tool in cargo go git tar readelf unshare sha256sum; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "missing on this machine: ${missing[*]} (README \"Test\" lists what the test command needs)" >&2
+  exit 1
+fi
+# The run must leave the clone as it found it: a step that rewrites a tracked file (a Go build
+# that completes go.sum, a generator run in place) works only where an earlier run did the same.
+tree_before=$(git status --porcelain --untracked-files=all)
+
+step "control plane (kube-apiserver, etcd, kubectl, kube-controller-manager), helm, crane and actionlint from the pinned Go modules"
 tools/envtest/build.sh >/dev/null
 tools/helm/build.sh >/dev/null
 tools/crane/build.sh >/dev/null
@@ -59,3 +72,11 @@ cargo test --workspace --locked
 
 step "fleet benchmark at a small scale (figures printed, not asserted; the full run: cargo bench --bench fleet)"
 FLEET_SCALE=small cargo test --locked --bench fleet
+
+step "the clone is as the run found it"
+if [ "$(git status --porcelain --untracked-files=all)" != "$tree_before" ]; then
+  echo "the test command changed files in the clone (outside target/):" >&2
+  diff <(echo "$tree_before") <(git status --porcelain --untracked-files=all) >&2 || true
+  exit 1
+fi
+step "done"
