@@ -16,3 +16,20 @@ for config in config.toml config; do
     cp "$HOME/.cargo/$config" "$CARGO_HOME/$config"
   fi
 done
+
+# One target directory serves every clone, and cargo names a workspace crate's build by the
+# crate, not by the clone, and judges it current by file times: a build another clone made later
+# than this clone's sources were last touched counts as this clone's, so a test would run that
+# checkout's code (an older commit's operator, say). So when the target directory was last used
+# by another clone, every file of this one is touched first and its crates are rebuilt from its
+# own sources (the dependencies stay built). Not safe for two clones at the same time: give each
+# its own CARGO_TARGET_DIR for that.
+claim_target_dir() {
+  local stamp="$CARGO_TARGET_DIR/.last-clone" here
+  here=$(pwd -P)
+  mkdir -p "$CARGO_TARGET_DIR"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$here" ]; then
+    git ls-files -z --cached --others --exclude-standard | xargs -0 -r touch -c --
+    echo "$here" >"$stamp"
+  fi
+}

@@ -33,10 +33,11 @@ phase() {
 }
 
 echo "Full build log: $build_log"
-phase "control plane: kube-apiserver, etcd, kubectl from the pinned Go modules (first run: about five minutes)" \
+phase "control plane: kube-apiserver, etcd, kubectl, kube-controller-manager from the pinned Go modules (first run: about eight minutes)" \
   tools/envtest/build.sh
 bin_dir=$(tools/envtest/build.sh 2>/dev/null)
 kubectl="$bin_dir/kubectl"
+claim_target_dir
 phase "test bed and emulator (cargo build; first run: a few minutes)" \
   cargo build --locked -p testbed --bin testbed
 phase "operator (cargo build)" cargo build --locked --bin rekognition-operator

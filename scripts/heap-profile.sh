@@ -12,7 +12,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
 count=${1:-2000}
-export CARGO_TARGET_DIR=${DHAT_TARGET_DIR:-"$HOME/.cache/rekognition-operator/target-dhat"}
+# shellcheck source=scripts/cache.sh
+. scripts/cache.sh
+# The profiling build has other features: a target directory of its own, so neither build
+# thrashes the other's cache (the crates are the scripts' one cargo home all the same).
+export CARGO_TARGET_DIR=${DHAT_TARGET_DIR:-"$cache/target-dhat"}
+claim_target_dir
 bin_dir=$(tools/envtest/build.sh)
 kubectl="$bin_dir/kubectl"
 cargo build --quiet --locked -p testbed --bin testbed

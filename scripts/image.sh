@@ -17,6 +17,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
 # shellcheck source=scripts/cache.sh
 . scripts/cache.sh
+claim_target_dir
 
 say() { printf 'image.sh: %s\n' "$*" >&2; }
 fail() { say "$*"; exit 1; }

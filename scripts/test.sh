@@ -43,6 +43,8 @@ step "crates: the registry emptied, then every crate Cargo.lock names fetched (a
 rm -rf "$CARGO_HOME/registry" "$CARGO_HOME/git"
 cargo fetch --locked --quiet
 export CARGO_NET_OFFLINE=true
+# And this clone's own crates, never another clone's build of them (scripts/cache.sh).
+claim_target_dir
 
 step "actionlint .github/workflows"
 # shellcheck integration off: the workflows' scripts are short, and the result must not depend on
