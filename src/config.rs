@@ -142,8 +142,10 @@ pub struct Config {
     pub external_powers: crate::policy::ExternalPowers,
 
     /// Many AWS accounts: the ConfigMap that maps namespaces to IAM roles (key mapping.yaml:
-    /// `<namespace>: {roleArn: ..., externalId: ...}`), watched so a change applies without a
-    /// restart. Unset: every namespace uses the operator's own identity.
+    /// `<namespace>: {roleArn: ..., externalId: ..., formerRoles: [...], formerOwnIdentity: ...}`),
+    /// watched so a change applies without a restart. It is the only authority on accounts: a
+    /// role pinned in an object's status is used only while this gives it to the namespace.
+    /// Unset: every namespace uses the operator's own identity.
     #[arg(
         long,
         env = "REKOGNITION_OPERATOR_ACCOUNT_MAPPING",

@@ -151,20 +151,22 @@ pub struct CollectionStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collection_id: Option<String>,
     /// The region the operator uses (spec.region or the operator's region), pinned at the first
-    /// AWS call: a later change of the operator's default never moves the collection.
+    /// AWS call: a later change of the operator's default never moves the collection. Used only
+    /// where the tenancy policy allows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32), regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"))]
     pub region: Option<String>,
     /// The IAM role the operator assumes to reach this collection's AWS account, from the
-    /// platform team's account mapping for the namespace. Pinned with the region at the first
-    /// AWS call: a later change of the mapping never moves the collection. Absent once the region
-    /// is pinned: the operator's own identity.
+    /// platform team's account mapping for the namespace, pinned with the region at the first AWS
+    /// call. It is honoured only while the mapping gives the namespace this role (its current
+    /// role or one of its formerRoles); otherwise the object is PolicyDenied and nothing is done
+    /// in any account. Absent once the region is pinned: the operator's own identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(max = 2048),
+        regex(pattern = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$")
+    )]
     pub role_arn: Option<String>,
-    /// The external ID sent with roleArn, pinned with it so the collection stays reachable when
-    /// the mapping moves the namespace elsewhere; an external ID the mapping gives the same role
-    /// now wins, so the platform team can rotate it. (AWS external IDs are not secrets.)
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<String>,
     /// The 12-digit AWS account that holds the collection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,

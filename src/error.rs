@@ -26,7 +26,8 @@ pub enum Error {
     #[error("not writing to AWS: leadership not renewed within the renew deadline")]
     Fenced,
     /// The account mapping (a ConfigMap) has not been read yet, or its only version is malformed:
-    /// an object without a pinned account cannot tell which account it belongs to.
+    /// no object can tell which account it belongs to, as even a pinned one is honoured only
+    /// where the mapping gives it to the namespace.
     #[error("the account mapping is not loaded (ConfigMap missing from the watch, or malformed)")]
     AccountMappingUnavailable,
 }

@@ -20,8 +20,9 @@ struct Entry {
     failures: u32,
     backoff_until: Option<(i64, Instant)>,
     released: bool,
-    /// When this process last read (or set, creating it) the collection's tags.
-    tags_read_at: Option<Instant>,
+    /// When this process last read (or set, creating it) the collection's tags, and for which
+    /// collection (the reconciler's proof key: identity, region, collection ID).
+    tags_read_at: Option<(Instant, u64)>,
 }
 
 impl Entry {
@@ -114,9 +115,9 @@ impl Memory {
         delay
     }
 
-    /// The collection's tags were read (or set by its creation) at `now`.
-    pub fn tags_read(&self, uid: &str, now: Instant) {
-        self.update(uid, |e| e.tags_read_at = Some(now));
+    /// The tags of the collection `proof` names were read (or set by its creation) at `now`.
+    pub fn tags_read(&self, uid: &str, now: Instant, proof: u64) {
+        self.update(uid, |e| e.tags_read_at = Some((now, proof)));
     }
 
     /// This process removed the object's finalizer.
@@ -205,10 +206,10 @@ mod tests {
     fn when_the_tags_were_read_outlives_a_failure_but_not_a_release() {
         let memory = Memory::new(policy());
         let now = Instant::now();
-        memory.tags_read("a", now);
+        memory.tags_read("a", now, 7);
         memory.failed("a", 1, BackoffClass::Transient, now);
         memory.succeeded("a");
-        assert_eq!(memory.recall("a").tags_read_at, Some(now));
+        assert_eq!(memory.recall("a").tags_read_at, Some((now, 7)));
         memory.released("a");
         assert_eq!(memory.recall("a").tags_read_at, None);
     }

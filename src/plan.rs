@@ -56,6 +56,12 @@ pub struct Observed {
     pub region_conflict: Option<(String, String)>,
     /// Why the platform team's tenancy policy or account mapping refuses this object, if it does.
     pub policy_denied: Option<String>,
+    /// Why the account or region the status records is not honoured (the mapping or the policy
+    /// does not give it to the namespace): no AWS call at all, not even to clean up.
+    pub pin_refused: Option<String>,
+    /// The status records a region: some AWS call was made for the object (if the operator wrote
+    /// it). False: nothing was ever asked of AWS for it.
+    pub pinned: bool,
     /// The object carries the pause annotation: no AWS call at all.
     pub paused: bool,
 
@@ -180,6 +186,36 @@ pub fn owner(tags: &Tags, uid: &str) -> Owner {
     }
 }
 
+/// Whether `arn` names the collection `collection_id` in `region`, in `account` when the identity
+/// in use names one: `arn:<partition>:rekognition:<region>:<account>:collection/<id>`. The status
+/// ARN is writable by tenants, so one that names anything else is not used for any call.
+pub fn names_collection(
+    arn: &str,
+    region: &str,
+    account: Option<&str>,
+    collection_id: &str,
+) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        [
+            "arn",
+            partition,
+            "rekognition",
+            arn_region,
+            arn_account,
+            resource,
+        ] => {
+            !partition.is_empty()
+                && *arn_region == region
+                && arn_account.len() == 12
+                && arn_account.bytes().all(|b| b.is_ascii_digit())
+                && account.is_none_or(|a| a == *arn_account)
+                && resource.strip_prefix("collection/") == Some(collection_id)
+        }
+        _ => false,
+    }
+}
+
 /// TagResource takes at most this many tags in one call.
 pub const MAX_TAGS_PER_CALL: usize = 200;
 /// UntagResource takes at most this many keys in one call.
@@ -217,6 +253,31 @@ pub fn plan(o: &Observed) -> Step {
                     "paused by the annotation {PAUSED_ANNOTATION}: no AWS call until it is removed"
                 )
             },
+        };
+    }
+    if let Some(why) = &o.pin_refused
+        && (o.has_finalizer || !o.deleting)
+    {
+        return Step::Finish {
+            reason: ReadyReason::PolicyDenied,
+            message: if o.deleting {
+                format!(
+                    "{why}. The object is being deleted: its collection is cleaned up once this is resolved"
+                )
+            } else {
+                why.clone()
+            },
+        };
+    }
+    // Refused by the policy or the mapping and never sent to AWS: nothing to clean up, and no
+    // call to make where the platform team does not allow one.
+    if o.deleting && o.policy_denied.is_some() && !o.pinned {
+        return if o.has_finalizer {
+            Step::RemoveFinalizer {
+                reason: Release::NeverOwned,
+            }
+        } else {
+            Step::Wait
         };
     }
     if o.deleting {
@@ -319,9 +380,13 @@ fn plan_manage(o: &Observed) -> Step {
             .is_some_and(|t| &t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true) != recorded),
         _ => false,
     };
+    // A policy refusal records its generation as observed (GitOps tools judge it at that
+    // spec) though nothing of the spec reached AWS: once lifted, the spec is applied in full.
+    let after_refusal = o.last.reason.is_some_and(ReadyReason::is_policy_refusal);
     let must_check = !o.created
         && (o.last.arn.is_none()
             || spec_changed
+            || after_refusal
             || o.already_existed
             || another_collection
             || o.tags_due);
@@ -418,10 +483,12 @@ fn plan_deletion(o: &Observed) -> Step {
     // Marking an object for deletion bumps its generation by exactly one, so the refusal still
     // describes the spec when it is one generation behind; any older and a spec change may have
     // led to a create that the status never recorded, so AWS is asked.
+    // A policy refusal says nothing of the spec (it may have been a pin refusal since cleared):
+    // those are decided above, by whether anything was ever sent to AWS.
     let refused_spec = o
         .last
         .reason
-        .is_some_and(ReadyReason::waits_for_spec_change)
+        .is_some_and(|r| r.waits_for_spec_change() && !r.is_policy_refusal())
         && o.last
             .reason_generation
             .is_some_and(|g| g + 1 >= o.generation);

@@ -68,6 +68,35 @@ impl Default for Rules {
 }
 
 impl Rules {
+    /// Why the region that the status records (where the object's collection lives, if the
+    /// operator wrote it; a tenant may have) is not used, if it is not: it must be a region name
+    /// the rules allow, or no AWS call is made there, not even to delete. Pure.
+    pub fn recorded_region_refusal(&self, recorded: Option<&str>) -> Option<String> {
+        let region = recorded?;
+        if !is_region_name(region) {
+            return Some(format!(
+                "status.region {region:.64} is not an AWS region name; refused, no AWS call. Remove status.region so that spec.region or the operator's default decides"
+            ));
+        }
+        self.region_refusal(region).map(|why| {
+            format!(
+                "{why}: status.region records {region} as where this object's collection lives; refused, no AWS call there, not even to delete, until the platform team allows the region again or status.region is removed"
+            )
+        })
+    }
+
+    /// Why the rules refuse `region`, if they do. Pure.
+    pub fn region_refusal(&self, region: &str) -> Option<String> {
+        if self.allowed_regions.is_empty() || self.allowed_regions.contains(region) {
+            return None;
+        }
+        let allowed: Vec<&str> = self.allowed_regions.iter().map(String::as_str).collect();
+        Some(format!(
+            "tenancy policy: region {region} is not allowed; allowed: {}",
+            allowed.join(", ")
+        ))
+    }
+
     /// Why the rules refuse an object in `namespace` (whose labels are `labels`) that uses
     /// `region`, if they do. Pure.
     pub fn refusal(
@@ -77,11 +106,9 @@ impl Rules {
         obj: &RekognitionCollection,
         region: &str,
     ) -> Option<String> {
-        if !self.allowed_regions.is_empty() && !self.allowed_regions.contains(region) {
-            let allowed: Vec<&str> = self.allowed_regions.iter().map(String::as_str).collect();
+        if let Some(why) = self.region_refusal(region) {
             return Some(format!(
-                "tenancy policy: region {region} is not allowed (spec.region or the operator's default); allowed: {}",
-                allowed.join(", ")
+                "{why} (spec.region, the operator's default, or the region status records)"
             ));
         }
         let id = obj.collection_id();
@@ -116,6 +143,20 @@ impl Rules {
     }
 }
 
+/// `us-east-1`, `ap-southeast-2`, `us-gov-west-1`: two letters, words, a number, all lowercase
+/// (the pattern the CRD gives spec.region and status.region).
+pub fn is_region_name(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    let lower = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    region.len() <= 32
+        && parts.len() >= 3
+        && parts[0].len() == 2
+        && lower(&parts[0])
+        && parts[1..parts.len() - 1].iter().all(lower)
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
+}
+
 /// The rules and, when they look at namespace labels, the namespaces' watch cache.
 #[derive(Clone, Default)]
 pub struct TenancyPolicy {
@@ -143,6 +184,40 @@ impl TenancyPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_regions_must_be_region_names_the_rules_allow() {
+        for (region, ok) in [
+            ("us-east-1", true),
+            ("us-gov-west-1", true),
+            ("ap-southeast-2", true),
+            ("US-EAST-1", false),
+            ("us-east", false),
+            ("us-east-1.evil.example", false),
+            ("us-east-1/", false),
+            ("", false),
+            ("u-east-1", false),
+        ] {
+            assert_eq!(is_region_name(region), ok, "{region}");
+        }
+        let rules = Rules {
+            allowed_regions: ["us-east-1".to_owned()].into(),
+            ..Rules::default()
+        };
+        assert_eq!(rules.recorded_region_refusal(None), None);
+        assert_eq!(rules.recorded_region_refusal(Some("us-east-1")), None);
+        let why = rules
+            .recorded_region_refusal(Some("eu-west-1"))
+            .expect("refused");
+        assert!(
+            why.contains("eu-west-1") && why.contains("not even to delete"),
+            "{why}"
+        );
+        let why = Rules::default()
+            .recorded_region_refusal(Some("example.com"))
+            .expect("refused");
+        assert!(why.contains("not an AWS region name"), "{why}");
+    }
     use crate::crd::CollectionSpec;
 
     fn object(name: &str, id: Option<&str>, policy: ManagementPolicy) -> RekognitionCollection {

@@ -13,7 +13,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::accounts::{MappingWatch, Pin, resolve};
+use crate::accounts::{Denied, Identity, MappingWatch, Pin, resolve};
 use crate::aws::{CollectionApi, CreateOutcome, CreatedCollection, Described, Target};
 use crate::backoff::BackoffPolicy;
 use crate::crd::{CollectionStatus, FINALIZER, ReadyReason, RekognitionCollection};
@@ -22,7 +22,8 @@ use crate::leader::Fence;
 use crate::memory::Memory;
 use crate::metrics::Metrics;
 use crate::plan::{
-    Collection, LastStatus, Observed, Owner, Step, TagPurpose, owner, plan, tag_diff,
+    Collection, LastStatus, Observed, Owner, Step, TagPurpose, names_collection, owner, plan,
+    tag_diff,
 };
 use crate::policy::TenancyPolicy;
 use crate::rate::Priority;
@@ -177,43 +178,62 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
             status.region.as_deref(),
             &ctx.default_region,
         );
-        let pin = Pin::of(
-            status.region.as_deref(),
-            status.role_arn.as_deref(),
-            status.external_id.as_deref(),
-        );
-        let mapping = match ctx.accounts.current() {
-            Some(mapping) => mapping,
-            // A pinned object needs no mapping, except for an external ID to rotate.
-            None if pin != Pin::None => Default::default(),
-            None => return Err(Error::AccountMappingUnavailable),
-        };
-        let (identity, unmapped) = match resolve(&pin, &mapping, &namespace, ctx.require_mapping) {
-            Ok(identity) => (identity, None),
-            Err(why) => (crate::accounts::Identity::Own, Some(why)),
-        };
-        let synced = obj.synced_condition();
-        let tags_due = ctx.tag_check_interval.is_some_and(|every| {
-            ctx.memory
-                .recall(&uid)
-                .tags_read_at
-                .is_none_or(|at| at.elapsed() >= every)
+        let pin = Pin::of(status.region.as_deref(), status.role_arn.as_deref());
+        // The mapping decides every identity, pinned or not: a pin is honoured only where the
+        // mapping gives it to the namespace.
+        let mapping = ctx
+            .accounts
+            .current()
+            .ok_or(Error::AccountMappingUnavailable)?;
+        let (identity, unmapped, pin_refused) =
+            match resolve(&pin, &mapping, &namespace, ctx.require_mapping) {
+                Ok(identity) => (identity, None, None),
+                Err(Denied::Unmapped(why)) => (Identity::Own, Some(why), None),
+                Err(Denied::Pin(why)) => (Identity::Own, None, Some(why)),
+            };
+        // The recorded region is a pin too: a region name the policy allows, or no call at all.
+        let pin_refused = pin_refused.or_else(|| {
+            ctx.policy
+                .rules
+                .recorded_region_refusal(status.region.as_deref())
         });
+        let synced = obj.synced_condition();
+        let collection_id = obj.collection_id();
+        // The status that says a collection is ours is writable by tenants, so ownership is
+        // proven by the tags once in this process's life for the collection the object uses now
+        // (identity, region, ID): a steady object's first resync after a restart lists them, and
+        // so does one whose recorded region or role changed since. Again whenever the tag check
+        // interval has passed.
+        let proof = proof_key(&identity, &region, &collection_id);
+        let tags_due = match (ctx.memory.recall(&uid).tags_read_at, ctx.tag_check_interval) {
+            (Some((_, proven)), _) if proven != proof => true,
+            (None, _) => true,
+            (Some((at, _)), Some(every)) => at.elapsed() >= every,
+            (Some(_), None) => false,
+        };
+        // An ARN that names another collection, region or account is not this object's: it is
+        // never used for a call (the collection is looked up by its ID instead).
+        let last_arn = status
+            .collection_arn
+            .clone()
+            .filter(|arn| names_collection(arn, &region, identity.account_id(), &collection_id));
         let observed = Observed {
             uid,
             generation: obj.metadata.generation.unwrap_or(0),
             deleting: obj.metadata.deletion_timestamp.is_some(),
             has_finalizer: obj.finalizers().iter().any(|f| f == FINALIZER),
-            collection_id: obj.collection_id(),
+            collection_id,
             desired_tags: obj.spec.tags.clone(),
             deletion_policy: obj.spec.deletion_policy,
             management_policy: obj.spec.management_policy,
             region_conflict,
             policy_denied: ctx.policy.check(&namespace, obj, &region).or(unmapped),
+            pin_refused,
+            pinned: status.region.is_some(),
             paused: obj.paused(),
             tags_due,
             last: LastStatus {
-                arn: status.collection_arn.clone(),
+                arn: last_arn,
                 created_at: status.created_at.clone(),
                 reason: ready.and_then(|c| ReadyReason::parse(&c.reason)),
                 message: ready.map(|c| c.message.clone()).unwrap_or_default(),
@@ -317,9 +337,15 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                         };
                     }
                     self.observed.tags = Some(tags);
-                    self.ctx
-                        .memory
-                        .tags_read(&self.observed.uid, Instant::now());
+                    self.ctx.memory.tags_read(
+                        &self.observed.uid,
+                        Instant::now(),
+                        proof_key(
+                            &self.target.identity,
+                            &self.target.region,
+                            &self.observed.collection_id,
+                        ),
+                    );
                 }
                 None => {
                     self.observed.collection = Collection::Missing;
@@ -455,9 +481,15 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                     description: None,
                 };
                 self.observed.tags = Some(tags);
-                self.ctx
-                    .memory
-                    .tags_read(&self.observed.uid, Instant::now());
+                self.ctx.memory.tags_read(
+                    &self.observed.uid,
+                    Instant::now(),
+                    proof_key(
+                        &self.target.identity,
+                        &self.target.region,
+                        &self.observed.collection_id,
+                    ),
+                );
                 self.observed.created = true;
                 self.created = Some(created);
             }
@@ -580,8 +612,8 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 created: self.created.as_ref(),
                 region: &self.target.region,
                 role: match &self.target.identity {
-                    crate::accounts::Identity::Role(role) => Some(role),
-                    crate::accounts::Identity::Own => None,
+                    Identity::Role(role) => Some(role),
+                    Identity::Own => None,
                 },
                 complete,
                 now: Utc::now(),
@@ -679,6 +711,21 @@ impl<A: CollectionApi> Reconciler<'_, A> {
 /// The region an object uses: the one its status pinned at first contact, else spec.region, else
 /// the operator's default. A spec.region that differs from the pinned one is a conflict (the
 /// collection never moves), returned beside the pinned region, which stays in use.
+/// Which collection ownership was proven for: the identity (and so the account), the region and
+/// the collection ID, hashed. Only compared within this process.
+fn proof_key(identity: &Identity, region: &str, collection_id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    match identity {
+        Identity::Own => None,
+        Identity::Role(role) => Some(role.role_arn.as_str()),
+    }
+    .hash(&mut hasher);
+    region.hash(&mut hasher);
+    collection_id.hash(&mut hasher);
+    hasher.finish()
+}
+
 pub fn pinned_region(
     spec: Option<&str>,
     status: Option<&str>,

@@ -30,8 +30,9 @@ pub struct Remembered {
     pub backoff_until: Option<(i64, Instant)>,
     /// This process removed the object's finalizer: any copy still marked for deletion is stale.
     pub released: bool,
-    /// When this process last read (or set, creating it) the collection's tags.
-    pub tags_read_at: Option<Instant>,
+    /// When this process last read (or set, creating it) the collection's tags, and for which
+    /// collection (a proof key).
+    pub tags_read_at: Option<(Instant, u64)>,
 }
 
 /// What the object's own status says about its last reconcile.

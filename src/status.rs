@@ -88,20 +88,12 @@ pub fn compose(inputs: &Inputs<'_>, outcome: &Outcome) -> CollectionStatus {
     // The region and role are pinned by the first outcome that talked to AWS and never change
     // after that (the actor uses the pinned ones).
     let pinned = previous.region.is_some() || outcome.pins();
-    // The external ID follows what is in use (the mapping may rotate it), for the pinned role.
-    let (role_arn, external_id) = if previous.region.is_some() {
-        let external_id = match (inputs.role, &previous.role_arn) {
-            (Some(role), Some(pinned)) if &role.role_arn == pinned => role.external_id.clone(),
-            _ => previous.external_id.clone(),
-        };
-        (previous.role_arn.clone(), external_id)
+    let role_arn = if previous.region.is_some() {
+        previous.role_arn.clone()
     } else if pinned {
-        (
-            inputs.role.map(|r| r.role_arn.clone()),
-            inputs.role.and_then(|r| r.external_id.clone()),
-        )
+        inputs.role.map(|r| r.role_arn.clone())
     } else {
-        (None, None)
+        None
     };
     let collection_arn = described(arn);
     let account_id = role_arn
@@ -130,7 +122,6 @@ pub fn compose(inputs: &Inputs<'_>, outcome: &Outcome) -> CollectionStatus {
         collection_id: Some(o.collection_id.clone()),
         region: pinned.then(|| inputs.region.to_owned()),
         role_arn,
-        external_id,
         account_id,
         face_count: count(description.and_then(|d| d.face_count), previous.face_count),
         user_count: count(description.and_then(|d| d.user_count), previous.user_count),

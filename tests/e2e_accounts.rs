@@ -1,11 +1,11 @@
 //! Many AWS accounts end to end: the platform team's mapping (a watched ConfigMap) sends a
 //! namespace's collections to the account of an assumed role; a mapping change moves only new
-//! objects; a refused AssumeRole names the role and reaches no Rekognition API; requireMapping
+//! objects, and existing ones stay only where the mapping's formerRoles keep them; a refused AssumeRole names the role and reaches no Rekognition API; requireMapping
 //! refuses unmapped namespaces with no AWS call.
 
 mod support;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use rekognition_operator::crd::CollectionSpec;
 use support::{Options, World, eventually};
 
@@ -71,7 +71,8 @@ where
 }
 
 #[tokio::test]
-async fn a_mapping_change_moves_new_objects_and_never_touches_existing_collections() -> Result<()> {
+async fn a_mapping_change_moves_new_objects_and_keeps_existing_ones_only_where_former_roles_say()
+-> Result<()> {
     let mut world = World::without_operator("accounts-move", Options::default()).await?;
     let role_a = world
         .role_for_operator(TEAM_A, "team-a", Some("ext-a"))
@@ -93,10 +94,13 @@ async fn a_mapping_change_moves_new_objects_and_never_touches_existing_collectio
     );
     assert_eq!(world.collections_in(TEAM_A).await?, ["first"]);
 
-    // The platform team moves the namespace to team B's account, without a restart.
-    world
-        .put_account_mapping(&mapping(&ns, &role_b, None))
-        .await?;
+    // The platform team moves the namespace to team B's account, without a restart, and keeps
+    // team A's role for the objects already there (formerRoles).
+    let moved = format!(
+        "{}  formerRoles:\n    - roleArn: {role_a}\n      externalId: ext-a\n",
+        mapping(&ns, &role_b, None)
+    );
+    world.put_account_mapping(&moved).await?;
     let second = create_until(&world, "moved", true, |obj| {
         obj.status.as_ref().and_then(|s| s.account_id.as_deref()) == Some(TEAM_B)
     })
@@ -105,25 +109,32 @@ async fn a_mapping_change_moves_new_objects_and_never_touches_existing_collectio
     assert_eq!(world.collections_in(TEAM_B).await?, vec![second.clone()]);
     let calls_a = world.rekognition_calls_in(TEAM_A).await?;
     // The existing object stays where it is, pinned: a spec change still goes to team A.
-    let patch = serde_json::json!({ "spec": { "tags": { "team": "a" } } });
-    world
-        .api
-        .patch(
-            "first",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(&patch),
-        )
-        .await?;
-    eventually(
-        "the tag reaches team A's collection",
-        support::WAIT,
-        || async {
+    let tag = |value: &str| serde_json::json!({ "spec": { "tags": { "team": value } } });
+    let patch_first = |value: String| {
+        let api = world.api.clone();
+        let patch = tag(&value);
+        async move {
+            api.patch(
+                "first",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
+            )
+            .await
+        }
+    };
+    patch_first("a".into()).await?;
+    let tagged = |value: String| {
+        let world = &world;
+        async move {
             let collections = world.admin().for_account(TEAM_A).collections().await?;
-            Ok(collections.iter().any(|c| {
-                c.collection_id == "first" && c.tags.get("team").map(String::as_str) == Some("a")
-            }))
-        },
-    )
+            Ok(collections
+                .iter()
+                .any(|c| c.collection_id == "first" && c.tags.get("team") == Some(&value)))
+        }
+    };
+    eventually("the tag reaches team A's collection", support::WAIT, || {
+        tagged("a".into())
+    })
     .await?;
     assert!(world.rekognition_calls_in(TEAM_A).await? > calls_a);
     assert_eq!(world.collections_in(TEAM_A).await?, ["first"]);
@@ -133,6 +144,49 @@ async fn a_mapping_change_moves_new_objects_and_never_touches_existing_collectio
         first.status.and_then(|s| s.role_arn).as_deref(),
         Some(role_a.as_str())
     );
+
+    // Without formerRoles the pin to team A's role is no longer the platform team's word: the
+    // object is refused until the role is listed again.
+    world
+        .put_account_mapping(&mapping(&ns, &role_b, None))
+        .await?;
+    // Nothing tells the test when the operator has the new mapping: change the spec until a
+    // reconcile under it refuses the object.
+    let mut last_tag = String::new();
+    let mut refused = None;
+    for attempt in 0..20 {
+        last_tag = format!("refused-{attempt}");
+        patch_first(last_tag.clone()).await?;
+        if let Ok(obj) = world
+            .wait_reason_within("first", "PolicyDenied", std::time::Duration::from_secs(3))
+            .await
+        {
+            refused = Some(obj);
+            break;
+        }
+    }
+    let refused = refused.context("first was never refused under the new mapping")?;
+    let message = support::ready_message(&refused);
+    assert!(
+        message.contains(&role_a) && message.contains("formerRoles"),
+        "names the role and the way out: {message}"
+    );
+    let calls_a = world.rekognition_calls_in(TEAM_A).await?;
+    world.put_account_mapping(&moved).await?;
+    eventually(
+        "the tag reaches team A's collection again",
+        support::WAIT,
+        || tagged(last_tag.clone()),
+    )
+    .await?;
+    world.wait_reason("first", "Available").await?;
+    assert!(world.rekognition_calls_in(TEAM_A).await? > calls_a);
+    assert_eq!(
+        world.collections_in(TEAM_B).await?,
+        vec![second.clone()],
+        "first never went to team B"
+    );
+
     // Deletion removes each collection from its own account.
     world.delete("first").await?;
     world.delete(&second).await?;

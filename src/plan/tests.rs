@@ -821,3 +821,226 @@ fn an_unpaused_refusal_is_said_again_without_an_aws_call() {
     };
     assert_eq!(plan(&still_refused), Step::Wait);
 }
+
+#[test]
+fn a_pin_the_mapping_does_not_grant_makes_no_aws_call_in_any_state() {
+    let refused = |o: Observed| Observed {
+        pin_refused: Some("status.roleArn x is not a role the account mapping gives".into()),
+        ..o
+    };
+    let deleting = |o: Observed| Observed {
+        deleting: true,
+        generation: 2,
+        ..o
+    };
+    // (name, state) → PolicyDenied, never an AWS step: not before the first call, not on a
+    // steady object, not to clean up on deletion, whatever the deletion policy.
+    let cases = [
+        ("before the first call", refused(fresh())),
+        ("steady", refused(steady())),
+        (
+            "without a finalizer yet",
+            refused(Observed {
+                has_finalizer: false,
+                ..fresh()
+            }),
+        ),
+        ("being deleted", deleting(refused(steady()))),
+        (
+            "being deleted, Retain",
+            deleting(refused(Observed {
+                deletion_policy: DeletionPolicy::Retain,
+                ..steady()
+            })),
+        ),
+        (
+            "adopt",
+            refused(Observed {
+                management_policy: ManagementPolicy::Adopt,
+                ..fresh()
+            }),
+        ),
+        (
+            "observe only",
+            refused(Observed {
+                management_policy: ManagementPolicy::ObserveOnly,
+                has_finalizer: false,
+                ..fresh()
+            }),
+        ),
+    ];
+    for (name, observed) in cases {
+        let step = plan(&observed);
+        assert_eq!(
+            reason_of(&step),
+            Some(ReadyReason::PolicyDenied),
+            "{name}: {step:?}"
+        );
+        if observed.deleting {
+            let Step::Finish { message, .. } = step else {
+                unreachable!()
+            };
+            assert!(
+                message.contains("cleaned up once this is resolved"),
+                "{name}: {message}"
+            );
+        }
+    }
+    // A deleted object that never had the finalizer needs nothing, refused or not.
+    let gone = deleting(refused(Observed {
+        has_finalizer: false,
+        ..fresh()
+    }));
+    assert_eq!(plan(&gone), Step::Wait);
+    // Paused wins: the pause says so, and the refusal is said once unpaused.
+    let paused = Observed {
+        paused: true,
+        ..refused(steady())
+    };
+    assert!(matches!(plan(&paused), Step::Pause { .. }));
+}
+
+#[test]
+fn a_status_arn_is_used_only_when_it_names_this_objects_collection() {
+    // (arn, region, identity's account, collection ID) → usable
+    let cases = [
+        (ARN, "us-east-1", None, "myphotos", true),
+        (ARN, "us-east-1", Some("123456789012"), "myphotos", true),
+        (
+            "arn:aws-cn:rekognition:us-east-1:123456789012:collection/myphotos",
+            "us-east-1",
+            None,
+            "myphotos",
+            true,
+        ),
+        (ARN, "us-east-1", Some("210987654321"), "myphotos", false),
+        (ARN, "eu-west-1", None, "myphotos", false),
+        (ARN, "us-east-1", None, "other", false),
+        (
+            "arn:aws:rekognition:us-east-1:123456789012:collection/myphotos-x",
+            "us-east-1",
+            None,
+            "myphotos",
+            false,
+        ),
+        (
+            "arn:aws:s3:us-east-1:123456789012:collection/myphotos",
+            "us-east-1",
+            None,
+            "myphotos",
+            false,
+        ),
+        (
+            "arn:aws:rekognition:us-east-1:1234:collection/myphotos",
+            "us-east-1",
+            None,
+            "myphotos",
+            false,
+        ),
+        (
+            "aws:rekognition:us-east-1:123456789012:collection/myphotos",
+            "us-east-1",
+            None,
+            "myphotos",
+            false,
+        ),
+        ("", "us-east-1", None, "myphotos", false),
+    ];
+    for (arn, region, account, id, usable) in cases {
+        assert_eq!(
+            names_collection(arn, region, account, id),
+            usable,
+            "{arn} {region} {account:?} {id}"
+        );
+    }
+}
+
+#[test]
+fn a_deletion_refused_by_policy_makes_no_aws_call_unless_aws_was_asked_before() {
+    let deleting = |o: Observed| Observed {
+        deleting: true,
+        generation: 2,
+        policy_denied: Some("tenancy policy: region eu-west-1 is not allowed".into()),
+        ..o
+    };
+    // Never sent to AWS (no region recorded): the finalizer goes, with no call, whatever the
+    // status claims about an ARN or an earlier reason.
+    for (name, observed) in [
+        ("fresh", deleting(fresh())),
+        (
+            "a finalizer the tenant added, paused first",
+            deleting(Observed {
+                last: LastStatus {
+                    paused: true,
+                    ..LastStatus::default()
+                },
+                ..fresh()
+            }),
+        ),
+        ("a forged ARN", deleting(steady())),
+    ] {
+        assert_eq!(
+            plan(&observed),
+            Step::RemoveFinalizer {
+                reason: Release::NeverOwned
+            },
+            "{name}"
+        );
+    }
+    // Sent to AWS before the policy changed: the collection is cleaned up as usual.
+    let earlier = deleting(Observed {
+        pinned: true,
+        ..steady()
+    });
+    assert!(
+        matches!(plan(&earlier), Step::ListTags { .. } | Step::Describe),
+        "{:?}",
+        plan(&earlier)
+    );
+}
+
+#[test]
+fn a_pin_refusal_cleared_during_deletion_leads_to_the_cleanup_not_a_leak() {
+    // Refused (PolicyDenied) at the deletion's generation, then the pins are cleared: the
+    // collection may exist, so AWS is asked, and the finalizer is not dropped unasked.
+    let cleared = Observed {
+        deleting: true,
+        generation: 2,
+        last: LastStatus {
+            reason: Some(ReadyReason::PolicyDenied),
+            reason_generation: Some(2),
+            ..LastStatus::default()
+        },
+        ..fresh()
+    };
+    assert_eq!(plan(&cleared), Step::Describe);
+}
+
+#[test]
+fn a_lifted_policy_refusal_applies_the_spec_it_refused() {
+    // Refused (a pin the mapping did not grant) at generation 2, its tags changed meanwhile; the
+    // refusal recorded generation 2 as observed. Granted again: the tags are read and put right.
+    let lifted = Observed {
+        generation: 2,
+        desired_tags: tags(&[("team", "a")]),
+        collection: exists(),
+        last: LastStatus {
+            arn: Some(ARN.into()),
+            reason: Some(ReadyReason::PolicyDenied),
+            reason_generation: Some(2),
+            observed_generation: Some(2),
+            ..LastStatus::default()
+        },
+        ..fresh()
+    };
+    assert!(
+        matches!(plan(&lifted), Step::ListTags { .. }),
+        "{:?}",
+        plan(&lifted)
+    );
+    let read = Observed {
+        tags: Some(owned(&[])),
+        ..lifted
+    };
+    assert!(matches!(plan(&read), Step::Tag { .. }), "{:?}", plan(&read));
+}

@@ -526,39 +526,3 @@ fn the_region_and_role_are_pinned_by_the_first_outcome_that_talked_to_aws() {
         assert_eq!(pin(previous, role, outcome), expected, "{name}");
     }
 }
-
-#[test]
-fn the_pinned_role_keeps_the_external_id_in_use_so_a_rotation_is_recorded() {
-    const ROLE: &str = "arn:aws:iam::210987654321:role/team-a";
-    let pinned = CollectionStatus {
-        region: Some("us-east-1".into()),
-        role_arn: Some(ROLE.into()),
-        external_id: Some("old".into()),
-        ..CollectionStatus::default()
-    };
-    let external_id = |role: &str, id: Option<&str>| {
-        let role = crate::accounts::RoleTarget {
-            role_arn: role.into(),
-            external_id: id.map(str::to_owned),
-        };
-        compose(
-            &Inputs {
-                previous: Some(&pinned),
-                observed: &Observed::default(),
-                created: None,
-                region: "us-east-1",
-                role: Some(&role),
-                complete: false,
-                now: now(),
-            },
-            &Outcome::Finished(ReadyReason::Available, "ok".into()),
-        )
-        .external_id
-    };
-    assert_eq!(external_id(ROLE, Some("rotated")), Some("rotated".into()));
-    assert_eq!(
-        external_id("arn:aws:iam::310987654321:role/other", Some("x")),
-        Some("old".into()),
-        "another role's ID never replaces the pinned role's"
-    );
-}

@@ -217,34 +217,7 @@ impl World {
         service_account: &str,
         audience: &str,
     ) -> Result<String> {
-        use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-        use k8s_openapi::api::core::v1::ServiceAccount;
-        let accounts: Api<ServiceAccount> = Api::namespaced(self.ns.client.clone(), &self.ns.name);
-        if accounts.get_opt(service_account).await?.is_none() {
-            let account = ServiceAccount {
-                metadata: ObjectMeta {
-                    name: Some(service_account.to_owned()),
-                    ..ObjectMeta::default()
-                },
-                ..ServiceAccount::default()
-            };
-            accounts.create(&PostParams::default(), &account).await?;
-        }
-        let request = TokenRequest {
-            spec: TokenRequestSpec {
-                audiences: vec![audience.to_owned()],
-                expiration_seconds: Some(600),
-                ..TokenRequestSpec::default()
-            },
-            ..TokenRequest::default()
-        };
-        Ok(accounts
-            .create_token_request(service_account, &PostParams::default(), &request)
-            .await
-            .context("TokenRequest")?
-            .status
-            .context("token status")?
-            .token)
+        service_account_token(&self.ns.client, &self.ns.name, service_account, audience).await
     }
 
     pub fn admin(&self) -> rekognition_emulator::admin::AdminClient {
@@ -522,6 +495,23 @@ impl World {
         Ok(self.api.get(name).await?)
     }
 
+    /// The tags of collection `id` in `account`, straight from the emulator (empty if none).
+    pub async fn aws_tags_in(
+        &self,
+        account: &str,
+        id: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        Ok(self
+            .admin()
+            .for_account(account)
+            .collections()
+            .await?
+            .into_iter()
+            .find(|c| c.collection_id == id)
+            .map(|c| c.tags)
+            .unwrap_or_default())
+    }
+
     pub async fn aws_has(&self, id: &str) -> Result<bool> {
         Ok(self
             .admin()
@@ -535,6 +525,63 @@ impl World {
 /// The one wait-until helper (`testbed::wait_until`), under the name these tests have long used.
 #[allow(unused_imports)] // not every test binary waits this way
 pub use testbed::wait_until as eventually;
+
+/// A token the API server mints by TokenRequest for the ServiceAccount `name` of `namespace`
+/// (created if needed), for `audience` (the API server's own when None), valid ten minutes.
+pub async fn service_account_token(
+    admin: &kube::Client,
+    namespace: &str,
+    name: &str,
+    audience: &str,
+) -> Result<String> {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
+    if accounts.get_opt(name).await?.is_none() {
+        let account = ServiceAccount {
+            metadata: ObjectMeta {
+                name: Some(name.to_owned()),
+                ..ObjectMeta::default()
+            },
+            ..ServiceAccount::default()
+        };
+        accounts.create(&PostParams::default(), &account).await?;
+    }
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: vec![audience.to_owned()],
+            expiration_seconds: Some(600),
+            ..TokenRequestSpec::default()
+        },
+        ..TokenRequest::default()
+    };
+    Ok(accounts
+        .create_token_request(name, &PostParams::default(), &request)
+        .await
+        .context("TokenRequest")?
+        .status
+        .context("token status")?
+        .token)
+}
+
+/// The API server's own audience on the test bed: a token for it authenticates to the API.
+pub const API_AUDIENCE: &str = "https://testbed.local";
+
+/// A client that acts as the ServiceAccount `name` of `namespace` (created if needed) with a
+/// TokenRequest token, and the kubeconfig that holds it (for `kubectl`). It has whatever RBAC the
+/// caller bound to it.
+pub async fn service_account_client(
+    admin: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<(kube::Client, kube::config::Kubeconfig)> {
+    let token = service_account_token(admin, namespace, name, API_AUDIENCE).await?;
+    let testbed = shared().await?;
+    let user = format!("system:serviceaccount:{namespace}:{name}");
+    let kubeconfig = testbed.control_plane.kubeconfig_for_token(&user, &token);
+    let client = testbed::client_from_kubeconfig(kubeconfig.clone()).await?;
+    Ok((client, kubeconfig))
+}
 
 /// The name of the account mapping ConfigMap in tests.
 pub const ACCOUNT_MAPPING: &str = "account-mapping";
