@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::Parser;
@@ -240,9 +240,27 @@ fn grants(scope: &str, rules: &[PolicyRule], out: &mut BTreeSet<Grant>) {
     }
 }
 
+/// A ClusterRole for tenants (aggregated into the built-in roles), not for the operator.
+fn is_tenant_role(role: &ClusterRole) -> bool {
+    role.metadata.labels.as_ref().is_some_and(|labels| {
+        labels
+            .keys()
+            .any(|k| k.starts_with("rbac.authorization.k8s.io/aggregate-to-"))
+    })
+}
+
+/// The operator's ClusterRoles: every rendered one but the tenant roles.
+fn operator_cluster_roles(rendered: &Rendered) -> Result<Vec<ClusterRole>> {
+    Ok(rendered
+        .all::<ClusterRole>("ClusterRole")?
+        .into_iter()
+        .filter(|role| !is_tenant_role(role))
+        .collect())
+}
+
 fn rendered_grants(rendered: &Rendered) -> Result<BTreeSet<Grant>> {
     let mut out = BTreeSet::new();
-    for role in rendered.all::<ClusterRole>("ClusterRole")? {
+    for role in operator_cluster_roles(rendered)? {
         grants(
             "ClusterRole",
             role.rules.as_deref().unwrap_or_default(),
@@ -336,7 +354,7 @@ fn check_grants(rendered: &Rendered, scope: &str, values: &str) -> Result<()> {
 /// Every Role and ClusterRole is bound to the operator's ServiceAccount, and nothing else is.
 fn check_bindings(rendered: &Rendered) -> Result<()> {
     let mut roles: BTreeSet<(String, String, String)> = BTreeSet::new();
-    for role in rendered.all::<ClusterRole>("ClusterRole")? {
+    for role in operator_cluster_roles(rendered)? {
         roles.insert((
             "ClusterRole".into(),
             String::new(),
@@ -408,6 +426,84 @@ fn rbac_grants_only_the_verbs_the_operator_uses() -> Result<()> {
     Ok(())
 }
 
+/// The tenant roles: aggregated into admin and edit (every verb on the objects) and view (read),
+/// nothing on status, nothing else; on by default, off with tenantRoles.enabled=false and in
+/// one-namespace mode, and bound by nothing the chart renders (the platform team's RoleBindings
+/// to the built-in roles do that).
+#[test]
+fn tenant_roles_aggregate_into_the_built_in_roles_and_grant_nothing_on_status() -> Result<()> {
+    let aggregated = |role: &ClusterRole| -> BTreeSet<String> {
+        role.metadata
+            .labels
+            .iter()
+            .flatten()
+            .filter(|(k, v)| {
+                k.starts_with("rbac.authorization.k8s.io/aggregate-to-") && *v == "true"
+            })
+            .map(|(k, _)| {
+                k.trim_start_matches("rbac.authorization.k8s.io/aggregate-to-")
+                    .to_owned()
+            })
+            .collect()
+    };
+    {
+        let rendered = Rendered::new(&[])?;
+        let what = "default values";
+        let tenant: Vec<ClusterRole> = rendered
+            .all::<ClusterRole>("ClusterRole")?
+            .into_iter()
+            .filter(is_tenant_role)
+            .collect();
+        let mut seen = BTreeMap::new();
+        for role in &tenant {
+            let mut grants = BTreeSet::new();
+            for rule in role.rules.as_deref().unwrap_or_default() {
+                for group in rule.api_groups.iter().flatten() {
+                    for resource in rule.resources.iter().flatten() {
+                        for verb in &rule.verbs {
+                            grants.insert(format!("{group}/{resource}:{verb}"));
+                        }
+                    }
+                }
+                assert!(rule.resource_names.is_none() && rule.non_resource_urls.is_none());
+            }
+            seen.insert(aggregated(role), grants);
+        }
+        let verbs = |verbs: &[&str]| -> BTreeSet<String> {
+            verbs
+                .iter()
+                .map(|v| format!("rekognition.aws-operators.dev/rekognitioncollections:{v}"))
+                .collect()
+        };
+        let expected: BTreeMap<BTreeSet<String>, BTreeSet<String>> = [
+            (
+                ["admin".to_owned(), "edit".to_owned()].into(),
+                verbs(&[
+                    "get",
+                    "list",
+                    "watch",
+                    "create",
+                    "update",
+                    "patch",
+                    "delete",
+                    "deletecollection",
+                ]),
+            ),
+            (["view".to_owned()].into(), verbs(&["get", "list", "watch"])),
+        ]
+        .into();
+        assert_eq!(seen, expected, "tenant roles with {what}");
+    }
+    let off = Rendered::new(&["--set", "tenantRoles.enabled=false"])?;
+    assert!(
+        !off.all::<ClusterRole>("ClusterRole")?
+            .iter()
+            .any(is_tenant_role),
+        "tenantRoles.enabled=false still renders tenant roles"
+    );
+    Ok(())
+}
+
 #[test]
 fn one_namespace_mode_renders_no_cluster_scoped_rbac() -> Result<()> {
     let rendered = Rendered::new(&["-f", ONE_NAMESPACE_VALUES])?;
@@ -415,7 +511,7 @@ fn one_namespace_mode_renders_no_cluster_scoped_rbac() -> Result<()> {
     for cluster_scoped in ["ClusterRole", "ClusterRoleBinding"] {
         assert!(
             !kinds.contains(&cluster_scoped),
-            "one-namespace mode renders a {cluster_scoped}: {kinds:?}"
+            "one-namespace mode renders a {cluster_scoped} (tenant roles included): {kinds:?}"
         );
     }
     // Every object rendered is namespaced, in the release namespace or the watched one, but for

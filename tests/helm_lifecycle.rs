@@ -194,6 +194,18 @@ async fn helm_install_with_default_values_creates_every_rendered_object_and_the_
         );
     }
     ensure!(cluster.crd_exists().await?, "helm install installs the CRD");
+    for name in [
+        format!("{RELEASE}-tenant-edit"),
+        format!("{RELEASE}-tenant-view"),
+    ] {
+        ensure!(
+            Api::<ClusterRole>::all(cluster.client.clone())
+                .get_opt(&name)
+                .await?
+                .is_some(),
+            "the default install has no tenant role {name}"
+        );
+    }
     assert_eq!(
         cluster.deployment().await?.spec.and_then(|s| s.replicas),
         Some(2)
@@ -332,13 +344,19 @@ async fn helm_uninstall_removes_the_release_but_keeps_the_crd_and_users_collecti
             .is_none(),
         "the Deployment outlived helm uninstall"
     );
-    ensure!(
-        Api::<ClusterRole>::all(cluster.client.clone())
-            .get_opt(RELEASE)
-            .await?
-            .is_none(),
-        "the ClusterRole outlived helm uninstall"
-    );
+    for name in [
+        RELEASE.to_owned(),
+        format!("{RELEASE}-tenant-edit"),
+        format!("{RELEASE}-tenant-view"),
+    ] {
+        ensure!(
+            Api::<ClusterRole>::all(cluster.client.clone())
+                .get_opt(&name)
+                .await?
+                .is_none(),
+            "the ClusterRole {name} outlived helm uninstall"
+        );
+    }
     ensure!(
         cluster.crd_exists().await?,
         "helm uninstall deleted the CRD (and with it every collection object)"
