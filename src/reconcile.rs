@@ -337,15 +337,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                         };
                     }
                     self.observed.tags = Some(tags);
-                    self.ctx.memory.tags_read(
-                        &self.observed.uid,
-                        Instant::now(),
-                        proof_key(
-                            &self.target.identity,
-                            &self.target.region,
-                            &self.observed.collection_id,
-                        ),
-                    );
+                    self.remember_tags_read();
                 }
                 None => {
                     self.observed.collection = Collection::Missing;
@@ -481,15 +473,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                     description: None,
                 };
                 self.observed.tags = Some(tags);
-                self.ctx.memory.tags_read(
-                    &self.observed.uid,
-                    Instant::now(),
-                    proof_key(
-                        &self.target.identity,
-                        &self.target.region,
-                        &self.observed.collection_id,
-                    ),
-                );
+                self.remember_tags_read();
                 self.observed.created = true;
                 self.created = Some(created);
             }
@@ -507,6 +491,20 @@ impl<A: CollectionApi> Reconciler<'_, A> {
     /// Records an AWS failure on the object, keeping what this reconcile learned, and lets its
     /// disposition decide whether the error policy retries it or the object waits for a spec
     /// change.
+    /// The collection's tags were just read (or set by its creation): ownership is proven, in this
+    /// process, for the collection this reconcile uses.
+    fn remember_tags_read(&self) {
+        self.ctx.memory.tags_read(
+            &self.observed.uid,
+            Instant::now(),
+            proof_key(
+                &self.target.identity,
+                &self.target.region,
+                &self.observed.collection_id,
+            ),
+        );
+    }
+
     async fn aws_failed(&mut self, error: crate::aws::AwsError) -> Result<Action, Error> {
         let disposition = disposition(error.kind);
         let complete = self.spec_applied();

@@ -115,6 +115,29 @@ impl Teams {
         Ok(())
     }
 
+    /// Sets the spec tag `key` to `value`, as the tenant, and waits until it is on the collection
+    /// of that name in team A's account.
+    async fn retag_in_team_a(&self, name: &str, key: &str, value: &str) -> Result<()> {
+        let tag = json!({ "spec": { "tags": { key: value } } });
+        self.tenant
+            .patch(name, &PatchParams::default(), &Patch::Merge(&tag))
+            .await?;
+        eventually(
+            &format!("tag {key}={value} reaches {name} in team A's account"),
+            support::WAIT,
+            || async {
+                Ok(self
+                    .world
+                    .aws_tags_in(TEAM_A, name)
+                    .await?
+                    .get(key)
+                    .map(String::as_str)
+                    == Some(value))
+            },
+        )
+        .await
+    }
+
     /// Rekognition calls the emulator answered in each account, and in the operator's own.
     async fn calls(&self) -> Result<[u64; 4]> {
         let own = self.world.emulator.config().account_id.clone();
@@ -480,25 +503,7 @@ async fn a_forged_arn_never_leads_the_operator_to_another_collection() -> Result
         teams
             .forge_status("mine", json!({ "collectionArn": arn }))
             .await?;
-        let tag = json!({ "spec": { "tags": { "arn": account } } });
-        teams
-            .tenant
-            .patch("mine", &PatchParams::default(), &Patch::Merge(&tag))
-            .await?;
-        eventually(
-            "the tag reaches the object's own collection",
-            support::WAIT,
-            || async {
-                Ok(teams
-                    .world
-                    .aws_tags_in(TEAM_A, "mine")
-                    .await?
-                    .get("arn")
-                    .map(String::as_str)
-                    == Some(account))
-            },
-        )
-        .await?;
+        teams.retag_in_team_a("mine", "arn", account).await?;
         let calls: Vec<_> = teams.world.admin().for_account(account).calls().await?;
         let touched: Vec<_> = calls
             .iter()
@@ -586,25 +591,7 @@ async fn a_genuine_pin_holds_across_an_operator_restart_and_a_forged_external_id
             ..Options::default()
         })
         .await?;
-    let tag = json!({ "spec": { "tags": { "after": "restart" } } });
-    teams
-        .tenant
-        .patch("kept", &PatchParams::default(), &Patch::Merge(&tag))
-        .await?;
-    eventually(
-        "the tag reaches team A's collection",
-        support::WAIT,
-        || async {
-            Ok(teams
-                .world
-                .aws_tags_in(TEAM_A, "kept")
-                .await?
-                .get("after")
-                .map(String::as_str)
-                == Some("restart"))
-        },
-    )
-    .await?;
+    teams.retag_in_team_a("kept", "after", "restart").await?;
     teams.world.wait_reason("kept", "Available").await?;
     assert_eq!(teams.world.collections_in(TEAM_A).await?, ["kept"]);
     for account in [TEAM_B, TEAM_C] {

@@ -145,6 +145,13 @@ impl Cluster {
             .await?
             .is_some())
     }
+
+    async fn has_cluster_role(&self, name: &str) -> Result<bool> {
+        Ok(Api::<ClusterRole>::all(self.client.clone())
+            .get_opt(name)
+            .await?
+            .is_some())
+    }
 }
 
 fn args_of(deployment: &Deployment) -> Result<Vec<String>> {
@@ -199,10 +206,7 @@ async fn helm_install_with_default_values_creates_every_rendered_object_and_the_
         format!("{RELEASE}-tenant-view"),
     ] {
         ensure!(
-            Api::<ClusterRole>::all(cluster.client.clone())
-                .get_opt(&name)
-                .await?
-                .is_some(),
+            cluster.has_cluster_role(&name).await?,
             "the default install has no tenant role {name}"
         );
     }
@@ -350,10 +354,7 @@ async fn helm_uninstall_removes_the_release_but_keeps_the_crd_and_users_collecti
         format!("{RELEASE}-tenant-view"),
     ] {
         ensure!(
-            Api::<ClusterRole>::all(cluster.client.clone())
-                .get_opt(&name)
-                .await?
-                .is_none(),
+            !cluster.has_cluster_role(&name).await?,
             "the ClusterRole {name} outlived helm uninstall"
         );
     }
