@@ -138,6 +138,31 @@ impl Teams {
         .await
     }
 
+    /// Deletes `name` as the tenant while its status is refused, and checks that the deletion
+    /// waits (the refusal says so, the object stays) with no Rekognition call since `before`.
+    async fn delete_and_see_it_wait(&self, name: &str, before: [u64; 4]) -> Result<()> {
+        self.tenant.delete(name, &Default::default()).await?;
+        eventually(
+            "the refusal says the deletion waits",
+            support::WAIT,
+            || async {
+                let obj = self.world.api.get(name).await?;
+                Ok(obj.metadata.deletion_timestamp.is_some()
+                    && support::ready_message(&obj).contains("cleaned up once this is resolved"))
+            },
+        )
+        .await?;
+        self.show(name).await?;
+        // Give a wrongly made call time to reach the emulator.
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        assert_eq!(
+            self.calls().await?,
+            before,
+            "no Rekognition call in any account while {name}'s deletion waits"
+        );
+        Ok(())
+    }
+
     /// Rekognition calls the emulator answered in each account, and in the operator's own.
     async fn calls(&self) -> Result<[u64; 4]> {
         let own = self.world.emulator.config().account_id.clone();
@@ -390,24 +415,7 @@ async fn a_pin_forged_after_the_first_call_is_refused_and_its_deletion_waits_wit
     );
 
     // Deleted while the forged pin stands: nothing is deleted in any account, the finalizer stays.
-    teams.tenant.delete("mine", &Default::default()).await?;
-    eventually(
-        "the refusal says the deletion waits",
-        support::WAIT,
-        || async {
-            let obj = teams.world.api.get("mine").await?;
-            Ok(obj.metadata.deletion_timestamp.is_some()
-                && support::ready_message(&obj).contains("cleaned up once this is resolved"))
-        },
-    )
-    .await?;
-    teams.show("mine").await?;
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    assert_eq!(
-        teams.calls().await?,
-        before,
-        "no Rekognition call in any account"
-    );
+    teams.delete_and_see_it_wait("mine", before).await?;
     assert_eq!(
         teams.world.collections_in(TEAM_A).await?,
         ["mine"],
@@ -449,23 +457,7 @@ async fn a_region_pin_forged_outside_the_allowed_regions_is_refused() -> Result<
         )
         .await?;
     let before = teams.calls().await?;
-    teams
-        .tenant
-        .delete("elsewhere", &Default::default())
-        .await?;
-    eventually(
-        "the refusal says the deletion waits",
-        support::WAIT,
-        || async {
-            let obj = teams.world.api.get("elsewhere").await?;
-            Ok(obj.metadata.deletion_timestamp.is_some()
-                && support::ready_message(&obj).contains("cleaned up once this is resolved"))
-        },
-    )
-    .await?;
-    teams.show("elsewhere").await?;
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    assert_eq!(teams.calls().await?, before, "no call while refused");
+    teams.delete_and_see_it_wait("elsewhere", before).await?;
     // Once the forged region is gone, the deletion finds nothing in team A's region and ends.
     teams
         .forge_status("elsewhere", json!({ "region": null }))
