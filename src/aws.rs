@@ -3,7 +3,7 @@
 //! The adapter is the only place that knows SDK error types: every failure is mapped once, here,
 //! into an [`AwsErrorKind`] that the rest of the operator reasons about.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,8 +17,7 @@ use crate::accounts::Identity;
 use crate::metrics::Metrics;
 use crate::rate::{Admission, Priority, RateLimiters};
 
-/// Tags as Rekognition holds them.
-pub type Tags = BTreeMap<String, String>;
+pub use crate::tags::Tags;
 
 /// What a successful CreateCollection tells.
 #[derive(Clone, Debug, PartialEq)]

@@ -166,6 +166,20 @@ pub struct Config {
     )]
     pub require_mapping: bool,
 
+    /// This cluster installation's name, written into the claim tag of every collection (with the
+    /// object's namespace and name), so that objects restored or re-applied here with new UIDs
+    /// reclaim their collections. Keep it when a cluster is restored or rebuilt from Git; give
+    /// each live cluster its own. Default: the UID of the kube-system namespace, which a
+    /// rebuilt cluster does not keep.
+    #[arg(long, env = "REKOGNITION_OPERATOR_CLUSTER_NAME", value_name = "NAME", value_parser = parse_cluster_name)]
+    pub cluster_name: Option<String>,
+
+    /// Migration: clusters whose collections this one takes over, comma-separated. An object
+    /// here takes over the collection that the object of the same namespace and name claims in
+    /// one of these clusters; that cluster's operator then leaves it alone (HandedOver).
+    #[arg(long, env = "REKOGNITION_OPERATOR_TAKE_OVER_FROM", value_delimiter = ',', value_parser = parse_cluster_name)]
+    pub take_over_from: Vec<String>,
+
     /// On shutdown, how long in-flight reconciles may take to finish.
     #[arg(long, env = "REKOGNITION_OPERATOR_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -194,6 +208,10 @@ fn parse_listen(value: &str) -> Result<Listen, String> {
         .parse()
         .map(Listen::On)
         .map_err(|_| format!("'{value}' is not host:port (e.g. 0.0.0.0:8080) or 'off'"))
+}
+
+fn parse_cluster_name(value: &str) -> Result<String, String> {
+    crate::ownership::valid_cluster_name(value).map(|()| value.to_owned())
 }
 
 fn parse_duration(value: &str) -> Result<Duration, String> {

@@ -16,7 +16,12 @@ pub const GROUP: &str = "rekognition.aws-operators.dev";
 pub const FINALIZER: &str = "rekognition.aws-operators.dev/cleanup";
 /// The tag that marks a collection as owned by one object: its value is the object's UID.
 pub const OWNER_TAG: &str = "rekognition.aws-operators.dev/owner";
-/// Rekognition allows 200 tags on a collection; one slot is the ownership tag.
+/// The tag that says which cluster installation, namespace and name claim a collection:
+/// `<cluster>/<namespace>/<name>`, so the object's next incarnation (a restore, a re-bootstrap from
+/// Git) can prove the collection was its own, and another cluster can see whose it is.
+pub const CLAIM_TAG: &str = "rekognition.aws-operators.dev/claim";
+/// Rekognition allows 200 tags on a collection; one slot is the ownership tag. The claim tag takes
+/// a second slot when there is one: an object with all 199 spec tags has no claim tag.
 pub const MAX_USER_TAGS: usize = 199;
 /// The annotation that stops every AWS call for an object while its value is "true".
 pub const PAUSED_ANNOTATION: &str = "rekognition.aws-operators.dev/paused";
@@ -132,6 +137,10 @@ fn tags_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
             {
                 "rule": format!("!('{OWNER_TAG}' in self)"),
                 "message": format!("tag key '{OWNER_TAG}' is reserved for the operator"),
+            },
+            {
+                "rule": format!("!('{CLAIM_TAG}' in self)"),
+                "message": format!("tag key '{CLAIM_TAG}' is reserved for the operator"),
             },
         ],
     })
@@ -249,10 +258,16 @@ pub enum ReadyReason {
     /// The object carries the annotation rekognition.aws-operators.dev/paused: "true": no AWS
     /// call, and no deletion, until it is removed.
     Paused,
+    /// The collection was handed over to the same object in another cluster (its claim tag names
+    /// that cluster): this object never deletes, retags or recreates it; waits for a spec change.
+    HandedOver,
+    /// The same object in another cluster holds the collection, and this cluster does not take
+    /// over from it; checked again when the operator restarts set to take over from some cluster.
+    AwaitingHandover,
 }
 
 impl ReadyReason {
-    pub const ALL: [ReadyReason; 16] = [
+    pub const ALL: [ReadyReason; 18] = [
         Self::Creating,
         Self::Available,
         Self::Adopted,
@@ -269,6 +284,8 @@ impl ReadyReason {
         Self::PolicyDenied,
         Self::CredentialsUnavailable,
         Self::Paused,
+        Self::HandedOver,
+        Self::AwaitingHandover,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -289,6 +306,8 @@ impl ReadyReason {
             Self::PolicyDenied => "PolicyDenied",
             Self::CredentialsUnavailable => "CredentialsUnavailable",
             Self::Paused => "Paused",
+            Self::HandedOver => "HandedOver",
+            Self::AwaitingHandover => "AwaitingHandover",
         }
     }
 
@@ -315,6 +334,8 @@ impl ReadyReason {
                 | Self::AlreadyExists
                 | Self::RegionConflict
                 | Self::PolicyDenied
+                | Self::HandedOver
+                | Self::AwaitingHandover
         )
     }
 

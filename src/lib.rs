@@ -31,12 +31,14 @@ pub mod leader;
 pub mod memory;
 pub mod metrics;
 pub mod operator;
+pub mod ownership;
 pub mod plan;
 pub mod policy;
 pub mod rate;
 pub mod reconcile;
 pub mod schedule;
 pub mod status;
+pub mod tags;
 pub mod telemetry;
 
 pub use error::Error;

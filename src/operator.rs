@@ -23,9 +23,10 @@ use crate::http::Health;
 use crate::leader::{Election, Fence, LeaseSettings};
 use crate::memory::Memory;
 use crate::metrics::Metrics;
+use crate::ownership::ClusterIdentity;
 use crate::policy::{ExternalPowers, Rules, TenancyPolicy};
 use crate::rate::{RateLimit, RateLimiters};
-use crate::reconcile::{Context, error_policy, reconcile};
+use crate::reconcile::{Context, LiveObjects, error_policy, reconcile};
 use k8s_openapi::api::core::v1::Namespace;
 
 /// Builds the Kubernetes client from `--kubeconfig`, or the usual inference (in-cluster, then
@@ -125,8 +126,11 @@ pub async fn run_operator(
     } else {
         Fence::open()
     });
+    let cluster = cluster_identity(config, &client).await?;
+    info!(cluster = %cluster.name, take_over_from = ?cluster.take_over_from, "cluster identity");
     let operator = Operator::new(
         config,
+        cluster,
         client.clone(),
         sdk_config,
         metrics.clone(),
@@ -215,6 +219,7 @@ struct Operator {
 impl Operator {
     fn new(
         config: &Config,
+        cluster: ClusterIdentity,
         client: kube::Client,
         sdk_config: aws_config::SdkConfig,
         metrics: Metrics,
@@ -252,6 +257,8 @@ impl Operator {
             fence,
             accounts: account_mapping(config, &client),
             require_mapping: config.require_mapping,
+            cluster: Arc::new(cluster),
+            objects: LiveObjects::default(),
         });
         let api = match &config.namespace {
             Some(namespace) => Api::namespaced(client, namespace),
@@ -289,6 +296,7 @@ impl Operator {
             // other object's gate answers without an AWS call.
             .reconcile_all_on(self.context.accounts.changes());
         self.context.metrics.attach_store(Some(store.clone()));
+        self.context.objects.attach(Some(store.clone()));
         let sweep = tokio::spawn(sweep_memory(store.clone(), self.context.memory.clone()));
         let health = self.health.clone();
         let ready = tokio::spawn(async move {
@@ -334,8 +342,36 @@ impl Operator {
         ready.abort();
         sweep.abort();
         self.context.metrics.attach_store(None);
+        self.context.objects.attach(None);
         info!("controller stopped");
     }
+}
+
+/// This installation's identity: `--cluster-name`, else the kube-system namespace's UID.
+async fn cluster_identity(
+    config: &Config,
+    client: &kube::Client,
+) -> anyhow::Result<ClusterIdentity> {
+    let name = match &config.cluster_name {
+        Some(name) => name.clone(),
+        None => Api::<Namespace>::all(client.clone())
+            .get("kube-system")
+            .await
+            .context("reading the kube-system namespace's UID, the default cluster name (or set --cluster-name)")?
+            .metadata
+            .uid
+            .context("the kube-system namespace has no UID")?,
+    };
+    let take_over_from = config
+        .take_over_from
+        .iter()
+        .filter(|c| **c != name)
+        .cloned()
+        .collect();
+    Ok(ClusterIdentity {
+        name,
+        take_over_from,
+    })
 }
 
 /// The account mapping: watched from its ConfigMap, or empty without one.

@@ -6,8 +6,14 @@
 //! [`Step::Finish`], [`Step::Wait`] or [`Step::RemoveFinalizer`]. AWS is asked only what the next
 //! decision needs, so a steady object costs one DescribeCollection.
 
-use crate::aws::{CollectionDescription, Tags};
-use crate::crd::{DeletionPolicy, ManagementPolicy, OWNER_TAG, PAUSED_ANNOTATION, ReadyReason};
+use std::sync::Arc;
+
+use crate::aws::CollectionDescription;
+use crate::crd::{
+    CLAIM_TAG, DeletionPolicy, ManagementPolicy, OWNER_TAG, PAUSED_ANNOTATION, ReadyReason,
+};
+use crate::ownership::{ClusterIdentity, Holder, holder, managed_tags};
+use crate::tags::Tags;
 
 /// What is known about the collection in AWS during one reconcile.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -44,6 +50,12 @@ pub struct LastStatus {
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Observed {
     pub uid: String,
+    /// `<namespace>/<name>`, for messages.
+    pub object: String,
+    /// This object's claim tag value (see [`crate::ownership`]); empty: the object has none.
+    pub claim: String,
+    /// Which cluster installation this is, and whose collections it takes over.
+    pub cluster: Arc<ClusterIdentity>,
     pub generation: i64,
     pub deleting: bool,
     pub has_finalizer: bool,
@@ -73,6 +85,9 @@ pub struct Observed {
     pub created: bool,
     /// This reconcile claimed the collection (managementPolicy Adopt).
     pub adopted: bool,
+    /// The UID the collection's owner tag names is a live object in this cluster (known once the
+    /// tags are read): a live owner is never replaced.
+    pub owner_live: bool,
     /// CreateCollection answered that the ID exists: whose it is must be proven by its tags.
     pub already_existed: bool,
     /// The tag check interval (`--tag-check-interval`) has passed since the tags were last read:
@@ -81,10 +96,14 @@ pub struct Observed {
 }
 
 /// Why tags are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TagPurpose {
     /// Claim a collection that exists without an owner (managementPolicy Adopt).
     Adopt,
+    /// Claim the collection this object's earlier incarnation in this cluster owned (a restore).
+    Reclaim { previous_uid: String },
+    /// Take the collection over from the same object in another cluster (a migration).
+    TakeOver { cluster: String },
     /// Make AWS tags equal to spec.tags.
     Converge,
     /// Give up ownership: the object goes with deletionPolicy Retain, or turns ObserveOnly.
@@ -147,10 +166,30 @@ pub enum Release {
 }
 
 impl Observed {
+    /// The tags a collection held by this object carries besides the owner tag.
+    pub fn managed_tags(&self) -> Tags {
+        managed_tags(&self.desired_tags, &self.claim)
+    }
+
     fn owner_tags(&self) -> Tags {
-        let mut tags = self.desired_tags.clone();
+        let mut tags = self.managed_tags();
         tags.insert(OWNER_TAG.to_owned(), self.uid.clone());
         tags
+    }
+
+    /// The tags that make this object the collection's holder: the owner tag, and the claim.
+    fn claim_tags(&self) -> Tags {
+        let mut tags = Tags::new();
+        tags.insert(OWNER_TAG.to_owned(), self.uid.clone());
+        if let Some(claim) = self.managed_tags().remove(CLAIM_TAG) {
+            tags.insert(CLAIM_TAG.to_owned(), claim);
+        }
+        tags
+    }
+
+    /// Who holds the collection whose tags are `tags`.
+    pub fn holder(&self, tags: &Tags) -> Holder {
+        holder(tags, &self.uid, &self.claim, &self.cluster, self.owner_live)
     }
 
     fn arn(&self) -> Option<&str> {
@@ -163,27 +202,18 @@ impl Observed {
     /// Refused by AWS or by the object's own spec at this generation. A policy refusal is not
     /// remembered here: `policy_denied` says afresh whether the policy still refuses.
     fn refused_at_this_generation(&self) -> bool {
-        self.last
-            .reason
-            .is_some_and(|r| r.waits_for_spec_change() && !r.is_policy_refusal())
-            && self.last.reason_generation == Some(self.generation)
+        self.last.reason.is_some_and(|r| {
+            r.waits_for_spec_change()
+                && !r.is_policy_refusal()
+                // Let through by the gate only when a handover may have been set up since.
+                && r != ReadyReason::AwaitingHandover
+        }) && self.last.reason_generation == Some(self.generation)
     }
 }
 
-/// Who owns a collection, judged by its tags.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Owner {
-    Us,
-    Nobody,
-    Other(String),
-}
-
-pub fn owner(tags: &Tags, uid: &str) -> Owner {
-    match tags.get(OWNER_TAG) {
-        Some(value) if value == uid => Owner::Us,
-        Some(value) => Owner::Other(value.clone()),
-        None => Owner::Nobody,
-    }
+/// The keys that hold a claim: removed together when an object lets its collection go.
+pub fn release_keys() -> Vec<String> {
+    vec![OWNER_TAG.to_owned(), CLAIM_TAG.to_owned()]
 }
 
 /// Whether `arn` names the collection `collection_id` in `region`, in `account` when the identity
@@ -353,6 +383,17 @@ fn plan_manage(o: &Observed) -> Step {
             };
         }
         Collection::Unknown => return Step::Describe,
+        // Handed over to another cluster, which since deleted the collection: that is its
+        // decision to make, not this object's.
+        Collection::Missing if o.last.reason == Some(ReadyReason::HandedOver) => {
+            return Step::Finish {
+                reason: ReadyReason::HandedOver,
+                message: format!(
+                    "collection {} was handed over to another cluster and no longer exists; this object never recreates it",
+                    o.collection_id
+                ),
+            };
+        }
         Collection::Missing => {
             return Step::Create {
                 tags: o.owner_tags(),
@@ -394,18 +435,49 @@ fn plan_manage(o: &Observed) -> Step {
         return Step::ListTags { arn };
     }
     if let Some(tags) = &o.tags {
-        match owner(tags, &o.uid) {
-            Owner::Us => {}
-            Owner::Nobody if o.management_policy == ManagementPolicy::Adopt => {
-                let mut claim = Tags::new();
-                claim.insert(OWNER_TAG.to_owned(), o.uid.clone());
+        match o.holder(tags) {
+            Holder::Us => {}
+            Holder::Nobody if o.management_policy == ManagementPolicy::Adopt => {
                 return Step::Tag {
                     arn,
-                    tags: claim,
+                    tags: o.claim_tags(),
                     purpose: TagPurpose::Adopt,
                 };
             }
-            Owner::Nobody => {
+            Holder::Predecessor { uid } => {
+                return Step::Tag {
+                    arn,
+                    tags: o.claim_tags(),
+                    purpose: TagPurpose::Reclaim { previous_uid: uid },
+                };
+            }
+            Holder::Migrating { cluster, .. } => {
+                return Step::Tag {
+                    arn,
+                    tags: o.claim_tags(),
+                    purpose: TagPurpose::TakeOver { cluster },
+                };
+            }
+            // The same object elsewhere holds it: handed over, if this object held it before.
+            Holder::SameObjectElsewhere { cluster, .. } if o.last.arn.is_some() => {
+                return Step::Finish {
+                    reason: ReadyReason::HandedOver,
+                    message: format!(
+                        "collection {} now belongs to {} in cluster {cluster}: this object no longer manages it, and never deletes, retags or recreates it",
+                        o.collection_id, o.object
+                    ),
+                };
+            }
+            Holder::SameObjectElsewhere { cluster, .. } => {
+                return Step::Finish {
+                    reason: ReadyReason::AwaitingHandover,
+                    message: format!(
+                        "collection {} belongs to {} in cluster {cluster}; to move it to this cluster, the platform team lists {cluster} in the operator's takeOverFrom",
+                        o.collection_id, o.object
+                    ),
+                };
+            }
+            Holder::Nobody => {
                 return Step::Finish {
                     reason: ReadyReason::AlreadyExists,
                     message: format!(
@@ -414,11 +486,18 @@ fn plan_manage(o: &Observed) -> Step {
                     ),
                 };
             }
-            Owner::Other(other) => {
+            Holder::Other { uid, cluster } => {
+                let whose = match cluster {
+                    Some(cluster) if cluster != o.cluster.name => {
+                        format!("another object (uid {uid}) of cluster {cluster}")
+                    }
+                    Some(_) => format!("another object of this cluster (uid {uid})"),
+                    None => format!("another object (uid {uid})"),
+                };
                 return Step::Finish {
                     reason: ReadyReason::AlreadyExists,
                     message: format!(
-                        "collection {} is owned by another object (uid {other}); choose another spec.collectionId",
+                        "collection {} is owned by {whose}; choose another spec.collectionId",
                         o.collection_id
                     ),
                 };
@@ -426,7 +505,7 @@ fn plan_manage(o: &Observed) -> Step {
         }
         // Remove before adding, so a rename at the tag limit never exceeds it; in chunks of what
         // one call takes.
-        let (to_set, to_remove) = tag_diff(&o.desired_tags, tags);
+        let (to_set, to_remove) = tag_diff(&o.managed_tags(), tags);
         if !to_remove.is_empty() {
             return Step::Untag {
                 arn,
@@ -515,22 +594,29 @@ fn plan_deletion(o: &Observed) -> Step {
     let Some(tags) = &o.tags else {
         return Step::ListTags { arn };
     };
-    match owner(tags, &o.uid) {
-        Owner::Us => match o.deletion_policy {
+    match o.holder(tags) {
+        Holder::Us => match o.deletion_policy {
             DeletionPolicy::Delete => Step::Delete,
             DeletionPolicy::Retain => Step::Untag {
                 arn,
-                keys: vec![OWNER_TAG.to_owned()],
+                keys: present_keys(tags, release_keys()),
                 purpose: TagPurpose::Release,
             },
         },
-        Owner::Nobody | Owner::Other(_) => Step::RemoveFinalizer {
+        // Never another's, whatever its claim: a restored object deleted before it reclaimed
+        // leaves the collection to the orphan report.
+        _ => Step::RemoveFinalizer {
             reason: match o.deletion_policy {
                 DeletionPolicy::Retain if o.last.arn.is_some() => Release::Retained,
                 _ => Release::NeverOwned,
             },
         },
     }
+}
+
+/// Those of `keys` that `tags` has.
+fn present_keys(tags: &Tags, keys: Vec<String>) -> Vec<String> {
+    keys.into_iter().filter(|k| tags.contains_key(k)).collect()
 }
 
 /// Gives up ownership of the collection, if this object holds it, then lets the finalizer go.
@@ -544,9 +630,9 @@ fn plan_release(o: &Observed, done: Release) -> Step {
     };
     match &o.tags {
         None => Step::ListTags { arn },
-        Some(tags) if owner(tags, &o.uid) == Owner::Us => Step::Untag {
+        Some(tags) if o.holder(tags) == Holder::Us => Step::Untag {
             arn,
-            keys: vec![OWNER_TAG.to_owned()],
+            keys: present_keys(tags, release_keys()),
             purpose: TagPurpose::Release,
         },
         Some(_) => Step::RemoveFinalizer { reason: done },

@@ -16,14 +16,15 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::accounts::{Denied, Identity, MappingWatch, Pin, resolve};
 use crate::aws::{CollectionApi, CreateOutcome, CreatedCollection, Described, Target};
 use crate::backoff::BackoffPolicy;
+use crate::crd::OWNER_TAG;
 use crate::crd::{CollectionStatus, FINALIZER, ReadyReason, RekognitionCollection};
 use crate::error::{Error, Retry, disposition};
 use crate::leader::Fence;
 use crate::memory::Memory;
 use crate::metrics::Metrics;
+use crate::ownership::{ClusterIdentity, Holder, claim};
 use crate::plan::{
-    Collection, LastStatus, Observed, Owner, Step, TagPurpose, names_collection, owner, plan,
-    tag_diff,
+    Collection, LastStatus, Observed, Step, TagPurpose, names_collection, plan, tag_diff,
 };
 use crate::policy::TenancyPolicy;
 use crate::rate::Priority;
@@ -66,6 +67,34 @@ pub struct Context<A> {
     /// Namespaces without a mapping are refused (PolicyDenied) rather than served with the
     /// operator's own identity.
     pub require_mapping: bool,
+    /// Which cluster installation this is, written into every claim.
+    pub cluster: Arc<ClusterIdentity>,
+    /// The watch cache of objects, while the controller runs: whether a UID is a live object.
+    pub objects: LiveObjects,
+}
+
+/// Answers whether a UID is a live object in this cluster, from the controller's watch cache.
+#[derive(Clone, Default)]
+pub struct LiveObjects(
+    Arc<std::sync::RwLock<Option<kube::runtime::reflector::Store<RekognitionCollection>>>>,
+);
+
+impl LiveObjects {
+    pub fn attach(&self, store: Option<kube::runtime::reflector::Store<RekognitionCollection>>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = store;
+    }
+
+    /// Whether `uid` is an object in the watch cache; without a cache, every UID counts as live
+    /// (nothing is reclaimed on a guess).
+    pub fn is_live(&self, uid: &str) -> bool {
+        match &*self.0.read().unwrap_or_else(|e| e.into_inner()) {
+            Some(store) => store
+                .state()
+                .iter()
+                .any(|o| o.metadata.uid.as_deref() == Some(uid)),
+            None => true,
+        }
+    }
 }
 
 /// Reconciles one object. Wraps the work in a span that carries namespace, name and collection ID.
@@ -86,6 +115,7 @@ pub async fn reconcile<A: CollectionApi>(
         ctx.memory.recall(&uid),
         now,
         phase,
+        !ctx.cluster.take_over_from.is_empty(),
     ) {
         Gate::Run(priority) => priority,
         Gate::Sleep(after) => return Ok(Action::requeue(after)),
@@ -217,7 +247,11 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
             .collection_arn
             .clone()
             .filter(|arn| names_collection(arn, &region, identity.account_id(), &collection_id));
+        let name = obj.name_any();
         let observed = Observed {
+            claim: claim(&ctx.cluster.name, &namespace, &name),
+            object: format!("{namespace}/{name}"),
+            cluster: ctx.cluster.clone(),
             uid,
             generation: obj.metadata.generation.unwrap_or(0),
             deleting: obj.metadata.deletion_timestamp.is_some(),
@@ -336,6 +370,9 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                             description: None,
                         };
                     }
+                    self.observed.owner_live = tags
+                        .get(OWNER_TAG)
+                        .is_some_and(|u| *u != self.observed.uid && self.ctx.objects.is_live(u));
                     self.observed.tags = Some(tags);
                     self.remember_tags_read();
                 }
@@ -345,21 +382,36 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 }
             },
             Step::Tag { arn, tags, purpose } => {
-                self.claimed |= purpose == TagPurpose::Adopt;
+                self.claimed |= matches!(
+                    purpose,
+                    TagPurpose::Adopt | TagPurpose::Reclaim { .. } | TagPurpose::TakeOver { .. }
+                );
                 aws.tag(&self.target, &arn, &tags).await?;
                 crash_point!(AfterTagResource);
                 let known = self.observed.tags.get_or_insert_with(BTreeMap::new);
                 known.extend(tags.clone());
-                let acted = match purpose {
+                let acted = match &purpose {
                     TagPurpose::Adopt => {
                         self.observed.adopted = true;
                         Acted::Adopted { id: &id }
                     }
+                    TagPurpose::Reclaim { previous_uid } => Acted::Reclaimed {
+                        id: &id,
+                        previous_uid,
+                    },
+                    TagPurpose::TakeOver { cluster } => Acted::TakenOver { id: &id, cluster },
                     _ => Acted::TagsSet {
                         keys: tags.keys().map(String::as_str).collect(),
                     },
                 };
-                self.publish(action_event(&acted)).await;
+                let notice = action_event(&acted);
+                if matches!(
+                    purpose,
+                    TagPurpose::Reclaim { .. } | TagPurpose::TakeOver { .. }
+                ) {
+                    info!(arn = %arn, "{}", notice.note);
+                }
+                self.publish(notice).await;
             }
             Step::Untag { arn, keys, purpose } => {
                 if purpose == TagPurpose::Release && self.observed.deleting {
@@ -533,8 +585,8 @@ impl<A: CollectionApi> Reconciler<'_, A> {
         }
         o.created
             || o.tags.as_ref().is_some_and(|tags| {
-                owner(tags, &o.uid) == Owner::Us
-                    && tag_diff(&o.desired_tags, tags) == (BTreeMap::new(), vec![])
+                o.holder(tags) == Holder::Us
+                    && tag_diff(&o.managed_tags(), tags) == (BTreeMap::new(), vec![])
             })
     }
 

@@ -43,6 +43,8 @@ pub enum Recorded {
     Settled { described: bool },
     /// Refused at the current generation; waits for a spec change.
     Refused,
+    /// Waits for a handover from another cluster (AwaitingHandover) at the current generation.
+    AwaitsHandover,
     /// Anything else: new, changed, failing or being deleted.
     Unsettled,
 }
@@ -57,6 +59,7 @@ impl Recorded {
             return Self::Unsettled;
         }
         match ReadyReason::parse(&synced.reason) {
+            Some(ReadyReason::AwaitingHandover) => Self::AwaitsHandover,
             // A policy refusal is checked again (no AWS call): the policy may allow it by now.
             Some(reason) if reason.waits_for_spec_change() && !reason.is_policy_refusal() => {
                 Self::Refused
@@ -116,7 +119,9 @@ pub enum Gate {
 }
 
 /// The gate for one trigger. `phase` is how long until the object's next resync at its own
-/// phase within the interval.
+/// phase within the interval. `takes_over`: this process is set to take over from some cluster, so
+/// an object that awaited a handover is looked at once more.
+#[allow(clippy::too_many_arguments)]
 pub fn gate(
     generation: i64,
     deleting: bool,
@@ -125,6 +130,7 @@ pub fn gate(
     memory: Remembered,
     now: Instant,
     phase: Duration,
+    takes_over: bool,
 ) -> Gate {
     if deleting && memory.released {
         // A stale copy of an object this process already let go.
@@ -159,6 +165,8 @@ pub fn gate(
             Recorded::Settled { described: true } => Gate::Resync(phase),
             Recorded::Settled { described: false } => Gate::Run(Priority::Background),
             Recorded::Refused => Gate::AwaitChange,
+            Recorded::AwaitsHandover if takes_over => Gate::Run(Priority::Background),
+            Recorded::AwaitsHandover => Gate::AwaitChange,
             Recorded::Unsettled => Gate::Run(Priority::Foreground),
         },
     }
@@ -334,7 +342,8 @@ mod tests {
                     Pause::default(),
                     memory,
                     now,
-                    PHASE
+                    PHASE,
+                    false
                 ),
                 expected,
                 "{name}"
@@ -423,7 +432,9 @@ mod tests {
         ];
         for (name, generation, deleting, pause, memory, expected) in cases {
             assert_eq!(
-                gate(generation, deleting, steady, pause, memory, now, PHASE),
+                gate(
+                    generation, deleting, steady, pause, memory, now, PHASE, false
+                ),
                 expected,
                 "{name}"
             );
@@ -490,5 +501,33 @@ mod tests {
             Recorded::of(&RekognitionCollection::new("a", Default::default())),
             Recorded::Unsettled
         );
+    }
+
+    #[test]
+    fn an_object_awaiting_a_handover_is_looked_at_once_when_the_operator_takes_over() {
+        let now = Instant::now();
+        let run = |memory, takes_over| {
+            gate(
+                1,
+                false,
+                Recorded::AwaitsHandover,
+                Pause::default(),
+                memory,
+                now,
+                PHASE,
+                takes_over,
+            )
+        };
+        assert_eq!(run(Remembered::default(), false), Gate::AwaitChange);
+        assert_eq!(
+            run(Remembered::default(), true),
+            Gate::Run(Priority::Background)
+        );
+        // Looked at in this process already: it waits like any refusal.
+        let settled = Remembered {
+            settled: Some((1, Due::SpecChange)),
+            ..Remembered::default()
+        };
+        assert_eq!(run(settled, true), Gate::AwaitChange);
     }
 }

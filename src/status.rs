@@ -316,6 +316,14 @@ pub enum Acted<'a> {
     Adopted {
         id: &'a str,
     },
+    Reclaimed {
+        id: &'a str,
+        previous_uid: &'a str,
+    },
+    TakenOver {
+        id: &'a str,
+        cluster: &'a str,
+    },
     TagsSet {
         keys: Vec<&'a str>,
     },
@@ -352,16 +360,26 @@ pub fn action_event(acted: &Acted<'_>) -> Notice {
             format!("collection {id} was missing in AWS and was created again"),
         ),
         Acted::Adopted { id } => ("Adopted", format!("claimed existing collection {id}")),
+        Acted::Reclaimed { id, previous_uid } => (
+            "Reclaimed",
+            format!(
+                "reclaimed collection {id}: it was owned by this object's earlier incarnation (uid {previous_uid}), which no longer exists in this cluster"
+            ),
+        ),
+        Acted::TakenOver { id, cluster } => (
+            "TakenOver",
+            format!("took collection {id} over from the same object in cluster {cluster}"),
+        ),
         Acted::TagsSet { keys } => ("TagsUpdated", format!("set tags {}", keys.join(", "))),
         Acted::TagsRemoved { keys } => ("TagsUpdated", format!("removed tags {}", keys.join(", "))),
         Acted::Retained { id } => (
             "Retained",
-            format!("kept collection {id} in AWS and removed the ownership tag"),
+            format!("kept collection {id} in AWS and removed the ownership tags"),
         ),
         Acted::Released { id } => (
             "Released",
             format!(
-                "removed the ownership tag from collection {id}: this object only observes it now"
+                "removed the ownership tags from collection {id}: this object only observes it now"
             ),
         ),
         Acted::Deleted { id } => ("Deleted", format!("deleted collection {id}")),

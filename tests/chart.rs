@@ -150,6 +150,8 @@ fn values_schema_refuses_bad_values() -> Result<()> {
             "/aws/endpointUrl",
         ),
         (&["--set", "watchNamespace=Bad_NS"], "/watchNamespace"),
+        (&["--set", "clusterName=Prod_EU"], "/clusterName"),
+        (&["--set", "takeOverFrom[0]=a/b"], "/takeOverFrom/0"),
         (&["--set", "unknownKey=1"], "unknownKey"),
         (&["--set", "image.tag=1"], "/image/tag"),
         (&["--set", "image.digest=sha256:0"], "digest"),
@@ -200,7 +202,7 @@ fn values_schema_refuses_bad_values() -> Result<()> {
         "--set",
         "replicas=3,aws.region=eu-west-1,aws.endpointUrl=https://rekognition.example",
         "--set",
-        "watchNamespace=team-a,resyncInterval=90s,concurrency=16,podDisruptionBudget.maxUnavailable=50%",
+        "watchNamespace=team-a,clusterName=prod-eu-1,takeOverFrom[0]=blue,resyncInterval=90s,concurrency=16,podDisruptionBudget.maxUnavailable=50%",
         "--set-json",
         "awsRate=0.5",
         "--set-string",
@@ -334,6 +336,10 @@ fn expected_grants(scope: &str) -> BTreeSet<Grant> {
         grant(&lease_scope, "", "configmaps", "watch", &[ACCOUNT_MAPPING]),
     ]
     .into_iter()
+    // The default cluster name, read where the operator holds cluster-scoped rules.
+    .chain(
+        (scope == "ClusterRole").then(|| grant(scope, "", "namespaces", "get", &["kube-system"])),
+    )
     .collect()
 }
 

@@ -28,6 +28,8 @@ local waits_for_a_person = {
   RegionConflict = true,
   AwsError = true,
   NotFound = true,
+  AwaitingHandover = true,
+  HandedOver = true,
 }
 local reason = ready.reason
 local message = ready.message or ""

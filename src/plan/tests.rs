@@ -1044,3 +1044,271 @@ fn a_lifted_policy_refusal_applies_the_spec_it_refused() {
     };
     assert!(matches!(plan(&read), Step::Tag { .. }), "{:?}", plan(&read));
 }
+
+const CLAIM: &str = "blue/team-a/photos";
+
+/// An object of cluster `blue`, `team-a/photos`, whose status was lost (a restore) and whose
+/// collection exists.
+fn restored(collection_tags: Tags) -> Observed {
+    Observed {
+        claim: CLAIM.into(),
+        object: "team-a/photos".into(),
+        cluster: Arc::new(ClusterIdentity {
+            name: "blue".into(),
+            take_over_from: Default::default(),
+        }),
+        collection: exists(),
+        already_existed: true,
+        tags: Some(collection_tags),
+        ..fresh()
+    }
+}
+
+fn claimed_by(uid: &str, claim: &str) -> Tags {
+    tags(&[(OWNER_TAG, uid), (CLAIM_TAG, claim)])
+}
+
+fn claim_tags_of_this_object() -> Tags {
+    tags(&[(OWNER_TAG, UID), (CLAIM_TAG, CLAIM)])
+}
+
+#[test]
+fn a_new_collection_carries_the_claim_of_cluster_namespace_and_name() {
+    let o = Observed {
+        desired_tags: tags(&[("team", "vision")]),
+        ..restored(Tags::new())
+    };
+    let o = Observed {
+        collection: Collection::Unknown,
+        tags: None,
+        already_existed: false,
+        ..o
+    };
+    let mut expected = claim_tags_of_this_object();
+    expected.insert("team".into(), "vision".into());
+    assert_eq!(
+        plan(&o),
+        Step::Create {
+            tags: expected,
+            recreate: false
+        }
+    );
+}
+
+#[test]
+fn a_restored_object_reclaims_its_earlier_incarnations_collection() {
+    let o = restored(claimed_by("old-uid", CLAIM));
+    assert_eq!(
+        plan(&o),
+        Step::Tag {
+            arn: ARN.into(),
+            tags: claim_tags_of_this_object(),
+            purpose: TagPurpose::Reclaim {
+                previous_uid: "old-uid".into()
+            },
+        }
+    );
+}
+
+#[test]
+fn a_collection_is_never_reclaimed_from_a_live_owner_or_another_claim() {
+    let cases: Vec<(&str, Observed)> = vec![
+        (
+            "the previous owner is still a live object",
+            Observed {
+                owner_live: true,
+                ..restored(claimed_by("old-uid", CLAIM))
+            },
+        ),
+        (
+            "another name in this cluster",
+            restored(claimed_by("old-uid", "blue/team-a/other")),
+        ),
+        (
+            "another namespace in this cluster",
+            restored(claimed_by("old-uid", "blue/team-b/photos")),
+        ),
+        (
+            "an owner tag from before claims",
+            restored(tags(&[(OWNER_TAG, "old-uid")])),
+        ),
+        (
+            "this object has no claim of its own",
+            Observed {
+                claim: String::new(),
+                ..restored(claimed_by("old-uid", CLAIM))
+            },
+        ),
+    ];
+    for (name, o) in cases {
+        assert_eq!(
+            reason_of(&plan(&o)),
+            Some(ReadyReason::AlreadyExists),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_migration_takes_over_the_same_object_of_a_named_cluster_only() {
+    let green = |from: &[&str]| {
+        let mut o = restored(claimed_by("blue-uid", CLAIM));
+        o.claim = "green/team-a/photos".into();
+        o.cluster = Arc::new(ClusterIdentity {
+            name: "green".into(),
+            take_over_from: from.iter().map(|s| s.to_string()).collect(),
+        });
+        o
+    };
+    let mut taking_tags = tags(&[(OWNER_TAG, UID), (CLAIM_TAG, "green/team-a/photos")]);
+    assert_eq!(
+        plan(&green(&["blue"])),
+        Step::Tag {
+            arn: ARN.into(),
+            tags: taking_tags.clone(),
+            purpose: TagPurpose::TakeOver {
+                cluster: "blue".into()
+            },
+        }
+    );
+    // Not set up: the new cluster says whose it is and what would move it.
+    let step = plan(&green(&[]));
+    assert_eq!(reason_of(&step), Some(ReadyReason::AwaitingHandover));
+    let Step::Finish { message, .. } = step else {
+        unreachable!()
+    };
+    assert!(message.contains("cluster blue"), "{message}");
+    assert!(message.contains("takeOverFrom"), "{message}");
+    // Once taken over, the new cluster's object converges the spec like any owned collection.
+    taking_tags.insert("team".into(), "vision".into());
+    let mut after = green(&["blue"]);
+    after.desired_tags = tags(&[("team", "vision")]);
+    after.tags = Some(tags(&[
+        (OWNER_TAG, UID),
+        (CLAIM_TAG, "green/team-a/photos"),
+    ]));
+    assert_eq!(
+        plan(&after),
+        Step::Tag {
+            arn: ARN.into(),
+            tags: tags(&[("team", "vision")]),
+            purpose: TagPurpose::Converge,
+        }
+    );
+}
+
+#[test]
+fn the_old_cluster_hands_over_and_never_deletes_retags_or_recreates() {
+    // blue's object, which held the collection, sees green's claim at its next tag check.
+    let handed_over = || Observed {
+        last: steady().last,
+        desired_tags: tags(&[("team", "changed")]),
+        ..restored(claimed_by("green-uid", "green/team-a/photos"))
+    };
+    assert_eq!(
+        reason_of(&plan(&handed_over())),
+        Some(ReadyReason::HandedOver)
+    );
+    // HandedOver waits: nothing at this generation reaches AWS.
+    let said = Observed {
+        last: LastStatus {
+            reason: Some(ReadyReason::HandedOver),
+            reason_generation: Some(1),
+            ..steady().last
+        },
+        collection: Collection::Unknown,
+        tags: None,
+        already_existed: false,
+        ..handed_over()
+    };
+    assert_eq!(plan(&said), Step::Wait);
+    // A spec change later: the collection, gone since, is not recreated.
+    let gone = Observed {
+        generation: 2,
+        collection: Collection::Missing,
+        ..said.clone()
+    };
+    assert_eq!(reason_of(&plan(&gone)), Some(ReadyReason::HandedOver));
+    // Deleted with deletionPolicy Delete: the finalizer goes, the collection stays.
+    for deletion_policy in [DeletionPolicy::Delete, DeletionPolicy::Retain] {
+        let deleting = Observed {
+            deleting: true,
+            generation: 2,
+            deletion_policy,
+            collection: exists(),
+            tags: Some(claimed_by("green-uid", "green/team-a/photos")),
+            ..said.clone()
+        };
+        assert!(
+            matches!(plan(&deleting), Step::RemoveFinalizer { .. }),
+            "{deletion_policy:?}: {:?}",
+            plan(&deleting)
+        );
+    }
+}
+
+#[test]
+fn collections_from_before_claims_stay_owned_and_gain_the_claim() {
+    let o = Observed {
+        tags_due: true,
+        ..restored(tags(&[(OWNER_TAG, UID)]))
+    };
+    let o = Observed {
+        last: steady().last,
+        already_existed: false,
+        ..o
+    };
+    assert_eq!(
+        plan(&o),
+        Step::Tag {
+            arn: ARN.into(),
+            tags: tags(&[(CLAIM_TAG, CLAIM)]),
+            purpose: TagPurpose::Converge,
+        }
+    );
+}
+
+#[test]
+fn with_all_199_spec_tags_there_is_no_claim_and_the_object_keeps_working() {
+    let spec: Tags = (0..199).map(|i| (format!("k{i}"), "v".into())).collect();
+    let mut actual = spec.clone();
+    actual.insert(OWNER_TAG.into(), UID.into());
+    actual.insert(CLAIM_TAG.into(), CLAIM.into());
+    // The spec grew to 199 tags: the claim gives its slot back first.
+    let o = Observed {
+        desired_tags: spec.clone(),
+        last: LastStatus {
+            observed_generation: Some(0),
+            ..steady().last
+        },
+        already_existed: false,
+        ..restored(actual)
+    };
+    assert_eq!(
+        plan(&o),
+        Step::Untag {
+            arn: ARN.into(),
+            keys: vec![CLAIM_TAG.into()],
+            purpose: TagPurpose::Converge,
+        }
+    );
+}
+
+#[test]
+fn letting_a_collection_go_removes_the_claim_with_the_owner_tag() {
+    let o = Observed {
+        deleting: true,
+        generation: 2,
+        deletion_policy: DeletionPolicy::Retain,
+        last: steady().last,
+        ..restored(claim_tags_of_this_object())
+    };
+    assert_eq!(
+        plan(&o),
+        Step::Untag {
+            arn: ARN.into(),
+            keys: vec![OWNER_TAG.to_owned(), CLAIM_TAG.to_owned()],
+            purpose: TagPurpose::Release,
+        }
+    );
+}

@@ -184,6 +184,38 @@ impl World {
         Ok(())
     }
 
+    /// An operator of another cluster installation: a task on `client` (another API server),
+    /// watching the namespace of this world's name there, on this world's emulator. Stopped when
+    /// the handle is stopped or dropped.
+    pub async fn operator_on(&self, client: kube::Client, args: &[&str]) -> Result<OtherOperator> {
+        let mut all = vec![
+            "--concurrency",
+            "4",
+            "--metrics-addr",
+            "off",
+            "--aws-rate",
+            "50",
+        ];
+        all.extend(["--namespace", &self.ns.name]);
+        all.extend(args);
+        let config = Config::try_parse_from_args(&all)?;
+        let sdk_config = self.sdk_config().await;
+        let stop = Arc::new(Notify::new());
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            rekognition_operator::operator::run_operator(&config, client, sdk_config, async move {
+                stopped.notified().await;
+            })
+            .await
+        });
+        Ok(OtherOperator(Some(Operator { stop, task })))
+    }
+
+    /// The notes of the Events with this reason about the object `name`.
+    pub async fn event_notes(&self, name: &str, reason: &str) -> Result<Vec<String>> {
+        event_notes(&self.ns.client, &self.ns.name, name, reason).await
+    }
+
     /// An API for collections in another namespace, with this world's admin client.
     pub fn api_in(&self, namespace: &str) -> Api<RekognitionCollection> {
         Api::namespaced(self.ns.client.clone(), namespace)
@@ -260,25 +292,7 @@ impl World {
         reason: &str,
         deadline: Duration,
     ) -> Result<RekognitionCollection> {
-        let wanted = reason.to_owned();
-        let condition = move |obj: Option<&RekognitionCollection>| {
-            obj.and_then(|o| o.ready_condition())
-                .is_some_and(|c| c.reason == wanted)
-        };
-        match tokio::time::timeout(deadline, await_condition(self.api.clone(), name, condition))
-            .await
-        {
-            Ok(Ok(Some(obj))) => Ok(obj),
-            Ok(Ok(None)) => bail!("{name} vanished while waiting for {reason}"),
-            Ok(Err(error)) => Err(error.into()),
-            Err(_) => {
-                let current = self.api.get_opt(name).await?;
-                bail!(
-                    "{name} did not reach Ready reason {reason} within {deadline:?}; now: {:?}",
-                    current.and_then(|o| o.status)
-                )
-            }
-        }
+        wait_reason_in(&self.api, name, reason, deadline).await
     }
 
     /// A kubeconfig file for the shared control plane's admin identity, for operator processes.
@@ -525,6 +539,77 @@ impl World {
 /// The one wait-until helper (`testbed::wait_until`), under the name these tests have long used.
 #[allow(unused_imports)] // not every test binary waits this way
 pub use testbed::wait_until as eventually;
+
+/// Waits until the object's Ready condition has `reason`, through `api` (any API server).
+pub async fn wait_reason_in(
+    api: &Api<RekognitionCollection>,
+    name: &str,
+    reason: &str,
+    deadline: Duration,
+) -> Result<RekognitionCollection> {
+    let wanted = reason.to_owned();
+    let condition = move |obj: Option<&RekognitionCollection>| {
+        obj.and_then(|o| o.ready_condition())
+            .is_some_and(|c| c.reason == wanted)
+    };
+    match tokio::time::timeout(deadline, await_condition(api.clone(), name, condition)).await {
+        Ok(Ok(Some(obj))) => Ok(obj),
+        Ok(Ok(None)) => bail!("{name} vanished while waiting for {reason}"),
+        Ok(Err(error)) => Err(error.into()),
+        Err(_) => {
+            let current = api.get_opt(name).await?;
+            bail!(
+                "{name} did not reach Ready reason {reason} within {deadline:?}; now: {:?}",
+                current.and_then(|o| o.status)
+            )
+        }
+    }
+}
+
+/// An operator started by [`World::operator_on`].
+pub struct OtherOperator(Option<Operator>);
+
+impl OtherOperator {
+    /// Stops it and waits for in-flight work.
+    pub async fn stop(mut self) -> Result<()> {
+        if let Some(operator) = self.0.take() {
+            operator.stop.notify_one();
+            tokio::time::timeout(WAIT, operator.task)
+                .await
+                .context("operator did not stop in time")???;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OtherOperator {
+    fn drop(&mut self) {
+        if let Some(operator) = self.0.take() {
+            operator.task.abort();
+        }
+    }
+}
+
+/// The notes of the Events with this reason about the object `name` in `namespace`.
+pub async fn event_notes(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    reason: &str,
+) -> Result<Vec<String>> {
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(client.clone(), namespace);
+    let list = events.list(&Default::default()).await?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                && e.reason.as_deref() == Some(reason)
+        })
+        .filter_map(|e| e.note)
+        .collect())
+}
 
 /// A token the API server mints by TokenRequest for the ServiceAccount `name` of `namespace`
 /// (created if needed), for `audience` (the API server's own when None), valid ten minutes.

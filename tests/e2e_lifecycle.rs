@@ -1,0 +1,301 @@
+//! Collections outlive their cluster, end to end: a restore in place (objects back with new UIDs
+//! and no status), a status wiped on its own, and a migration between two real API servers that
+//! share one AWS account.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::wait::await_condition;
+use rekognition_operator::crd::{
+    CLAIM_TAG, CollectionSpec, DeletionPolicy, OWNER_TAG, RekognitionCollection,
+};
+use support::{Options, World, eventually};
+
+const FLEET: [&str; 3] = ["faces-a", "faces-b", "faces-c"];
+
+fn spec() -> CollectionSpec {
+    CollectionSpec {
+        tags: BTreeMap::from([("team".to_owned(), "vision".to_owned())]),
+        deletion_policy: DeletionPolicy::Delete,
+        ..CollectionSpec::default()
+    }
+}
+
+/// The object as its manifest says, with no UID and no status.
+fn manifest(name: &str) -> RekognitionCollection {
+    RekognitionCollection::new(name, spec())
+}
+
+/// The cluster is lost: each object goes without its finalizer running.
+async fn lose_objects(api: &Api<RekognitionCollection>, names: &[&str]) -> Result<()> {
+    for name in names {
+        let drop_finalizers = serde_json::json!({"metadata": {"finalizers": null}});
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&drop_finalizers),
+        )
+        .await?;
+        api.delete(name, &DeleteParams::default()).await?;
+        let gone = await_condition(api.clone(), name, |o: Option<&RekognitionCollection>| {
+            o.is_none()
+        });
+        tokio::time::timeout(support::WAIT, gone)
+            .await
+            .with_context(|| format!("{name} was not removed"))??;
+    }
+    Ok(())
+}
+
+async fn apply_manifests(api: &Api<RekognitionCollection>, names: &[&str]) -> Result<()> {
+    for name in names {
+        api.create(&PostParams::default(), &manifest(name)).await?;
+    }
+    Ok(())
+}
+
+fn uid(obj: &RekognitionCollection) -> String {
+    obj.metadata.uid.clone().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn objects_restored_with_new_uids_and_no_status_reclaim_their_collections() -> Result<()> {
+    let mut world = World::start("restore").await?;
+    apply_manifests(&world.api, &FLEET).await?;
+    let mut before = BTreeMap::new();
+    for name in FLEET {
+        let obj = world.wait_reason(name, "Available").await?;
+        let arn = obj
+            .status
+            .and_then(|s| s.collection_arn)
+            .unwrap_or_default();
+        before.insert(name, (uid(&world.api.get(name).await?), arn));
+    }
+    let created_before = world.admin().collections().await?.len();
+    let calls_before = world.call_totals().await?.total;
+
+    // The cluster is lost with the operator, then restored from manifests (or a backup without
+    // status): same namespace, names and specs, new UIDs.
+    world.stop_operator().await?;
+    lose_objects(&world.api, &FLEET).await?;
+    apply_manifests(&world.api, &FLEET).await?;
+    world.start_operator(&Options::default()).await?;
+
+    for name in FLEET {
+        let obj = world.wait_reason(name, "Available").await?;
+        let (old_uid, old_arn) = &before[name];
+        let new_uid = uid(&obj);
+        assert_ne!(&new_uid, old_uid, "{name} came back as a new object");
+        assert_eq!(
+            obj.status.as_ref().and_then(|s| s.collection_arn.as_ref()),
+            Some(old_arn),
+            "{name} uses the collection it had"
+        );
+        let tags = world.aws_tags(name).await?;
+        assert_eq!(tags.get(OWNER_TAG), Some(&new_uid), "{name}: {tags:?}");
+        assert!(
+            tags.get(CLAIM_TAG)
+                .is_some_and(|c| c.ends_with(&format!("/{}/{name}", world.ns.name))),
+            "{name}: {tags:?}"
+        );
+        let notes = world.event_notes(name, "Reclaimed").await?;
+        assert!(
+            notes.iter().any(|n| n.contains(old_uid)),
+            "{name}: a Reclaimed Event names the old UID: {notes:?}"
+        );
+    }
+    assert_eq!(
+        world.admin().collections().await?.len(),
+        created_before,
+        "no second collection"
+    );
+    // What the reclaim cost: per object a CreateCollection that found the ID taken, a
+    // describe for its ARN, the tag read that proves the claim, and one TagResource.
+    let after = world.call_totals().await?;
+    eprintln!(
+        "AWS calls for the restore of {} objects: {} ({:?})",
+        FLEET.len(),
+        after.total - calls_before,
+        after.counters
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_object_whose_status_was_wiped_keeps_its_collection() -> Result<()> {
+    let options = Options {
+        resync_interval: Duration::from_secs(2),
+        ..Options::default()
+    };
+    let mut world = World::without_operator("status-lost", options.clone()).await?;
+    world.start_operator(&options).await?;
+    world.create("kept", spec()).await?;
+    let obj = world.wait_reason("kept", "Available").await?;
+    let arn = obj.status.and_then(|s| s.collection_arn);
+    let created_before = world.admin().collections().await?.len();
+
+    world.stop_operator().await?;
+    let wipe = serde_json::json!({"status": null});
+    world
+        .api
+        .patch_status("kept", &PatchParams::default(), &Patch::Merge(&wipe))
+        .await?;
+    assert!(world.api.get("kept").await?.status.is_none());
+    world.start_operator(&options).await?;
+
+    let obj = world.wait_reason("kept", "Available").await?;
+    let status = obj.status.context("status")?;
+    assert_eq!(status.collection_arn, arn);
+    assert_eq!(status.region.as_deref(), Some("us-east-1"));
+    assert_eq!(world.admin().collections().await?.len(), created_before);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_migration_hands_every_collection_to_the_new_cluster_and_the_old_one_lets_go()
+-> Result<()> {
+    // Blue, the old cluster, on the shared API server; it reads tags back every second so that
+    // it sees the handover at once.
+    let blue_options = Options {
+        resync_interval: Duration::from_secs(1),
+        args: vec![
+            "--cluster-name".into(),
+            "blue".into(),
+            "--tag-check-interval".into(),
+            "1s".into(),
+        ],
+        ..Options::default()
+    };
+    let mut world = World::without_operator("migrate", blue_options.clone()).await?;
+    world.start_operator(&blue_options).await?;
+    apply_manifests(&world.api, &FLEET).await?;
+    for name in FLEET {
+        world.wait_reason(name, "Available").await?;
+    }
+
+    // Green, the new cluster: a second real API server, the same manifests, the same account.
+    let green_plane = testbed::ControlPlane::start(testbed::ControlPlaneOptions::default()).await?;
+    let green_client = green_plane.client().await?;
+    support::ensure_namespace(&green_client, &world.ns.name).await?;
+    let green: Api<RekognitionCollection> = Api::namespaced(green_client.clone(), &world.ns.name);
+    apply_manifests(&green, &FLEET).await?;
+
+    // Before the handover, green says whose the collections are and takes nothing.
+    let operator = world
+        .operator_on(green_client.clone(), &["--cluster-name", "green"])
+        .await?;
+    for name in FLEET {
+        let obj = support::wait_reason_in(&green, name, "AwaitingHandover", support::WAIT).await?;
+        let message = support::ready_message(&obj);
+        assert!(message.contains("cluster blue"), "{message}");
+    }
+    operator.stop().await?;
+
+    // The platform team hands over: green takes over from blue.
+    let operator = world
+        .operator_on(
+            green_client.clone(),
+            &[
+                "--cluster-name",
+                "green",
+                "--take-over-from",
+                "blue",
+                "--resync-interval",
+                "1s",
+                "--tag-check-interval",
+                "1s",
+            ],
+        )
+        .await?;
+    for name in FLEET {
+        let obj = support::wait_reason_in(&green, name, "Available", support::WAIT).await?;
+        let tags = world.aws_tags(name).await?;
+        assert_eq!(tags.get(OWNER_TAG), Some(&uid(&obj)), "{name}: {tags:?}");
+        assert_eq!(
+            tags.get(CLAIM_TAG),
+            Some(&format!("green/{}/{name}", world.ns.name))
+        );
+        let notes = support::event_notes(&green_client, &world.ns.name, name, "TakenOver").await?;
+        assert!(notes.iter().any(|n| n.contains("blue")), "{notes:?}");
+    }
+    // Blue knows: HandedOver, while both run, and it stays so (no flip-flop).
+    for name in FLEET {
+        world.wait_reason(name, "HandedOver").await?;
+    }
+    let owners = |tags: BTreeMap<String, String>| tags.get(CLAIM_TAG).cloned();
+    // Both keep running, green reading the tags back every second: nothing is written again.
+    let writes = || async {
+        let calls = world.admin().calls().await?;
+        anyhow::Ok(
+            calls
+                .iter()
+                .filter(|c| {
+                    [
+                        "TagResource",
+                        "UntagResource",
+                        "DeleteCollection",
+                        "CreateCollection",
+                    ]
+                    .contains(&c.operation.as_str())
+                })
+                .count(),
+        )
+    };
+    let writes_after_handover = writes().await?;
+    let reads = |calls: Vec<rekognition_emulator::ledger::CallRecord>| {
+        calls
+            .iter()
+            .filter(|c| c.operation == "ListTagsForResource")
+            .count()
+    };
+    let settled = reads(world.admin().calls().await?);
+    eventually(
+        "green reads every tag back twice more",
+        support::WAIT,
+        || async { Ok(reads(world.admin().calls().await?) >= settled + 2 * FLEET.len()) },
+    )
+    .await?;
+    assert_eq!(writes().await?, writes_after_handover, "no flip-flop");
+    for name in FLEET {
+        assert_eq!(
+            owners(world.aws_tags(name).await?),
+            Some(format!("green/{}/{name}", world.ns.name)),
+            "{name} stays green's"
+        );
+        assert_eq!(
+            world
+                .api
+                .get(name)
+                .await?
+                .ready_condition()
+                .map(|c| c.reason.clone()),
+            Some("HandedOver".into())
+        );
+    }
+
+    // Blue deletes its objects (deletionPolicy Delete): every collection survives, green's.
+    let created = world.admin().collections().await?.len();
+    for name in FLEET {
+        world.delete(name).await?;
+        world.wait_gone(name).await?;
+    }
+    assert_eq!(world.admin().collections().await?.len(), created);
+    for name in FLEET {
+        assert_eq!(
+            owners(world.aws_tags(name).await?),
+            Some(format!("green/{}/{name}", world.ns.name))
+        );
+        let obj = green.get(name).await?;
+        assert_eq!(
+            obj.ready_condition().map(|c| c.reason.clone()),
+            Some("Available".into())
+        );
+    }
+    operator.stop().await?;
+    green_plane.stop().await;
+    Ok(())
+}
