@@ -106,11 +106,18 @@ pub trait CollectionApi: Send + Sync + 'static {
         arn: &str,
         keys: &[String],
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// Every collection ID in the account and region (all pages), for the orphan inventory.
+    fn list_collections(
+        &self,
+        target: &Target,
+    ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
 }
 
 /// The Rekognition operations the operator can call. `deploy/iam-policy.json` grants exactly these.
-pub const OPERATIONS: [&str; 6] = [
+pub const OPERATIONS: [&str; 7] = [
     "CreateCollection",
+    "ListCollections",
     "DescribeCollection",
     "DeleteCollection",
     "ListTagsForResource",
@@ -651,6 +658,30 @@ impl CollectionApi for SdkCollectionApi {
         })
         .await
         .map(|_| ())
+    }
+
+    async fn list_collections(&self, target: &Target) -> Result<Vec<String>, AwsError> {
+        const OP: &str = "ListCollections";
+        let client = self.client(target).await;
+        let mut ids = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let request = client
+                .rekognition
+                .list_collections()
+                .max_results(1000)
+                .set_next_token(token.take());
+            let page = self
+                .call(target, &client, OP, async {
+                    request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
+                })
+                .await?;
+            ids.extend(page.collection_ids().iter().cloned());
+            match page.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => return Ok(ids),
+            }
+        }
     }
 }
 

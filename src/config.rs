@@ -180,6 +180,32 @@ pub struct Config {
     #[arg(long, env = "REKOGNITION_OPERATOR_TAKE_OVER_FROM", value_delimiter = ',', value_parser = parse_cluster_name)]
     pub take_over_from: Vec<String>,
 
+    /// How often the orphan inventory looks at each (account, region) in use for collections that
+    /// claim this cluster for an object that no longer exists (one ListCollections, then one
+    /// ListTagsForResource per collection no live object uses); "off" turns it off.
+    #[arg(long, env = "REKOGNITION_OPERATOR_ORPHAN_SCAN_INTERVAL", default_value = "6h", value_parser = parse_optional_duration)]
+    pub orphan_scan_interval: Interval,
+
+    /// What the inventory does with an orphan: report it (metric, log line, /orphans), delete it,
+    /// or release it (remove the ownership and claim tags).
+    #[arg(
+        long,
+        env = "REKOGNITION_OPERATOR_ORPHAN_POLICY",
+        value_enum,
+        default_value = "report"
+    )]
+    pub orphan_policy: crate::orphans::OrphanPolicy,
+
+    /// How long this process must have seen a collection orphaned before --orphan-policy delete or
+    /// release acts on it: longer than a restore takes to re-apply its objects.
+    #[arg(long, env = "REKOGNITION_OPERATOR_ORPHAN_GRACE", default_value = "24h", value_parser = parse_duration)]
+    pub orphan_grace: Duration,
+
+    /// The most tag reads per second the inventory makes (beside the rate limiter it shares with
+    /// the reconciles).
+    #[arg(long, env = "REKOGNITION_OPERATOR_ORPHAN_SCAN_RATE", default_value_t = 1.0, value_parser = parse_rate)]
+    pub orphan_scan_rate: f64,
+
     /// On shutdown, how long in-flight reconciles may take to finish.
     #[arg(long, env = "REKOGNITION_OPERATOR_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -212,6 +238,17 @@ fn parse_listen(value: &str) -> Result<Listen, String> {
 
 fn parse_cluster_name(value: &str) -> Result<String, String> {
     crate::ownership::valid_cluster_name(value).map(|()| value.to_owned())
+}
+
+/// A duration, or "off".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interval(pub Option<Duration>);
+
+fn parse_optional_duration(value: &str) -> Result<Interval, String> {
+    if value == "off" {
+        return Ok(Interval(None));
+    }
+    parse_duration(value).map(|d| Interval(Some(d)))
 }
 
 fn parse_duration(value: &str) -> Result<Duration, String> {

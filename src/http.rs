@@ -11,6 +11,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::metrics::Metrics;
+use crate::orphans::Inventory;
 
 /// Readiness as the endpoints report it.
 #[derive(Default)]
@@ -39,14 +40,25 @@ impl Health {
 struct AppState {
     health: Arc<Health>,
     metrics: Metrics,
+    inventory: Arc<Inventory>,
 }
 
-pub fn router(health: Arc<Health>, metrics: Metrics) -> Router {
+pub fn router(health: Arc<Health>, metrics: Metrics, inventory: Arc<Inventory>) -> Router {
     Router::new()
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(AppState { health, metrics })
+        .route("/orphans", get(orphans))
+        .with_state(AppState {
+            health,
+            metrics,
+            inventory,
+        })
+}
+
+/// The orphaned collections the last inventory found, as JSON.
+async fn orphans(State(state): State<AppState>) -> impl IntoResponse {
+    axum::Json(state.inventory.orphans())
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
@@ -73,11 +85,12 @@ pub async fn serve(
     addr: SocketAddr,
     health: Arc<Health>,
     metrics: Metrics,
+    inventory: Arc<Inventory>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let app = router(health, metrics);
+    let app = router(health, metrics, inventory);
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)

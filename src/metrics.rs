@@ -37,6 +37,12 @@ struct OperationLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OrphanLabels {
+    account: String,
+    region: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RateLabels {
     account: String,
     region: String,
@@ -64,6 +70,7 @@ struct Inner {
     limiter_wait: WaitFamily,
     deferred: Family<OperationLabel, Counter>,
     leader: Gauge,
+    orphans: Family<OrphanLabels, Gauge>,
     census: Arc<Mutex<Sources>>,
 }
 
@@ -214,6 +221,12 @@ impl Metrics {
             "1 while this replica is the leader",
             leader.clone(),
         );
+        let orphans = Family::<OrphanLabels, Gauge>::default();
+        registry.register(
+            "orphaned_collections",
+            "Collections that claim this cluster for an object that no longer exists, by account and region (last inventory)",
+            orphans.clone(),
+        );
         let census = Arc::new(Mutex::new(Sources::default()));
         registry.register_collector(Box::new(Census(census.clone())));
         Self {
@@ -226,6 +239,7 @@ impl Metrics {
                 limiter_wait,
                 deferred,
                 leader,
+                orphans,
                 census,
             }),
         }
@@ -282,6 +296,20 @@ impl Metrics {
             .limiter_wait
             .get_or_create(&OperationLabel { operation })
             .observe(waited.as_secs_f64());
+    }
+
+    /// The orphan inventory's counts per scanned (account, region), 0 where it found none; the
+    /// pairs are bounded by the accounts and regions in use.
+    pub fn set_orphans(&self, counts: &std::collections::BTreeMap<(String, String), i64>) {
+        for ((account, region), count) in counts {
+            self.inner
+                .orphans
+                .get_or_create(&OrphanLabels {
+                    account: account.clone(),
+                    region: region.clone(),
+                })
+                .set(*count);
+        }
     }
 
     pub fn set_leader(&self, leader: bool) {

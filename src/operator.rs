@@ -23,6 +23,7 @@ use crate::http::Health;
 use crate::leader::{Election, Fence, LeaseSettings};
 use crate::memory::Memory;
 use crate::metrics::Metrics;
+use crate::orphans::Inventory;
 use crate::ownership::ClusterIdentity;
 use crate::policy::{ExternalPowers, Rules, TenancyPolicy};
 use crate::rate::{RateLimit, RateLimiters};
@@ -106,15 +107,19 @@ pub async fn run_operator(
     });
     let metrics = Metrics::new();
     let health = Arc::new(Health::default());
+    let inventory = Arc::new(Inventory::default());
     let endpoints = match config.metrics_addr {
         Listen::On(addr) => {
             let stopped = stop.clone();
-            let (bound, task) =
-                crate::http::serve(addr, health.clone(), metrics.clone(), async move {
-                    stopped.cancelled().await
-                })
-                .await
-                .with_context(|| format!("listening on {addr}"))?;
+            let (bound, task) = crate::http::serve(
+                addr,
+                health.clone(),
+                metrics.clone(),
+                inventory.clone(),
+                async move { stopped.cancelled().await },
+            )
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
             info!(%bound, "serving /livez, /readyz and /metrics");
             Some(task)
         }
@@ -133,9 +138,12 @@ pub async fn run_operator(
         cluster,
         client.clone(),
         sdk_config,
-        metrics.clone(),
-        health.clone(),
-        fence.clone(),
+        Shared {
+            metrics: metrics.clone(),
+            health: health.clone(),
+            fence: fence.clone(),
+            inventory,
+        },
     )?;
     if config.leader_election {
         let settings = LeaseSettings {
@@ -208,9 +216,19 @@ pub async fn run_operator(
     Ok(())
 }
 
+/// What the controller shares with the endpoints and the leader election.
+struct Shared {
+    metrics: Metrics,
+    health: Arc<Health>,
+    fence: Arc<Fence>,
+    inventory: Arc<Inventory>,
+}
+
 /// The controller and what it shares across leadership terms.
 struct Operator {
     context: Arc<Context<SdkCollectionApi>>,
+    /// The orphan inventory's settings; None: off.
+    inventory: Option<crate::inventory::Settings>,
     api: Api<RekognitionCollection>,
     concurrency: u16,
     health: Arc<Health>,
@@ -222,10 +240,14 @@ impl Operator {
         cluster: ClusterIdentity,
         client: kube::Client,
         sdk_config: aws_config::SdkConfig,
-        metrics: Metrics,
-        health: Arc<Health>,
-        fence: Arc<Fence>,
+        shared: Shared,
     ) -> anyhow::Result<Self> {
+        let Shared {
+            metrics,
+            health,
+            fence,
+            inventory,
+        } = shared;
         let default_region = sdk_config
             .region()
             .map(|r| r.to_string())
@@ -259,6 +281,7 @@ impl Operator {
             require_mapping: config.require_mapping,
             cluster: Arc::new(cluster),
             objects: LiveObjects::default(),
+            inventory,
         });
         let api = match &config.namespace {
             Some(namespace) => Api::namespaced(client, namespace),
@@ -270,8 +293,19 @@ impl Operator {
             concurrency = config.concurrency,
             "operator configured"
         );
+        let inventory = config
+            .orphan_scan_interval
+            .0
+            .map(|interval| crate::inventory::Settings {
+                interval,
+                policy: config.orphan_policy,
+                grace: config.orphan_grace,
+                pace: Duration::from_secs_f64(1.0 / config.orphan_scan_rate.max(0.001)),
+                watched: config.namespace.clone(),
+            });
         Ok(Self {
             context,
+            inventory,
             api,
             concurrency: config.concurrency,
             health,
@@ -298,22 +332,21 @@ impl Operator {
         self.context.metrics.attach_store(Some(store.clone()));
         self.context.objects.attach(Some(store.clone()));
         let sweep = tokio::spawn(sweep_memory(store.clone(), self.context.memory.clone()));
+        // The inventory runs while this replica leads, on this term's watch cache.
+        let inventory = self.inventory.clone().map(|settings| {
+            tokio::spawn(crate::inventory::run(
+                self.context.clone(),
+                store.clone(),
+                settings,
+            ))
+        });
         let health = self.health.clone();
         let ready = tokio::spawn(async move {
-            // The store's readiness future wakes only its latest poller, and the controller polls
-            // it too, so poll again on a short timer instead of waiting for a wake-up.
-            loop {
-                match tokio::time::timeout(Duration::from_millis(50), store.wait_until_ready())
-                    .await
-                {
-                    Ok(Ok(())) => {
-                        health.set_ready(true);
-                        info!("watch cache synced; ready");
-                        return;
-                    }
-                    Ok(Err(error)) => return warn!(%error, "watch cache never synced"),
-                    Err(_) => {}
-                }
+            if crate::inventory::synced(&store).await {
+                health.set_ready(true);
+                info!("watch cache synced; ready");
+            } else {
+                warn!("watch cache never synced");
             }
         });
         let controller = controller
@@ -341,6 +374,9 @@ impl Operator {
         }
         ready.abort();
         sweep.abort();
+        if let Some(inventory) = inventory {
+            inventory.abort();
+        }
         self.context.metrics.attach_store(None);
         self.context.objects.attach(None);
         info!("controller stopped");

@@ -71,6 +71,8 @@ pub struct Context<A> {
     pub cluster: Arc<ClusterIdentity>,
     /// The watch cache of objects, while the controller runs: whether a UID is a live object.
     pub objects: LiveObjects,
+    /// The (account, region) pairs in use, for the orphan inventory, and what it found.
+    pub inventory: Arc<crate::orphans::Inventory>,
 }
 
 /// Answers whether a UID is a live object in this cluster, from the controller's watch cache.
@@ -277,11 +279,13 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
             },
             ..Observed::default()
         };
+        let target = Target { identity, region };
+        ctx.inventory.note(&target, observed.last.arn.as_deref());
         Ok(Self {
             obj,
             ctx,
             api: Api::namespaced(ctx.client.clone(), &namespace),
-            target: Target { identity, region },
+            target,
             observed,
             created: None,
             priority,
@@ -672,6 +676,9 @@ impl<A: CollectionApi> Reconciler<'_, A> {
         );
         if previous.as_ref() == Some(&next) {
             return Ok(());
+        }
+        if let Some(arn) = &next.collection_arn {
+            self.ctx.inventory.note(&self.target, Some(arn));
         }
         self.patch_status(&next).await?;
         for notice in status::transition_events(previous.as_ref(), &next) {

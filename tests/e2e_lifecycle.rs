@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::wait::await_condition;
 use rekognition_operator::crd::{
-    CLAIM_TAG, CollectionSpec, DeletionPolicy, OWNER_TAG, RekognitionCollection,
+    CLAIM_TAG, CollectionSpec, DeletionPolicy, OWNER_TAG, PAUSED_ANNOTATION, RekognitionCollection,
 };
 use support::{Options, World, eventually};
 
@@ -297,5 +297,182 @@ async fn a_migration_hands_every_collection_to_the_new_cluster_and_the_old_one_l
     }
     operator.stop().await?;
     green_plane.stop().await;
+    Ok(())
+}
+
+/// The orphans the operator lists at `/orphans`.
+async fn listed_orphans(world: &World) -> Result<Vec<serde_json::Value>> {
+    let url = world.metrics_url.as_ref().context("no endpoints")?;
+    Ok(reqwest::get(format!("{url}/orphans")).await?.json().await?)
+}
+
+fn inventory_options(policy: &str, grace: &str) -> Options {
+    Options {
+        resync_interval: Duration::from_secs(1),
+        args: [
+            "--orphan-scan-interval",
+            "1s",
+            "--orphan-scan-rate",
+            "50",
+            "--orphan-policy",
+            policy,
+            "--orphan-grace",
+            grace,
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..Options::default()
+    }
+}
+
+#[tokio::test]
+async fn an_orphan_left_by_a_vanished_object_is_reported_then_deleted_only_when_turned_on()
+-> Result<()> {
+    let report = inventory_options("report", "24h");
+    let mut world = World::without_operator("orphans", report.clone()).await?;
+    world.start_operator(&report).await?;
+    apply_manifests(&world.api, &["kept", "lost"]).await?;
+    for name in ["kept", "lost"] {
+        world.wait_reason(name, "Available").await?;
+    }
+    // Collections that are never this cluster's orphans: another cluster's claim for the same
+    // name, and one without any claim.
+    let sdk = world.rekognition().await;
+    let foreign_claim = format!("another-cluster/{}/lost", world.ns.name);
+    for (id, tags) in [
+        (
+            "claimed-elsewhere",
+            vec![(OWNER_TAG, "someone"), (CLAIM_TAG, foreign_claim.as_str())],
+        ),
+        ("unclaimed", vec![("team", "other")]),
+    ] {
+        sdk.create_collection()
+            .collection_id(id)
+            .set_tags(Some(
+                tags.into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            ))
+            .send()
+            .await?;
+    }
+
+    // "lost" vanishes without its finalizer running, while no operator watches.
+    world.stop_operator().await?;
+    lose_objects(&world.api, &["lost"]).await?;
+    world.start_operator(&report).await?;
+    eventually("the orphan is reported", support::WAIT, || async {
+        // The endpoints may not serve yet: that is not the answer either.
+        Ok(world
+            .metric("rekognition_operator_orphaned_collections")
+            .await
+            .is_ok_and(|v| v == 1.0))
+    })
+    .await?;
+    let orphans = listed_orphans(&world).await?;
+    assert_eq!(orphans.len(), 1, "{orphans:?}");
+    assert_eq!(orphans[0]["collectionId"], "lost");
+    assert_eq!(
+        orphans[0]["claimedBy"],
+        format!("{}/lost", world.ns.name).as_str()
+    );
+    // Reported only: a few scans later it is still there.
+    let scans = |world: &World| {
+        let world = world.admin();
+        async move {
+            let calls = world.calls().await?;
+            anyhow::Ok(
+                calls
+                    .iter()
+                    .filter(|c| c.operation == "ListCollections")
+                    .count(),
+            )
+        }
+    };
+    let before = scans(&world).await?;
+    eventually("two more scans", support::WAIT, || async {
+        Ok(scans(&world).await? >= before + 2)
+    })
+    .await?;
+    assert!(world.aws_has("lost").await?);
+
+    // The platform team turns deletion on, with a short grace: the orphan goes, nothing else.
+    world.stop_operator().await?;
+    let delete = inventory_options("delete", "2s");
+    world.start_operator(&delete).await?;
+    eventually("the orphan is deleted", support::WAIT, || async {
+        Ok(!world.aws_has("lost").await?)
+    })
+    .await?;
+    for id in ["kept", "claimed-elsewhere", "unclaimed"] {
+        assert!(world.aws_has(id).await?, "{id} is never an orphan");
+    }
+    eventually("the report is empty again", support::WAIT, || async {
+        Ok(world
+            .metric("rekognition_operator_orphaned_collections")
+            .await?
+            == 0.0
+            && listed_orphans(&world).await?.is_empty())
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_restore_while_orphan_deletion_is_on_deletes_nothing_of_the_restored_fleet() -> Result<()>
+{
+    // Deletion on, with next to no grace: only the claims themselves protect the fleet.
+    let delete = inventory_options("delete", "1ms");
+    let mut world = World::without_operator("restore-del", delete.clone()).await?;
+    world.start_operator(&delete).await?;
+    apply_manifests(&world.api, &FLEET).await?;
+    for name in FLEET {
+        world.wait_reason(name, "Available").await?;
+    }
+    let collections = world.admin().collections().await?.len();
+
+    // The restored objects come back paused, so they cannot reclaim yet: their collections still
+    // claim the old UIDs while the inventory scans with deletion on.
+    world.stop_operator().await?;
+    lose_objects(&world.api, &FLEET).await?;
+    for name in FLEET {
+        let mut paused = manifest(name);
+        paused.metadata.annotations = Some(BTreeMap::from([(
+            PAUSED_ANNOTATION.to_owned(),
+            "true".to_owned(),
+        )]));
+        world.api.create(&PostParams::default(), &paused).await?;
+    }
+    world.start_operator(&delete).await?;
+    let scans = || async {
+        let calls = world.admin().calls().await?;
+        anyhow::Ok(
+            calls
+                .iter()
+                .filter(|c| c.operation == "ListCollections")
+                .count(),
+        )
+    };
+    let before = scans().await?;
+    eventually(
+        "three scans while the restore is paused",
+        support::WAIT,
+        || async { Ok(scans().await? >= before + 3) },
+    )
+    .await?;
+    assert_eq!(world.admin().collections().await?.len(), collections);
+    // Then the restore goes on: every object reclaims its own collection.
+    for name in FLEET {
+        let unpause = serde_json::json!({"metadata": {"annotations": {PAUSED_ANNOTATION: null}}});
+        world
+            .api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&unpause))
+            .await?;
+    }
+    for name in FLEET {
+        world.wait_reason(name, "Available").await?;
+        assert!(!world.event_notes(name, "Reclaimed").await?.is_empty());
+    }
+    assert_eq!(world.admin().collections().await?.len(), collections);
     Ok(())
 }

@@ -57,9 +57,21 @@ fn policy_is_scoped_to_collection_arns_and_allows_only() {
         let resource = statement["Resource"]
             .as_str()
             .expect("one resource pattern");
-        assert!(
-            resource.starts_with("arn:aws:rekognition:") && resource.ends_with(":collection/*"),
-            "{resource}"
-        );
+        let actions: Vec<&str> = statement["Action"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .filter_map(|a| a.as_str())
+            .collect();
+        // ListCollections acts on no resource (AWS takes only "*" for it), so it alone has a
+        // statement of its own.
+        if resource == "*" {
+            assert_eq!(actions, ["rekognition:ListCollections"], "{statement}");
+        } else {
+            assert!(
+                resource.starts_with("arn:aws:rekognition:") && resource.ends_with(":collection/*"),
+                "{resource}"
+            );
+        }
     }
 }
