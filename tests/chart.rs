@@ -152,7 +152,10 @@ fn values_schema_refuses_bad_values() -> Result<()> {
         (&["--set", "watchNamespace=Bad_NS"], "/watchNamespace"),
         (&["--set", "clusterName=Prod_EU"], "/clusterName"),
         (&["--set", "orphans.policy=purge"], "/orphans/policy"),
-        (&["--set", "orphans.scanInterval=never"], "/orphans/scanInterval"),
+        (
+            &["--set", "orphans.scanInterval=never"],
+            "/orphans/scanInterval",
+        ),
         (&["--set", "takeOverFrom[0]=a/b"], "/takeOverFrom/0"),
         (&["--set", "unknownKey=1"], "unknownKey"),
         (&["--set", "image.tag=1"], "/image/tag"),

@@ -58,8 +58,9 @@ async fn tags_given_at_create_are_set_with_the_ownership_tag() -> anyhow::Result
     let obj = world.create("tagged-object", spec).await?;
     world.wait_reason("tagged-object", "Available").await?;
     let aws_tags = world.aws_tags("tagged").await?;
-    let mut expected = tags(&[("team", "vision"), ("cost-center", "42")]);
-    expected.insert(OWNER_TAG.into(), obj.metadata.uid.expect("uid"));
+    let expected = world
+        .owned_tags(&obj, &tags(&[("team", "vision"), ("cost-center", "42")]))
+        .await?;
     assert_eq!(aws_tags, expected);
     // One create carried the tags: no TagResource call was needed.
     let counters = world.admin().counters().await?;

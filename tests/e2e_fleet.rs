@@ -50,8 +50,7 @@ async fn adopt_claims_an_unowned_collection_and_manages_its_tags() -> Result<()>
     };
     let obj = world.create("legacy", spec).await?;
     world.wait_reason("legacy", "Adopted").await?;
-    let mut expected = tags(&[("team", "vision")]);
-    expected.insert(OWNER_TAG.into(), obj.metadata.uid.clone().expect("uid"));
+    let expected = world.owned_tags(&obj, &tags(&[("team", "vision")])).await?;
     assert_eq!(world.aws_tags("legacy").await?, expected);
     let counters = world.admin().counters().await?;
     assert_eq!(
@@ -123,7 +122,6 @@ async fn tags_added_changed_and_removed_converge_by_difference() -> Result<()> {
         ..CollectionSpec::default()
     };
     let obj = world.create("tagged", spec).await?;
-    let uid = obj.metadata.uid.clone().expect("uid");
     world.wait_reason("tagged", "Available").await?;
     let patch = serde_json::json!({
         "spec": { "tags": { "keep": "same", "change": "new", "drop": null, "add": "1" } }
@@ -132,8 +130,12 @@ async fn tags_added_changed_and_removed_converge_by_difference() -> Result<()> {
         .api
         .patch("tagged", &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
-    let mut expected = tags(&[("keep", "same"), ("change", "new"), ("add", "1")]);
-    expected.insert(OWNER_TAG.into(), uid);
+    let expected = world
+        .owned_tags(
+            &obj,
+            &tags(&[("keep", "same"), ("change", "new"), ("add", "1")]),
+        )
+        .await?;
     eventually(
         "AWS tags follow spec.tags",
         Duration::from_secs(30),

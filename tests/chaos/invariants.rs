@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rekognition_emulator::admin::CollectionView;
 use rekognition_emulator::ledger::CallRecord;
 use rekognition_operator::crd::{
-    DeletionPolicy, ManagementPolicy, OWNER_TAG, RekognitionCollection,
+    CLAIM_TAG, DeletionPolicy, ManagementPolicy, OWNER_TAG, RekognitionCollection,
 };
 
 use crate::run::Run;
@@ -109,6 +109,12 @@ fn every_live_object_converges(run: &Run<'_>, observed: &Observed) -> Vec<String
         }
         let mut wanted = object.spec.tags.clone();
         wanted.insert(OWNER_TAG.to_owned(), uid.clone());
+        if wanted.len() < 200 {
+            wanted.insert(
+                CLAIM_TAG.to_owned(),
+                rekognition_operator::ownership::claim(&run.cluster, &run.namespace, &name),
+            );
+        }
         if collection.tags != wanted {
             fail(format!(
                 "collection tags {:?}, spec asks {:?}",

@@ -18,6 +18,9 @@ use testbed::{BackgroundEmulator, ControlPlane, OperatorOptions, OperatorProcess
 use crate::invariants::{self, Observed};
 use crate::report::Outcome;
 
+/// The cluster name of every run's operators.
+pub const CLUSTER: &str = "chaos";
+
 /// Deadline for an operator process to become ready.
 pub const READY: Duration = Duration::from_secs(30);
 
@@ -42,6 +45,8 @@ pub struct Run<'a> {
     pub emulator: BackgroundEmulator,
     pub admin: AdminClient,
     pub objects: usize,
+    /// The cluster name the run's operators write into their claims.
+    pub cluster: String,
     pub operators: Vec<OperatorProcess>,
     options: OperatorOptions,
     // Kept for the operator's kubeconfig and log until the run ends.
@@ -113,6 +118,8 @@ impl<'a> Run<'a> {
             "2s",
             "--resync-interval",
             "2s",
+            "--cluster-name",
+            CLUSTER,
         ]);
         Ok(Self {
             control_plane,
@@ -121,6 +128,7 @@ impl<'a> Run<'a> {
             emulator,
             admin,
             objects,
+            cluster: CLUSTER.to_owned(),
             operators: Vec::new(),
             options,
             dir,
@@ -224,6 +232,27 @@ impl<'a> Run<'a> {
 
     pub async fn delete(&self, name: &str) -> Result<()> {
         self.api.delete(name, &DeleteParams::default()).await?;
+        Ok(())
+    }
+
+    /// The cluster is lost: every object goes without its finalizer running (no operator may
+    /// be running).
+    pub async fn lose_all(&self) -> Result<()> {
+        for name in self.names() {
+            let drop_finalizers = serde_json::json!({"metadata": {"finalizers": null}});
+            self.api
+                .patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&drop_finalizers),
+                )
+                .await?;
+            self.delete(&name).await?;
+        }
+        testbed::wait_until("every object is gone", Duration::from_secs(30), || async {
+            Ok(self.api.list(&Default::default()).await?.items.is_empty())
+        })
+        .await?;
         Ok(())
     }
 

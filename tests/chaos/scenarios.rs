@@ -12,7 +12,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use rekognition_emulator::admin::{FaultRule, LostResponse, LostResponseRule, QuotaUpdate};
 use rekognition_emulator::{ErrorKind, Operation};
-use rekognition_operator::crd::{CollectionSpec, OWNER_TAG};
+use rekognition_operator::crd::{CLAIM_TAG, CollectionSpec, OWNER_TAG};
 use testbed::{ApiServerStop, OperatorProcess, killed_by_sigkill};
 
 use crate::run::{READY, Run};
@@ -42,10 +42,11 @@ pub enum Scenario {
     TwoOperatorsWithoutLeaderElection,
     RegionChangedBetweenRestarts,
     TagsEditedBehindTheOperatorsBack,
+    KillDuringRestore,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 20] = [
+    pub const ALL: [Scenario; 21] = [
         Scenario::KillDuringCreateBurst,
         Scenario::KillDuringDeleteBurst,
         Scenario::CrashAfterCreateCollection,
@@ -66,6 +67,7 @@ impl Scenario {
         Scenario::TwoOperatorsWithoutLeaderElection,
         Scenario::RegionChangedBetweenRestarts,
         Scenario::TagsEditedBehindTheOperatorsBack,
+        Scenario::KillDuringRestore,
     ];
 
     pub fn name(self) -> &'static str {
@@ -92,6 +94,7 @@ impl Scenario {
             Scenario::TwoOperatorsWithoutLeaderElection => "two-operators-without-leader-election",
             Scenario::RegionChangedBetweenRestarts => "region-changed-between-restarts",
             Scenario::TagsEditedBehindTheOperatorsBack => "tags-edited-behind-the-operators-back",
+            Scenario::KillDuringRestore => "kill-9-during-restore",
         }
     }
 
@@ -140,6 +143,7 @@ impl Scenario {
             Scenario::LeaderPausedPastItsLease => leader_paused_past_its_lease(run, rng).await,
             Scenario::TwoOperatorsWithoutLeaderElection => two_operators(run, rng).await,
             Scenario::RegionChangedBetweenRestarts => region_changed(run, rng).await,
+            Scenario::KillDuringRestore => kill_during_restore(run, rng).await,
             Scenario::TagsEditedBehindTheOperatorsBack => {
                 tags_edited_behind_its_back(run, rng).await
             }
@@ -693,6 +697,36 @@ async fn tags_edited_behind_its_back(run: &mut Run<'_>, rng: &mut StdRng) -> Res
         }
     }
     Ok(())
+}
+
+/// The cluster is lost and restored (objects back with new UIDs and no status) while a
+/// collection of another cluster claims one of the same names; `kill -9` at a random moment
+/// while the restored objects reclaim their collections.
+async fn kill_during_restore(run: &mut Run<'_>, rng: &mut StdRng) -> Result<()> {
+    run.spawn_operator().await?;
+    run.create_all().await?;
+    run.wait_converged().await?;
+    kill_operator(run).await?;
+    run.lose_all().await?;
+    let elsewhere = "photos-elsewhere";
+    run.rekognition()
+        .await
+        .create_collection()
+        .collection_id(elsewhere)
+        .tags(OWNER_TAG, "00000000-another-cluster")
+        .tags(
+            CLAIM_TAG,
+            format!("another-cluster/{}/{}", run.namespace, Run::name(0)),
+        )
+        .send()
+        .await?;
+    *run.own_creates.entry(elsewhere.to_owned()).or_default() += 1;
+    run.mark_foreign(elsewhere).await?;
+    run.create_all().await?;
+    run.spawn_operator().await?;
+    pause_up_to(rng, 400).await;
+    kill_operator(run).await?;
+    run.spawn_operator().await
 }
 
 /// Behind the operator's back: changes the `burst` tag's value and adds a tag the spec lacks.

@@ -211,6 +211,30 @@ impl World {
         Ok(OtherOperator(Some(Operator { stop, task })))
     }
 
+    /// The tags a collection owned by `obj` carries when its spec asks for `spec_tags`: those,
+    /// the owner tag and the claim of this cluster (the operator's default name: the kube-system
+    /// namespace's UID).
+    pub async fn owned_tags(
+        &self,
+        obj: &RekognitionCollection,
+        spec_tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        let mut tags = spec_tags.clone();
+        tags.insert(
+            rekognition_operator::crd::OWNER_TAG.into(),
+            obj.metadata.uid.clone().context("uid")?,
+        );
+        tags.insert(
+            rekognition_operator::crd::CLAIM_TAG.into(),
+            rekognition_operator::ownership::claim(
+                &default_cluster_name(&self.ns.client).await?,
+                &self.ns.name,
+                obj.metadata.name.as_deref().unwrap_or_default(),
+            ),
+        );
+        Ok(tags)
+    }
+
     /// The notes of the Events with this reason about the object `name`.
     pub async fn event_notes(&self, name: &str, reason: &str) -> Result<Vec<String>> {
         event_notes(&self.ns.client, &self.ns.name, name, reason).await
@@ -588,6 +612,18 @@ impl Drop for OtherOperator {
             operator.task.abort();
         }
     }
+}
+
+/// The operator's default cluster name on the API server `client` reaches: the kube-system
+/// namespace's UID.
+pub async fn default_cluster_name(client: &kube::Client) -> Result<String> {
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    namespaces
+        .get("kube-system")
+        .await?
+        .metadata
+        .uid
+        .context("kube-system has no UID")
 }
 
 /// The notes of the Events with this reason about the object `name` in `namespace`.
