@@ -306,6 +306,16 @@ async fn listed_orphans(world: &World) -> Result<Vec<serde_json::Value>> {
     Ok(reqwest::get(format!("{url}/orphans")).await?.json().await?)
 }
 
+/// How many inventory scans reached the emulator so far (one ListCollections each, with one
+/// account and region in use and fewer than 1,000 collections).
+async fn inventory_scans(world: &World) -> Result<usize> {
+    let calls = world.admin().calls().await?;
+    Ok(calls
+        .iter()
+        .filter(|c| c.operation == "ListCollections")
+        .count())
+}
+
 fn inventory_options(policy: &str, grace: &str) -> Options {
     Options {
         resync_interval: Duration::from_secs(1),
@@ -377,21 +387,9 @@ async fn an_orphan_left_by_a_vanished_object_is_reported_then_deleted_only_when_
         format!("{}/lost", world.ns.name).as_str()
     );
     // Reported only: a few scans later it is still there.
-    let scans = |world: &World| {
-        let world = world.admin();
-        async move {
-            let calls = world.calls().await?;
-            anyhow::Ok(
-                calls
-                    .iter()
-                    .filter(|c| c.operation == "ListCollections")
-                    .count(),
-            )
-        }
-    };
-    let before = scans(&world).await?;
+    let before = inventory_scans(&world).await?;
     eventually("two more scans", support::WAIT, || async {
-        Ok(scans(&world).await? >= before + 2)
+        Ok(inventory_scans(&world).await? >= before + 2)
     })
     .await?;
     assert!(world.aws_has("lost").await?);
@@ -444,20 +442,11 @@ async fn a_restore_while_orphan_deletion_is_on_deletes_nothing_of_the_restored_f
         world.api.create(&PostParams::default(), &paused).await?;
     }
     world.start_operator(&delete).await?;
-    let scans = || async {
-        let calls = world.admin().calls().await?;
-        anyhow::Ok(
-            calls
-                .iter()
-                .filter(|c| c.operation == "ListCollections")
-                .count(),
-        )
-    };
-    let before = scans().await?;
+    let before = inventory_scans(&world).await?;
     eventually(
         "three scans while the restore is paused",
         support::WAIT,
-        || async { Ok(scans().await? >= before + 3) },
+        || async { Ok(inventory_scans(&world).await? >= before + 3) },
     )
     .await?;
     assert_eq!(world.admin().collections().await?.len(), collections);

@@ -35,6 +35,21 @@ struct Operator {
     task: tokio::task::JoinHandle<Result<()>>,
 }
 
+impl Operator {
+    /// Runs the operator as a task until `stop` is notified.
+    fn spawn(config: Config, client: kube::Client, sdk_config: aws_config::SdkConfig) -> Self {
+        let stop = Arc::new(Notify::new());
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            rekognition_operator::operator::run_operator(&config, client, sdk_config, async move {
+                stopped.notified().await;
+            })
+            .await
+        });
+        Self { stop, task }
+    }
+}
+
 /// Knobs a test may turn.
 #[derive(Clone)]
 pub struct Options {
@@ -172,15 +187,7 @@ impl World {
         client: kube::Client,
         sdk_config: aws_config::SdkConfig,
     ) -> Result<()> {
-        let stop = Arc::new(Notify::new());
-        let stopped = stop.clone();
-        let task = tokio::spawn(async move {
-            rekognition_operator::operator::run_operator(&config, client, sdk_config, async move {
-                stopped.notified().await;
-            })
-            .await
-        });
-        self.operator = Some(Operator { stop, task });
+        self.operator = Some(Operator::spawn(config, client, sdk_config));
         Ok(())
     }
 
@@ -200,15 +207,9 @@ impl World {
         all.extend(args);
         let config = Config::try_parse_from_args(&all)?;
         let sdk_config = self.sdk_config().await;
-        let stop = Arc::new(Notify::new());
-        let stopped = stop.clone();
-        let task = tokio::spawn(async move {
-            rekognition_operator::operator::run_operator(&config, client, sdk_config, async move {
-                stopped.notified().await;
-            })
-            .await
-        });
-        Ok(OtherOperator(Some(Operator { stop, task })))
+        Ok(OtherOperator(Some(Operator::spawn(
+            config, client, sdk_config,
+        ))))
     }
 
     /// The tags a collection owned by `obj` carries when its spec asks for `spec_tags`: those,
