@@ -28,7 +28,7 @@ use crate::plan::{
 };
 use crate::policy::TenancyPolicy;
 use crate::rate::Priority;
-use crate::schedule::{Due, Gate, Pause, Recorded, gate};
+use crate::schedule::{Comeback, Due, Gate, Pause, Recorded, after_finish, gate};
 use crate::status::{self, Acted, Notice, Outcome, action_event};
 
 /// The field manager for everything the operator writes.
@@ -36,11 +36,9 @@ pub const FIELD_MANAGER: &str = "rekognition-operator";
 
 /// Steps one reconcile may take; the longest path (create, describe, tag, untag…) needs fewer.
 const MAX_STEPS: usize = 12;
+
 /// Transient AWS failures tolerated while cleaning up after an object that vanished.
 const VANISHED_RETRIES: u32 = 6;
-
-/// How soon a collection created by a reconcile is described for its creation time.
-const DESCRIBE_AFTER_CREATE: Duration = Duration::from_secs(1);
 
 /// What every reconcile shares.
 pub struct Context<A> {
@@ -467,42 +465,32 @@ impl<A: CollectionApi> Reconciler<'_, A> {
             }
             Step::Finish { reason, message } => {
                 self.write(Outcome::Finished(reason, message), true).await?;
-                if reason.is_policy_refusal() {
-                    // Any trigger checks the policy again (a mapping change triggers every
-                    // object); the resync interval catches what nothing signals, such as a
-                    // namespace's labels. No AWS call either way.
-                    self.ctx.memory.unsettle(&self.observed.uid);
-                    return Ok(Some(Action::requeue(resync_delay(
-                        &self.observed.uid,
-                        self.ctx.resync_interval,
-                        SystemTime::now(),
-                    ))));
-                }
-                if reason.waits_for_spec_change() {
-                    self.ctx.memory.settle(
-                        &self.observed.uid,
-                        self.observed.generation,
-                        Due::SpecChange,
-                    );
-                    return Ok(Some(Action::await_change()));
-                }
-                // A collection created just now still lacks its creation time: describe it soon,
-                // on the describe budget (as a resync). Otherwise at the object's own phase.
-                let delay = if self.observed.created {
-                    DESCRIBE_AFTER_CREATE
-                } else {
-                    resync_delay(
-                        &self.observed.uid,
-                        self.ctx.resync_interval,
-                        SystemTime::now(),
-                    )
-                };
-                self.ctx.memory.settle(
+                let phase = resync_delay(
                     &self.observed.uid,
-                    self.observed.generation,
-                    Due::At(Instant::now() + delay),
+                    self.ctx.resync_interval,
+                    SystemTime::now(),
                 );
-                return Ok(Some(Action::requeue(delay)));
+                let (uid, generation) = (&self.observed.uid, self.observed.generation);
+                return Ok(Some(
+                    match after_finish(reason, self.observed.created, phase) {
+                        Comeback::Recheck(after) => {
+                            self.ctx.memory.unsettle(uid);
+                            Action::requeue(after)
+                        }
+                        Comeback::OnSpecChange => {
+                            self.ctx.memory.settle(uid, generation, Due::SpecChange);
+                            Action::await_change()
+                        }
+                        Comeback::Resync(after) => {
+                            self.ctx.memory.settle(
+                                uid,
+                                generation,
+                                Due::At(Instant::now() + after),
+                            );
+                            Action::requeue(after)
+                        }
+                    },
+                ));
             }
         }
         Ok(None)

@@ -104,6 +104,36 @@ impl Pause {
     }
 }
 
+/// When a reconcile that finished comes back, and what the memory keeps meanwhile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Comeback {
+    /// A refusal by the platform team's configuration: any trigger checks it again (no AWS call),
+    /// and this requeue catches what nothing signals, such as a namespace's labels.
+    Recheck(Duration),
+    /// A refusal that only a spec change can lift: no AWS call until then.
+    OnSpecChange,
+    /// Settled: the next describe after this long.
+    Resync(Duration),
+}
+
+/// How soon a collection created by a reconcile is described for its creation time.
+pub const DESCRIBE_AFTER_CREATE: Duration = Duration::from_secs(1);
+
+/// When an object that finished with `reason` comes back. `created`: this reconcile created the
+/// collection, which still lacks its creation time (described soon, on the describe budget, as a
+/// resync); `phase`: how long until the object's own resync.
+pub fn after_finish(reason: ReadyReason, created: bool, phase: Duration) -> Comeback {
+    if reason.is_policy_refusal() {
+        Comeback::Recheck(phase)
+    } else if reason.waits_for_spec_change() {
+        Comeback::OnSpecChange
+    } else if created {
+        Comeback::Resync(DESCRIBE_AFTER_CREATE)
+    } else {
+        Comeback::Resync(phase)
+    }
+}
+
 /// What a trigger does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gate {
@@ -529,5 +559,28 @@ mod tests {
             ..Remembered::default()
         };
         assert_eq!(run(settled, true), Gate::AwaitChange);
+    }
+
+    #[test]
+    fn when_a_finished_object_comes_back() {
+        let phase = PHASE;
+        let cases = [
+            (ReadyReason::Available, false, Comeback::Resync(phase)),
+            (
+                ReadyReason::Available,
+                true,
+                Comeback::Resync(DESCRIBE_AFTER_CREATE),
+            ),
+            (ReadyReason::Adopted, false, Comeback::Resync(phase)),
+            (ReadyReason::NotFound, false, Comeback::Resync(phase)),
+            (ReadyReason::PolicyDenied, false, Comeback::Recheck(phase)),
+            (ReadyReason::AlreadyExists, false, Comeback::OnSpecChange),
+            (ReadyReason::RegionConflict, false, Comeback::OnSpecChange),
+            (ReadyReason::HandedOver, false, Comeback::OnSpecChange),
+            (ReadyReason::AwaitingHandover, false, Comeback::OnSpecChange),
+        ];
+        for (reason, created, expected) in cases {
+            assert_eq!(after_finish(reason, created, phase), expected, "{reason}");
+        }
     }
 }
