@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use crate::aws::CollectionDescription;
 use crate::crd::{
-    CLAIM_TAG, DeletionPolicy, ManagementPolicy, OWNER_TAG, PAUSED_ANNOTATION, ReadyReason,
+    CLAIM_TAG, DeletionPolicy, FINALIZER, ManagementPolicy, OWNER_TAG, PAUSED_ANNOTATION,
+    ReadyReason, RekognitionCollection,
 };
-use crate::ownership::{ClusterIdentity, Holder, holder, managed_tags};
+use crate::ownership::{ClusterIdentity, Holder, claim, holder, managed_tags};
 use crate::tags::Tags;
 
 /// What is known about the collection in AWS during one reconcile.
@@ -93,6 +94,73 @@ pub struct Observed {
     /// The tag check interval (`--tag-check-interval`) has passed since the tags were last read:
     /// a steady object reads them too, so edits made behind the operator's back are put right.
     pub tags_due: bool,
+}
+
+/// What the operator's configuration and memory say of an object, found before it is observed:
+/// the region and account it uses and whether they or the policy refuse it.
+pub struct Facts<'a> {
+    pub uid: String,
+    pub namespace: &'a str,
+    /// The region in use (pinned, asked for or the default), and a conflicting spec.region.
+    pub region: &'a str,
+    pub region_conflict: Option<(String, String)>,
+    /// The account the identity in use names, if it names one.
+    pub account: Option<&'a str>,
+    pub policy_denied: Option<String>,
+    pub pin_refused: Option<String>,
+    pub tags_due: bool,
+    pub cluster: Arc<ClusterIdentity>,
+}
+
+impl Observed {
+    /// The object as the plan sees it, its status parsed once, before anything is asked of AWS.
+    pub fn of(obj: &RekognitionCollection, facts: Facts<'_>) -> Self {
+        let status = obj.status.clone().unwrap_or_default();
+        let ready = obj.ready_condition();
+        let synced = obj.synced_condition();
+        let collection_id = obj.collection_id();
+        let name = obj.metadata.name.clone().unwrap_or_default();
+        // An ARN that names another collection, region or account is not this object's: it is
+        // never used for a call (the collection is looked up by its ID instead).
+        let arn = status
+            .collection_arn
+            .clone()
+            .filter(|arn| names_collection(arn, facts.region, facts.account, &collection_id));
+        Observed {
+            claim: claim(&facts.cluster.name, facts.namespace, &name),
+            object: format!("{}/{name}", facts.namespace),
+            cluster: facts.cluster,
+            uid: facts.uid,
+            generation: obj.metadata.generation.unwrap_or(0),
+            deleting: obj.metadata.deletion_timestamp.is_some(),
+            has_finalizer: obj
+                .metadata
+                .finalizers
+                .iter()
+                .flatten()
+                .any(|f| f == FINALIZER),
+            collection_id,
+            desired_tags: obj.spec.tags.clone(),
+            deletion_policy: obj.spec.deletion_policy,
+            management_policy: obj.spec.management_policy,
+            region_conflict: facts.region_conflict,
+            policy_denied: facts.policy_denied,
+            pin_refused: facts.pin_refused,
+            pinned: status.region.is_some(),
+            paused: obj.paused(),
+            tags_due: facts.tags_due,
+            last: LastStatus {
+                arn,
+                created_at: status.created_at.clone(),
+                reason: ready.and_then(|c| ReadyReason::parse(&c.reason)),
+                message: ready.map(|c| c.message.clone()).unwrap_or_default(),
+                reason_generation: ready.and_then(|c| c.observed_generation),
+                observed_generation: status.observed_generation,
+                paused: synced.is_some_and(|c| c.reason == ReadyReason::Paused.as_str()),
+            },
+            ..Observed::default()
+        }
+    }
 }
 
 /// Why tags are written.

@@ -22,13 +22,11 @@ use crate::error::{Error, Retry, disposition};
 use crate::leader::Fence;
 use crate::memory::Memory;
 use crate::metrics::Metrics;
-use crate::ownership::{ClusterIdentity, Holder, claim};
-use crate::plan::{
-    Collection, LastStatus, Observed, Step, TagPurpose, names_collection, plan, tag_diff,
-};
+use crate::ownership::{ClusterIdentity, Holder};
+use crate::plan::{Collection, Facts, Observed, Step, TagPurpose, plan, tag_diff};
 use crate::policy::TenancyPolicy;
 use crate::rate::Priority;
-use crate::schedule::{Comeback, Due, Gate, Pause, Recorded, after_finish, gate};
+use crate::schedule::{Comeback, Due, Gate, Pause, Recorded, after_finish, gate, tags_due};
 use crate::status::{self, Acted, Notice, Outcome, action_event};
 
 /// The field manager for everything the operator writes.
@@ -202,7 +200,6 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
         let namespace = obj.namespace().ok_or(Error::MalformedObject("namespace"))?;
         let uid = obj.uid().ok_or(Error::MalformedObject("uid"))?;
         let status = obj.status.clone().unwrap_or_default();
-        let ready = obj.ready_condition();
         let (region, region_conflict) = pinned_region(
             obj.spec.region.as_deref(),
             status.region.as_deref(),
@@ -227,56 +224,26 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
                 .rules
                 .recorded_region_refusal(status.region.as_deref())
         });
-        let synced = obj.synced_condition();
-        let collection_id = obj.collection_id();
-        // The status that says a collection is ours is writable by tenants, so ownership is
-        // proven by the tags once in this process's life for the collection the object uses now
-        // (identity, region, ID): a steady object's first resync after a restart lists them, and
-        // so does one whose recorded region or role changed since. Again whenever the tag check
-        // interval has passed.
-        let proof = proof_key(&identity, &region, &collection_id);
-        let tags_due = match (ctx.memory.recall(&uid).tags_read_at, ctx.tag_check_interval) {
-            (Some((_, proven)), _) if proven != proof => true,
-            (None, _) => true,
-            (Some((at, _)), Some(every)) => at.elapsed() >= every,
-            (Some(_), None) => false,
-        };
-        // An ARN that names another collection, region or account is not this object's: it is
-        // never used for a call (the collection is looked up by its ID instead).
-        let last_arn = status
-            .collection_arn
-            .clone()
-            .filter(|arn| names_collection(arn, &region, identity.account_id(), &collection_id));
-        let name = obj.name_any();
-        let observed = Observed {
-            claim: claim(&ctx.cluster.name, &namespace, &name),
-            object: format!("{namespace}/{name}"),
-            cluster: ctx.cluster.clone(),
-            uid,
-            generation: obj.metadata.generation.unwrap_or(0),
-            deleting: obj.metadata.deletion_timestamp.is_some(),
-            has_finalizer: obj.finalizers().iter().any(|f| f == FINALIZER),
-            collection_id,
-            desired_tags: obj.spec.tags.clone(),
-            deletion_policy: obj.spec.deletion_policy,
-            management_policy: obj.spec.management_policy,
-            region_conflict,
-            policy_denied: ctx.policy.check(&namespace, obj, &region).or(unmapped),
-            pin_refused,
-            pinned: status.region.is_some(),
-            paused: obj.paused(),
-            tags_due,
-            last: LastStatus {
-                arn: last_arn,
-                created_at: status.created_at.clone(),
-                reason: ready.and_then(|c| ReadyReason::parse(&c.reason)),
-                message: ready.map(|c| c.message.clone()).unwrap_or_default(),
-                reason_generation: ready.and_then(|c| c.observed_generation),
-                observed_generation: status.observed_generation,
-                paused: synced.is_some_and(|c| c.reason == ReadyReason::Paused.as_str()),
+        let proof = proof_key(&identity, &region, &obj.collection_id());
+        let observed = Observed::of(
+            obj,
+            Facts {
+                uid: uid.clone(),
+                namespace: &namespace,
+                region: &region,
+                region_conflict,
+                account: identity.account_id(),
+                policy_denied: ctx.policy.check(&namespace, obj, &region).or(unmapped),
+                pin_refused,
+                tags_due: tags_due(
+                    ctx.memory.recall(&uid).tags_read_at,
+                    proof,
+                    ctx.tag_check_interval,
+                    Instant::now(),
+                ),
+                cluster: ctx.cluster.clone(),
             },
-            ..Observed::default()
-        };
+        );
         let target = Target { identity, region };
         ctx.inventory.note(&target, observed.last.arn.as_deref());
         Ok(Self {

@@ -104,6 +104,26 @@ impl Pause {
     }
 }
 
+/// Whether a reconcile reads the collection's tags even though nothing else asks it to. The
+/// status that says a collection is ours is writable by tenants, so ownership is proven by the
+/// tags once in this process's life for the collection the object uses now (`proof`: identity,
+/// region, ID): a steady object's first resync after a restart reads them, and so does one whose
+/// recorded region or role changed since; again whenever `every` (the tag check interval) has
+/// passed since `read_at`.
+pub fn tags_due(
+    read_at: Option<(Instant, u64)>,
+    proof: u64,
+    every: Option<Duration>,
+    now: Instant,
+) -> bool {
+    match (read_at, every) {
+        (Some((_, proven)), _) if proven != proof => true,
+        (None, _) => true,
+        (Some((at, _)), Some(every)) => now.saturating_duration_since(at) >= every,
+        (Some(_), None) => false,
+    }
+}
+
 /// When a reconcile that finished comes back, and what the memory keeps meanwhile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Comeback {
@@ -581,6 +601,32 @@ mod tests {
         ];
         for (reason, created, expected) in cases {
             assert_eq!(after_finish(reason, created, phase), expected, "{reason}");
+        }
+    }
+
+    #[test]
+    fn tags_are_read_once_per_process_per_collection_and_again_when_the_check_is_due() {
+        let now = Instant::now() + Duration::from_secs(7200);
+        let hour = Some(Duration::from_secs(3600));
+        let cases = [
+            ("never read in this process", None, None, true),
+            (
+                "read for this collection",
+                Some((at(now, -10), 7)),
+                None,
+                false,
+            ),
+            (
+                "read for another collection (pin changed)",
+                Some((at(now, -10), 8)),
+                None,
+                true,
+            ),
+            ("check due", Some((at(now, -3600), 7)), hour, true),
+            ("check not due yet", Some((at(now, -3599), 7)), hour, false),
+        ];
+        for (name, read_at, every, expected) in cases {
+            assert_eq!(tags_due(read_at, 7, every, now), expected, "{name}");
         }
     }
 }

@@ -1312,3 +1312,51 @@ fn letting_a_collection_go_removes_the_claim_with_the_owner_tag() {
         }
     );
 }
+
+#[test]
+fn an_object_is_observed_from_its_status_once_with_foreign_arns_dropped() {
+    use crate::crd::{CollectionSpec, CollectionStatus, Condition};
+    let mut obj = RekognitionCollection::new("photos", CollectionSpec::default());
+    obj.metadata.namespace = Some("team-a".into());
+    obj.metadata.generation = Some(3);
+    obj.metadata.finalizers = Some(vec![FINALIZER.into()]);
+    let ready = Condition {
+        type_: "Ready".into(),
+        status: "True".into(),
+        reason: "Available".into(),
+        message: "collection photos is available".into(),
+        last_transition_time: "2026-12-03T00:00:00Z".into(),
+        observed_generation: Some(3),
+    };
+    obj.status = Some(CollectionStatus {
+        collection_arn: Some(ARN.replace("myphotos", "photos")),
+        region: Some("us-east-1".into()),
+        observed_generation: Some(3),
+        conditions: vec![ready],
+        ..CollectionStatus::default()
+    });
+    let facts = |account| Facts {
+        uid: UID.into(),
+        namespace: "team-a",
+        region: "us-east-1",
+        region_conflict: None,
+        account,
+        policy_denied: None,
+        pin_refused: None,
+        tags_due: false,
+        cluster: Arc::new(ClusterIdentity {
+            name: "blue".into(),
+            take_over_from: Default::default(),
+        }),
+    };
+    let o = Observed::of(&obj, facts(Some("123456789012")));
+    assert_eq!(o.claim, "blue/team-a/photos");
+    assert_eq!(o.object, "team-a/photos");
+    assert!(o.has_finalizer && o.pinned);
+    assert_eq!(o.last.reason, Some(ReadyReason::Available));
+    assert_eq!(o.last.reason_generation, Some(3));
+    assert!(o.last.arn.is_some());
+    // The identity in use names another account: the recorded ARN is not used.
+    let o = Observed::of(&obj, facts(Some("210987654321")));
+    assert_eq!(o.last.arn, None);
+}
