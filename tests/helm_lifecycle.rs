@@ -259,7 +259,7 @@ async fn helm_upgrade_changes_replicas_resources_and_watch_namespace_and_rollbac
         "--namespace",
         NAMESPACE,
         "--set",
-        "replicas=3,watchNamespace=team-b",
+        "replicas=3,watchNamespace=team-b,clusterName=lifecycle",
         "--set",
         "resources.requests.cpu=50m,resources.requests.memory=64Mi,resources.limits.memory=256Mi",
     ])?;
@@ -277,6 +277,11 @@ async fn helm_upgrade_changes_replicas_resources_and_watch_namespace_and_rollbac
     ensure!(
         args_of(&upgraded)?.contains(&"--namespace=team-b".to_owned()),
         "the upgraded operator does not watch team-b: {:?}",
+        args_of(&upgraded)?
+    );
+    ensure!(
+        args_of(&upgraded)?.contains(&"--cluster-name=lifecycle".to_owned()),
+        "one-namespace mode runs with the cluster name it requires: {:?}",
         args_of(&upgraded)?
     );
     ensure!(
