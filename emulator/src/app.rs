@@ -1,11 +1,14 @@
 //! The app: one emulator's state and the request pipelines over it, above the services and
 //! below the HTTP handlers.
 //!
-//! Rekognition (JSON): SigV4 → operation → the account's quota → injected faults → decoding →
-//! the operation, in the caller's account; an injected lost response is decided here and
-//! recorded, and carried out on the wire by the handler. STS (Query): action → SigV4 (unless the action is
+//! Every request is for one region: the endpoint's, which its path names (`/<region>`, or the
+//! default region at `/`), and which its signature must be scoped to, as AWS's regional
+//! endpoints require. Rekognition (JSON): SigV4 → operation → the quota of the caller's account
+//! in that region → injected faults → decoding → the operation, in the caller's account and the
+//! region; an injected lost response is decided here and recorded, and carried out on the wire
+//! by the handler. STS (Query): action → SigV4 (unless the action is
 //! `AssumeRoleWithWebIdentity`) → the action. Every call, whatever its outcome, is counted in
-//! the ledger of the account it concerns and written as one `tracing` line.
+//! the ledger of the account and region it concerns and written as one `tracing` line.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -30,6 +33,7 @@ use crate::protocol::{ApiError, AuthFailure, ErrorKind, Operation};
 use crate::quota::{QuotaUpdate, Quotas, QuotasView};
 use crate::service::{Rekognition, Sts, StsAction};
 use crate::sigv4::{SignedRequest, Verifier};
+use crate::state::Scope;
 
 const REKOGNITION_SIGNING_NAME: &str = "rekognition";
 const STS_SIGNING_NAME: &str = "sts";
@@ -45,24 +49,32 @@ pub enum AdminRefusal {
     Failed(String),
 }
 
-// The quota buckets and the call ledger of one account.
+// The quota buckets and the call ledger of one account in one region.
 #[derive(Debug)]
-struct AccountState {
+struct ScopeState {
     quotas: Quotas,
     ledger: Ledger,
 }
 
-/// One emulator's state: IAM, collections, per-account quotas and ledgers, faults.
+/// One emulator's state: IAM, collections, quotas and ledgers per account and region, faults.
 #[derive(Debug)]
 pub struct App {
     config: Config,
-    rekognition_verifier: Verifier,
-    sts_verifier: Verifier,
+    /// One per served region, by region.
+    rekognition_verifiers: BTreeMap<String, Verifier>,
+    sts_verifiers: BTreeMap<String, Verifier>,
     directory: Mutex<Directory>,
     rekognition: Rekognition,
     sts: Sts,
     faults: Mutex<Faults>,
-    accounts: Mutex<BTreeMap<String, AccountState>>,
+    scopes: Mutex<BTreeMap<Scope, ScopeState>>,
+}
+
+/// Which account and region an admin request concerns; the default ones where it names none.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AdminScope<'a> {
+    pub account_id: Option<&'a str>,
+    pub region: Option<&'a str>,
 }
 
 /// The outcome of one STS call, for the handler to write.
@@ -79,16 +91,23 @@ pub struct RekognitionAnswer {
 impl App {
     pub fn new(config: Config) -> Result<Self, Error> {
         let directory = Directory::from_config(&config).map_err(Error::InvalidConfig)?;
-        let verifier =
-            |name: &str| Verifier::new(config.region.clone(), name, config.max_clock_skew);
+        let verifiers = |name: &str| {
+            config
+                .regions()
+                .map(|region| {
+                    let verifier = Verifier::new(region, name, config.max_clock_skew);
+                    (region.to_owned(), verifier)
+                })
+                .collect()
+        };
         Ok(App {
-            rekognition_verifier: verifier(REKOGNITION_SIGNING_NAME),
-            sts_verifier: verifier(STS_SIGNING_NAME),
+            rekognition_verifiers: verifiers(REKOGNITION_SIGNING_NAME),
+            sts_verifiers: verifiers(STS_SIGNING_NAME),
             directory: Mutex::new(directory),
             rekognition: Rekognition::new(&config)?,
             sts: Sts::new(config.session_duration_cap),
             faults: Mutex::new(Faults::default()),
-            accounts: Mutex::new(BTreeMap::new()),
+            scopes: Mutex::new(BTreeMap::new()),
             config,
         })
     }
@@ -97,10 +116,22 @@ impl App {
         &self.config
     }
 
-    /// The Rekognition pipeline for one JSON request.
+    /// The region an endpoint path is for: a served region named by its first segment
+    /// (`/eu-west-1`, `/eu-west-1/...`), else the default region (whose endpoint is `/`, and
+    /// which answers any other path, as the one-region emulator always did).
+    pub fn region_of_path<'a>(&'a self, path: &str) -> &'a str {
+        let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        self.config
+            .regions()
+            .find(|region| *region == first)
+            .unwrap_or(&self.config.region)
+    }
+
+    /// The Rekognition pipeline for one JSON request to the endpoint of `region` (a served one).
     pub async fn rekognition(
         &self,
         request: &SignedRequest<'_>,
+        region: &str,
         target: &str,
         request_id: &str,
     ) -> RekognitionAnswer {
@@ -109,16 +140,14 @@ impl App {
         let input = decode_body(request.body);
         let collection_id = input.as_ref().ok().and_then(collection_id_of);
 
-        let caller = self.authenticate(&self.rekognition_verifier, request);
+        let caller = self.authenticate(&self.rekognition_verifiers, region, request);
         let account = caller.as_ref().map_or_else(
             |_| self.config.account_id.clone(),
             |principal| principal.account_id.clone(),
         );
+        let scope = Scope::new(account, region);
         let (result, lost) = match caller {
-            Ok(_) => {
-                self.run_rekognition(&account, operation.clone(), input)
-                    .await
-            }
+            Ok(_) => self.run_rekognition(&scope, operation.clone(), input).await,
             Err(failure) => (Err(ApiError::from(failure)), None),
         };
         let lost_response = lost.map(Loss::mode);
@@ -133,7 +162,8 @@ impl App {
             outcome,
             status,
             latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            account_id = %account,
+            account_id = %scope.account_id,
+            region,
             collection_id = collection_id.as_deref().unwrap_or(""),
             target,
             request_id,
@@ -141,7 +171,7 @@ impl App {
             "aws request"
         );
         self.record(
-            &account,
+            &scope,
             CallRecord {
                 operation: operation.to_owned(),
                 collection_id,
@@ -156,7 +186,7 @@ impl App {
 
     async fn run_rekognition(
         &self,
-        account: &str,
+        scope: &Scope,
         operation: Result<Operation, ApiError>,
         input: Result<Value, ApiError>,
     ) -> (Result<Value, ApiError>, Option<Loss>) {
@@ -164,9 +194,7 @@ impl App {
             Ok(op) => op,
             Err(err) => return (Err(err), None),
         };
-        if let Err(kind) =
-            self.with_account(account, |state| state.quotas.check(op, Instant::now()))
-        {
+        if let Err(kind) = self.with_scope(scope, |state| state.quotas.check(op, Instant::now())) {
             return (Err(ApiError::of_kind(kind)), None);
         }
         let decision = lock(&self.faults).decide(op, &mut rand::rng());
@@ -180,12 +208,12 @@ impl App {
             );
             return (Err(ApiError::new(kind, message)), None);
         }
-        let result = input.and_then(|input| self.rekognition.call(account, op, input));
+        let result = input.and_then(|input| self.rekognition.call(scope, op, input));
         (result, decision.lost)
     }
 
-    /// The STS pipeline for one Query request.
-    pub fn sts(&self, request: &SignedRequest<'_>, request_id: &str) -> StsResult {
+    /// The STS pipeline for one Query request to the endpoint of `region` (a served one).
+    pub fn sts(&self, request: &SignedRequest<'_>, region: &str, request_id: &str) -> StsResult {
         let started = Instant::now();
         let now = Utc::now();
         let mut account = self.config.account_id.clone();
@@ -194,7 +222,7 @@ impl App {
         let result = parsed.and_then(|query| {
             let action = StsAction::of(&query)?;
             let caller = if action.is_signed() {
-                let principal = self.authenticate(&self.sts_verifier, request)?;
+                let principal = self.authenticate(&self.sts_verifiers, region, request)?;
                 account.clone_from(&principal.account_id);
                 Some(principal)
             } else {
@@ -226,11 +254,12 @@ impl App {
             status,
             latency_ms = started.elapsed().as_secs_f64() * 1000.0,
             account_id = %account,
+            region,
             request_id,
             "sts request"
         );
         self.record(
-            &account,
+            &Scope::new(account, region),
             CallRecord {
                 operation,
                 collection_id: None,
@@ -245,10 +274,17 @@ impl App {
 
     fn authenticate(
         &self,
-        verifier: &Verifier,
+        verifiers: &BTreeMap<String, Verifier>,
+        region: &str,
         request: &SignedRequest<'_>,
     ) -> Result<Principal, AuthFailure> {
         let now = Utc::now();
+        let verifier = verifiers
+            .get(region)
+            .or_else(|| verifiers.get(&self.config.region))
+            .ok_or_else(|| {
+                AuthFailure::of_kind(crate::protocol::AuthErrorKind::UnrecognizedClient)
+            })?;
         let token = session_token(request.headers);
         let directory = lock(&self.directory);
         let mut principal = None;
@@ -261,63 +297,67 @@ impl App {
             .ok_or_else(|| AuthFailure::of_kind(crate::protocol::AuthErrorKind::UnrecognizedClient))
     }
 
-    fn with_account<R>(&self, account: &str, f: impl FnOnce(&mut AccountState) -> R) -> R {
-        let mut accounts = lock(&self.accounts);
-        let state = accounts
-            .entry(account.to_owned())
-            .or_insert_with(|| AccountState {
-                quotas: Quotas::new(&self.config.quota, Instant::now()),
-                ledger: Ledger::new(self.config.call_log_capacity),
-            });
+    fn with_scope<R>(&self, scope: &Scope, f: impl FnOnce(&mut ScopeState) -> R) -> R {
+        let mut scopes = lock(&self.scopes);
+        let state = scopes.entry(scope.clone()).or_insert_with(|| ScopeState {
+            quotas: Quotas::new(&self.config.quota, Instant::now()),
+            ledger: Ledger::new(self.config.call_log_capacity),
+        });
         f(state)
     }
 
-    fn record(&self, account: &str, call: CallRecord) {
-        self.with_account(account, |state| state.ledger.record(call));
+    fn record(&self, scope: &Scope, call: CallRecord) {
+        self.with_scope(scope, |state| state.ledger.record(call));
     }
 
-    /// The account an admin request names, the default one when it names none.
-    fn admin_account(&self, account: Option<&str>) -> Result<String, AdminRefusal> {
-        let account = account.unwrap_or(&self.config.account_id);
-        if lock(&self.directory).has_account(account) {
-            Ok(account.to_owned())
-        } else {
-            Err(AdminRefusal::NotFound(format!("no account {account}")))
+    /// The account and region an admin request names, the default ones where it names none.
+    fn admin_scope(&self, scope: AdminScope<'_>) -> Result<Scope, AdminRefusal> {
+        let account = scope.account_id.unwrap_or(&self.config.account_id);
+        if !lock(&self.directory).has_account(account) {
+            return Err(AdminRefusal::NotFound(format!("no account {account}")));
         }
+        let region = scope.region.unwrap_or(&self.config.region);
+        if !self.config.serves(region) {
+            return Err(AdminRefusal::NotFound(format!(
+                "no region {region}; served: {}",
+                self.config.regions().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        Ok(Scope::new(account, region))
     }
 
-    pub fn counters(&self, account: Option<&str>) -> Result<Counters, AdminRefusal> {
-        let account = self.admin_account(account)?;
-        Ok(self.with_account(&account, |state| state.ledger.counters()))
+    pub fn counters(&self, scope: AdminScope<'_>) -> Result<Counters, AdminRefusal> {
+        let scope = self.admin_scope(scope)?;
+        Ok(self.with_scope(&scope, |state| state.ledger.counters()))
     }
 
     /// Calls whose answer an injected fault lost, per operation and way of losing it.
-    pub fn lost_responses(&self, account: Option<&str>) -> Result<Counters, AdminRefusal> {
-        let account = self.admin_account(account)?;
-        Ok(self.with_account(&account, |state| state.ledger.lost_responses()))
+    pub fn lost_responses(&self, scope: AdminScope<'_>) -> Result<Counters, AdminRefusal> {
+        let scope = self.admin_scope(scope)?;
+        Ok(self.with_scope(&scope, |state| state.ledger.lost_responses()))
     }
 
     pub fn calls(
         &self,
-        account: Option<&str>,
+        scope: AdminScope<'_>,
         collection_id: Option<&str>,
     ) -> Result<Vec<CallRecord>, AdminRefusal> {
-        let account = self.admin_account(account)?;
-        Ok(self.with_account(&account, |state| state.ledger.calls(collection_id)))
+        let scope = self.admin_scope(scope)?;
+        Ok(self.with_scope(&scope, |state| state.ledger.calls(collection_id)))
     }
 
-    pub fn quotas(&self, account: Option<&str>) -> Result<QuotasView, AdminRefusal> {
-        let account = self.admin_account(account)?;
-        Ok(self.with_account(&account, |state| state.quotas.view()))
+    pub fn quotas(&self, scope: AdminScope<'_>) -> Result<QuotasView, AdminRefusal> {
+        let scope = self.admin_scope(scope)?;
+        Ok(self.with_scope(&scope, |state| state.quotas.view()))
     }
 
     pub fn update_quotas(
         &self,
-        account: Option<&str>,
+        scope: AdminScope<'_>,
         update: &QuotaUpdate,
     ) -> Result<QuotasView, AdminRefusal> {
-        let account = self.admin_account(account)?;
-        self.with_account(&account, |state| {
+        let scope = self.admin_scope(scope)?;
+        self.with_scope(&scope, |state| {
             state
                 .quotas
                 .update(update, Instant::now())
@@ -326,14 +366,14 @@ impl App {
         })
     }
 
-    pub fn collections(&self, account: Option<&str>) -> Result<Vec<CollectionView>, AdminRefusal> {
-        let account = self.admin_account(account)?;
+    pub fn collections(&self, scope: AdminScope<'_>) -> Result<Vec<CollectionView>, AdminRefusal> {
+        let scope = self.admin_scope(scope)?;
         Ok(self
             .rekognition
-            .collections(&account)
+            .collections(&scope)
             .into_iter()
             .map(|c| CollectionView {
-                collection_arn: self.rekognition.arn(&account, &c.collection_id).to_arn(),
+                collection_arn: self.rekognition.arn(&scope, &c.collection_id).to_arn(),
                 collection_id: c.collection_id,
                 tags: c.tags,
                 face_count: c.face_count,
@@ -378,13 +418,13 @@ impl App {
         lock(&self.faults).clear();
     }
 
-    /// Deletes every collection of every account; clears counters, call logs and faults;
-    /// refills quotas. Accounts, roles, OIDC providers and sessions stay.
+    /// Deletes every collection of every account in every region; clears counters, call logs
+    /// and faults; refills quotas. Accounts, roles, OIDC providers and sessions stay.
     pub fn reset(&self) -> Result<(), AdminRefusal> {
         self.rekognition
             .reset()
             .map_err(|err| AdminRefusal::Failed(err.to_string()))?;
-        for state in lock(&self.accounts).values_mut() {
+        for state in lock(&self.scopes).values_mut() {
             state.ledger.clear();
             state.quotas.refill(Instant::now());
         }
@@ -499,10 +539,49 @@ mod tests {
     #[test]
     fn admin_requests_for_an_unknown_account_are_refused() {
         let app = App::new(Config::default()).unwrap();
-        assert!(app.counters(None).is_ok());
+        assert!(app.counters(AdminScope::default()).is_ok());
+        let unknown = AdminScope {
+            account_id: Some("999999999999"),
+            region: None,
+        };
         assert!(matches!(
-            app.counters(Some("999999999999")),
+            app.counters(unknown),
             Err(AdminRefusal::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn admin_requests_for_a_region_not_served_are_refused() {
+        let app = App::new(Config {
+            extra_regions: vec!["eu-west-1".to_owned()],
+            ..Config::default()
+        })
+        .unwrap();
+        let region = |region| AdminScope {
+            account_id: None,
+            region: Some(region),
+        };
+        assert!(app.counters(region("eu-west-1")).is_ok());
+        assert!(matches!(
+            app.counters(region("ap-south-1")),
+            Err(AdminRefusal::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn the_path_names_the_endpoints_region() {
+        let app = App::new(Config {
+            extra_regions: vec!["eu-west-1".to_owned()],
+            ..Config::default()
+        })
+        .unwrap();
+        assert_eq!(app.region_of_path("/"), "us-east-1");
+        assert_eq!(app.region_of_path(""), "us-east-1");
+        assert_eq!(app.region_of_path("/eu-west-1"), "eu-west-1");
+        assert_eq!(app.region_of_path("/eu-west-1/"), "eu-west-1");
+        // A region not served is answered by the default region's endpoint, whose signature
+        // check then refuses a request signed for the other region.
+        assert_eq!(app.region_of_path("/ap-south-1"), "us-east-1");
+        assert_eq!(app.region_of_path("/eu-west-10"), "us-east-1");
     }
 }

@@ -41,8 +41,12 @@ pub const DEFAULT_MAX_SESSION_SECONDS: u32 = 3600;
 pub struct Config {
     /// 12-digit account ID used in ARNs and checked in `ResourceArn` parameters.
     pub account_id: String,
-    /// The only region requests may be signed for.
+    /// The default region: the one the endpoint's root path (`/`) serves, and the one the state
+    /// file and the admin API mean unless told otherwise.
     pub region: String,
+    /// More regions served, each at the endpoint path `/<region>`, with collections, quotas and
+    /// call logs of their own.
+    pub extra_regions: Vec<String>,
     /// The only access key ID accepted.
     pub access_key_id: String,
     /// Secret key that signatures are verified against.
@@ -69,6 +73,7 @@ impl Default for Config {
         Config {
             account_id: DEFAULT_ACCOUNT_ID.to_owned(),
             region: DEFAULT_REGION.to_owned(),
+            extra_regions: Vec::new(),
             access_key_id: DEFAULT_ACCESS_KEY_ID.to_owned(),
             secret_access_key: DEFAULT_SECRET_ACCESS_KEY.to_owned(),
             quota: QuotaConfig::default(),
@@ -88,6 +93,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("account_id", &self.account_id)
             .field("region", &self.region)
+            .field("extra_regions", &self.extra_regions)
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"<redacted>")
             .field("quota", &self.quota)
@@ -102,9 +108,19 @@ impl fmt::Debug for Config {
 }
 
 impl Config {
-    /// The ARN partition of the configured region (`aws`, `aws-cn`, `aws-us-gov`).
+    /// The ARN partition of the default region (`aws`, `aws-cn`, `aws-us-gov`).
     pub fn partition(&self) -> &'static str {
         partition_of(&self.region)
+    }
+
+    /// Every region served, the default one first.
+    pub fn regions(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.region.as_str()).chain(self.extra_regions.iter().map(String::as_str))
+    }
+
+    /// Whether requests for `region` are served.
+    pub fn serves(&self, region: &str) -> bool {
+        self.regions().any(|r| r == region)
     }
 
     /// Refuses configurations the emulator cannot serve consistently.
@@ -113,13 +129,13 @@ impl Config {
         if self.account_id.len() != 12 || !self.account_id.bytes().all(|b| b.is_ascii_digit()) {
             return invalid(format!("account ID {:?} is not 12 digits", self.account_id));
         }
-        if self.region.is_empty()
-            || !self
-                .region
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            return invalid(format!("region {:?} is not a region name", self.region));
+        let mut regions: Vec<&str> = self.regions().collect();
+        if let Some(bad) = regions.iter().find(|r| !is_region_name(r)) {
+            return invalid(format!("region {bad:?} is not a region name"));
+        }
+        regions.sort_unstable();
+        if let Some(pair) = regions.windows(2).find(|pair| pair[0] == pair[1]) {
+            return invalid(format!("region {} is configured twice", pair[0]));
         }
         if self.access_key_id.is_empty() || self.access_key_id.contains('/') {
             return invalid("access key ID must be non-empty and contain no '/'".to_owned());
@@ -424,6 +440,14 @@ impl ThrottleError {
     }
 }
 
+/// Lowercase letters, digits and dashes, starting with a letter: `us-east-1`, `eu-west-1`.
+pub fn is_region_name(region: &str) -> bool {
+    region.starts_with(|c: char| c.is_ascii_lowercase())
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// The ARN partition a region belongs to.
 pub fn partition_of(region: &str) -> &'static str {
     if region.starts_with("cn-") {
@@ -514,6 +538,22 @@ mod tests {
             ..Config::default()
         };
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn extra_regions_must_be_region_names_and_distinct() {
+        let with = |extra: &[&str]| Config {
+            extra_regions: extra.iter().map(|r| (*r).to_owned()).collect(),
+            ..Config::default()
+        };
+        assert!(with(&["eu-west-1", "ap-southeast-2"]).validate().is_ok());
+        assert!(with(&["EU-WEST-1"]).validate().is_err());
+        assert!(with(&[""]).validate().is_err());
+        assert!(with(&["eu-west-1", "eu-west-1"]).validate().is_err());
+        assert!(with(&[DEFAULT_REGION]).validate().is_err());
+        let config = with(&["eu-west-1"]);
+        assert!(config.serves("eu-west-1") && config.serves(DEFAULT_REGION));
+        assert!(!config.serves("ap-south-1"));
     }
 
     #[test]

@@ -42,9 +42,19 @@ struct Cli {
     #[arg(long, env = "REKOGNITION_EMULATOR_ACCOUNT_ID", default_value = DEFAULT_ACCOUNT_ID)]
     account_id: String,
 
-    /// The region requests must be signed for.
+    /// The default region, served at the endpoint's root path.
     #[arg(long, env = "REKOGNITION_EMULATOR_REGION", default_value = DEFAULT_REGION)]
     region: String,
+
+    /// More regions to serve, comma-separated; region R is served at `<endpoint>/R`, so an
+    /// operator reaches every region through the endpoint template `http://<listen>/{region}`.
+    #[arg(
+        long,
+        env = "REKOGNITION_EMULATOR_EXTRA_REGIONS",
+        value_delimiter = ',',
+        num_args = 0..
+    )]
+    extra_regions: Vec<String>,
 
     /// The access key ID clients must sign with.
     #[arg(long, env = "REKOGNITION_EMULATOR_ACCESS_KEY_ID", default_value = DEFAULT_ACCESS_KEY_ID)]
@@ -126,6 +136,7 @@ impl Cli {
         Ok(Config {
             account_id: self.account_id.clone(),
             region: self.region.clone(),
+            extra_regions: self.extra_regions.clone(),
             access_key_id: self.access_key_id.clone(),
             secret_access_key: self.secret_access_key.clone(),
             quota: QuotaConfig {
@@ -159,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
         admin = %emulator.admin_url(),
         account_id = %emulator.config().account_id,
         region = %emulator.config().region,
+        extra_regions = ?emulator.config().extra_regions,
         access_key_id = %emulator.config().access_key_id,
         state_file = ?emulator.config().state_file,
         "rekognition emulator ready"

@@ -74,6 +74,18 @@ impl Emulator {
         url_for(self.aws_addr)
     }
 
+    /// The AWS endpoint of one served region, e.g. `http://127.0.0.1:4566/eu-west-1` (the
+    /// default region is also served at [`Emulator::endpoint_url`]).
+    pub fn region_endpoint_url(&self, region: &str) -> String {
+        format!("{}/{region}", self.endpoint_url())
+    }
+
+    /// The endpoint template that reaches every served region, for clients that substitute
+    /// `{region}` (the operator's `--aws-endpoint-url`).
+    pub fn endpoint_template(&self) -> String {
+        self.region_endpoint_url("{region}")
+    }
+
     /// Base URL of the admin endpoint, e.g. `http://127.0.0.1:4567`.
     pub fn admin_url(&self) -> String {
         url_for(self.admin_addr)

@@ -1,4 +1,5 @@
-//! The collections of every emulated account, optionally persisted to a state file.
+//! The collections of every emulated account in every served region, optionally persisted to a
+//! state file.
 //!
 //! With a state file every mutation is first applied to a copy, the copy is written to disk
 //! (temporary file + rename, so a crash leaves either the old or the new file, never half of
@@ -17,9 +18,25 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::protocol::{ApiError, ErrorKind};
 
-// Version 1 held the collections of one account; version 2 adds those of the other accounts.
-// Both load.
-const STATE_FILE_VERSION: u32 = 2;
+// Version 1 held the collections of one account; version 2 adds those of the other accounts;
+// version 3 those of the other regions. All load.
+const STATE_FILE_VERSION: u32 = 3;
+
+/// Where collections live, and what quotas and call logs are kept for: an account in a region.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Scope {
+    pub account_id: String,
+    pub region: String,
+}
+
+impl Scope {
+    pub fn new(account_id: impl Into<String>, region: impl Into<String>) -> Self {
+        Scope {
+            account_id: account_id.into(),
+            region: region.into(),
+        }
+    }
+}
 
 /// One face collection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,18 +61,24 @@ struct StateFile {
     version: u32,
     /// The default account.
     account_id: String,
+    /// The default region.
     region: String,
-    /// The default account's collections.
+    /// The default account's collections in the default region.
     collections: Vec<Collection>,
-    /// Version 2: the collections of every other account.
+    /// Version 2: the collections of every other account in the default region.
     #[serde(default)]
     accounts: BTreeMap<String, Vec<Collection>>,
+    /// Version 3: the collections in every other region, by region and account.
+    #[serde(default)]
+    regions: BTreeMap<String, BTreeMap<String, Vec<Collection>>>,
 }
 
-/// All collections of every account, keyed and therefore listed by account and ID.
+type Scopes = BTreeMap<Scope, Collections>;
+
+/// All collections of every account in every region, keyed and therefore listed by scope and ID.
 #[derive(Debug)]
 pub struct Store {
-    accounts: BTreeMap<String, Collections>,
+    scopes: Scopes,
     file: Option<PathBuf>,
     account_id: String,
     region: String,
@@ -67,86 +90,94 @@ impl Store {
     /// An empty store, or the one saved in the configured state file.
     pub fn open(config: &Config) -> Result<Store, Error> {
         let mut store = Store {
-            accounts: BTreeMap::new(),
+            scopes: BTreeMap::new(),
             file: config.state_file.clone(),
             account_id: config.account_id.clone(),
             region: config.region.clone(),
         };
         if let Some(path) = &config.state_file {
-            store.accounts = load(path, &config.account_id, &config.region)?;
+            store.scopes = load(path, &config.account_id, &config.region)?;
         }
         Ok(store)
     }
 
-    /// The collections of `account_id` (none for an account never written to).
-    pub fn account(&self, account_id: &str) -> &Collections {
-        self.accounts.get(account_id).unwrap_or(&NO_COLLECTIONS)
+    /// The collections of `scope` (none for one never written to).
+    pub fn scope(&self, scope: &Scope) -> &Collections {
+        self.scopes.get(scope).unwrap_or(&NO_COLLECTIONS)
     }
 
-    pub fn get(&self, account_id: &str, id: &str) -> Option<&Collection> {
-        self.account(account_id).get(id)
+    pub fn get(&self, scope: &Scope, id: &str) -> Option<&Collection> {
+        self.scope(scope).get(id)
     }
 
-    /// Up to `limit` collections of the account with IDs after `after`, and whether more follow.
+    /// Up to `limit` collections of the scope with IDs after `after`, and whether more follow.
     pub fn page_after(
         &self,
-        account_id: &str,
+        scope: &Scope,
         after: Option<&str>,
         limit: usize,
     ) -> (Vec<&Collection>, bool) {
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
         let mut rest = self
-            .account(account_id)
+            .scope(scope)
             .range::<str, _>((lower, Bound::Unbounded))
             .map(|(_, c)| c);
         let page: Vec<&Collection> = rest.by_ref().take(limit).collect();
         (page, rest.next().is_some())
     }
 
-    /// Applies `change` to the account's collections and saves the result; on any error
+    /// Applies `change` to the scope's collections and saves the result; on any error
     /// nothing changes.
     pub fn update<R>(
         &mut self,
-        account_id: &str,
+        scope: &Scope,
         change: impl FnOnce(&mut Collections) -> Result<R, ApiError>,
     ) -> Result<R, ApiError> {
         let Some(path) = self.file.clone() else {
-            return change(self.accounts.entry(account_id.to_owned()).or_default());
+            return change(self.scopes.entry(scope.clone()).or_default());
         };
-        let mut next = self.accounts.clone();
-        let result = change(next.entry(account_id.to_owned()).or_default())?;
+        let mut next = self.scopes.clone();
+        let result = change(next.entry(scope.clone()).or_default())?;
         self.save(&path, &next).map_err(|err| {
             tracing::error!(error = %err, "state file not written; change rolled back");
             ApiError::of_kind(ErrorKind::InternalServerError)
         })?;
-        self.accounts = next;
+        self.scopes = next;
         Ok(result)
     }
 
-    /// Removes every collection of every account (admin reset).
+    /// Removes every collection of every scope (admin reset).
     pub fn clear(&mut self) -> Result<(), Error> {
         if let Some(path) = self.file.clone() {
             self.save(&path, &BTreeMap::new())?;
         }
-        self.accounts.clear();
+        self.scopes.clear();
         Ok(())
     }
 
-    fn save(&self, path: &Path, accounts: &BTreeMap<String, Collections>) -> Result<(), Error> {
-        let file = StateFile {
+    fn save(&self, path: &Path, scopes: &Scopes) -> Result<(), Error> {
+        let listed = |c: &Collections| -> Vec<Collection> { c.values().cloned().collect() };
+        let mut file = StateFile {
             version: STATE_FILE_VERSION,
             account_id: self.account_id.clone(),
             region: self.region.clone(),
-            collections: accounts
-                .get(&self.account_id)
-                .map(|c| c.values().cloned().collect())
-                .unwrap_or_default(),
-            accounts: accounts
-                .iter()
-                .filter(|(id, collections)| **id != self.account_id && !collections.is_empty())
-                .map(|(id, collections)| (id.clone(), collections.values().cloned().collect()))
-                .collect(),
+            collections: Vec::new(),
+            accounts: BTreeMap::new(),
+            regions: BTreeMap::new(),
         };
+        for (scope, collections) in scopes.iter().filter(|(_, c)| !c.is_empty()) {
+            if scope.region != self.region {
+                file.regions
+                    .entry(scope.region.clone())
+                    .or_default()
+                    .insert(scope.account_id.clone(), listed(collections));
+            } else if scope.account_id == self.account_id {
+                file.collections = listed(collections);
+            } else {
+                file.accounts
+                    .insert(scope.account_id.clone(), listed(collections));
+            }
+        }
         let write_error = |source| Error::StateWrite {
             path: path.to_owned(),
             source,
@@ -157,11 +188,7 @@ impl Store {
     }
 }
 
-fn load(
-    path: &Path,
-    account_id: &str,
-    region: &str,
-) -> Result<BTreeMap<String, Collections>, Error> {
+fn load(path: &Path, account_id: &str, region: &str) -> Result<Scopes, Error> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         // A state file that does not exist yet is an empty account; it appears on first change.
@@ -197,13 +224,18 @@ fn load(
             .map(|c| (c.collection_id.clone(), c))
             .collect()
     };
-    let mut accounts: BTreeMap<String, Collections> = file
+    let mut scopes: Scopes = file
         .accounts
         .into_iter()
-        .map(|(id, collections)| (id, by_id(collections)))
+        .map(|(id, collections)| (Scope::new(id, region), by_id(collections)))
         .collect();
-    accounts.insert(account_id.to_owned(), by_id(file.collections));
-    Ok(accounts)
+    scopes.insert(Scope::new(account_id, region), by_id(file.collections));
+    for (other_region, accounts) in file.regions {
+        for (id, collections) in accounts {
+            scopes.insert(Scope::new(id, other_region.clone()), by_id(collections));
+        }
+    }
+    Ok(scopes)
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -246,9 +278,17 @@ mod tests {
 
     const ACCOUNT: &str = crate::config::DEFAULT_ACCOUNT_ID;
 
+    fn home() -> Scope {
+        Scope::new(ACCOUNT, crate::config::DEFAULT_REGION)
+    }
+
     fn insert(store: &mut Store, id: &str) {
+        insert_in(store, &home(), id);
+    }
+
+    fn insert_in(store: &mut Store, scope: &Scope, id: &str) {
         store
-            .update(ACCOUNT, |c| {
+            .update(scope, |c| {
                 c.insert(id.to_owned(), collection(id));
                 Ok(())
             })
@@ -261,7 +301,7 @@ mod tests {
         for id in ["c", "a", "b", "d"] {
             insert(&mut store, id);
         }
-        let (page, more) = store.page_after(ACCOUNT, None, 2);
+        let (page, more) = store.page_after(&home(), None, 2);
         assert_eq!(
             page.iter()
                 .map(|c| c.collection_id.as_str())
@@ -269,7 +309,7 @@ mod tests {
             ["a", "b"]
         );
         assert!(more);
-        let (page, more) = store.page_after(ACCOUNT, Some("b"), 2);
+        let (page, more) = store.page_after(&home(), Some("b"), 2);
         assert_eq!(
             page.iter()
                 .map(|c| c.collection_id.as_str())
@@ -288,10 +328,10 @@ mod tests {
         };
         let mut store = Store::open(&config).unwrap();
         insert(&mut store, "kept");
-        let saved = store.get(ACCOUNT, "kept").cloned();
+        let saved = store.get(&home(), "kept").cloned();
 
         let reopened = Store::open(&config).unwrap();
-        assert_eq!(reopened.get(ACCOUNT, "kept").cloned(), saved);
+        assert_eq!(reopened.get(&home(), "kept").cloned(), saved);
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(
             leftovers.len(),
@@ -311,13 +351,13 @@ mod tests {
         std::fs::write(blocked.join("x"), b"x").unwrap();
         store.file = Some(blocked);
         let err = store
-            .update(ACCOUNT, |c| {
+            .update(&home(), |c| {
                 c.insert("b".to_owned(), collection("b"));
                 Ok(())
             })
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::InternalServerError);
-        assert!(store.get(ACCOUNT, "b").is_none());
+        assert!(store.get(&home(), "b").is_none());
     }
 
     #[test]
@@ -350,16 +390,39 @@ mod tests {
         };
         let mut store = Store::open(&config).unwrap();
         insert(&mut store, "a");
-        store
-            .update("210987654321", |c| {
-                c.insert("b".to_owned(), collection("b"));
-                Ok(())
-            })
-            .unwrap();
+        let other = Scope::new("210987654321", crate::config::DEFAULT_REGION);
+        insert_in(&mut store, &other, "b");
         let reopened = Store::open(&config).unwrap();
-        assert!(reopened.get(ACCOUNT, "a").is_some());
-        assert!(reopened.get(ACCOUNT, "b").is_none());
-        assert!(reopened.get("210987654321", "b").is_some());
+        assert!(reopened.get(&home(), "a").is_some());
+        assert!(reopened.get(&home(), "b").is_none());
+        assert!(reopened.get(&other, "b").is_some());
+    }
+
+    #[test]
+    fn keeps_each_regions_collections_apart_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            state_file: Some(dir.path().join("state.json")),
+            extra_regions: vec!["eu-west-1".to_owned()],
+            ..Config::default()
+        };
+        let mut store = Store::open(&config).unwrap();
+        let europe = Scope::new(ACCOUNT, "eu-west-1");
+        let europe_other = Scope::new("210987654321", "eu-west-1");
+        insert(&mut store, "a");
+        insert_in(&mut store, &europe, "a");
+        insert_in(&mut store, &europe, "eu-only");
+        insert_in(&mut store, &europe_other, "c");
+        let reopened = Store::open(&config).unwrap();
+        assert_eq!(reopened.scope(&home()).len(), 1);
+        assert!(reopened.get(&home(), "eu-only").is_none());
+        assert_eq!(reopened.scope(&europe).len(), 2);
+        assert!(reopened.get(&europe_other, "c").is_some());
+        assert!(
+            reopened
+                .get(&Scope::new("210987654321", "us-east-1"), "c")
+                .is_none()
+        );
     }
 
     #[test]
@@ -376,7 +439,7 @@ mod tests {
             ..Config::default()
         })
         .unwrap();
-        assert!(store.get(ACCOUNT, "old").is_some());
+        assert!(store.get(&home(), "old").is_some());
     }
 
     #[test]

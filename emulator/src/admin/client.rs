@@ -16,13 +16,15 @@ use crate::error::Error;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Talks to an emulator's admin endpoint, e.g. `AdminClient::new(emulator.admin_url())`.
-/// Per-account calls (counters, calls, quotas, collections) concern the default account, or
-/// the one chosen with [`AdminClient::for_account`].
+/// Per-account calls (counters, calls, quotas, collections) concern the default account in the
+/// default region, or the ones chosen with [`AdminClient::for_account`] and
+/// [`AdminClient::for_region`].
 #[derive(Debug, Clone)]
 pub struct AdminClient {
     base_url: String,
     http: reqwest::Client,
     account_id: Option<String>,
+    region: Option<String>,
 }
 
 impl AdminClient {
@@ -41,6 +43,7 @@ impl AdminClient {
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             http,
             account_id: None,
+            region: None,
         })
     }
 
@@ -55,6 +58,19 @@ impl AdminClient {
     /// The account per-account calls concern; `None` for the default account.
     pub fn account_id(&self) -> Option<&str> {
         self.account_id.as_deref()
+    }
+
+    /// The same client, with per-account calls about `region` (one the emulator serves).
+    pub fn for_region(&self, region: impl Into<String>) -> AdminClient {
+        AdminClient {
+            region: Some(region.into()),
+            ..self.clone()
+        }
+    }
+
+    /// The region per-account calls concern; `None` for the default region.
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
     }
 
     pub fn base_url(&self) -> &str {
@@ -212,11 +228,13 @@ impl AdminClient {
             .await
     }
 
-    // `route` with the scoped account and `params` as its query string.
+    // `route` with the scoped account and region and `params` as its query string.
     fn scoped(&self, route: &str, params: &[(&str, &str)]) -> String {
         let account = self.account_id.as_deref().map(|id| ("accountId", id));
+        let region = self.region.as_deref().map(|region| ("region", region));
         let query: Vec<String> = account
             .iter()
+            .chain(region.iter())
             .chain(params)
             .map(|(name, value)| format!("{name}={}", query_escape(value)))
             .collect();

@@ -1,5 +1,5 @@
 //! The admin endpoint: unsigned JSON over the app's admin operations. Per-account routes take
-//! `?accountId=`; without it they concern the default account.
+//! `?accountId=` and `?region=`; without them they concern the default account and region.
 
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use crate::admin::{
     ExpireSession, FaultRule, LostResponseRule, NextFailure, NextLostResponse, QuotaUpdate,
 };
-use crate::app::{AdminRefusal, App};
+use crate::app::{AdminRefusal, AdminScope, App};
 use crate::config::{AccountConfig, OidcProviderConfig, RoleConfig};
 
 type AppState = State<Arc<App>>;
@@ -82,14 +82,25 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct AccountQuery {
+struct ScopeQuery {
     account_id: Option<String>,
+    region: Option<String>,
+}
+
+impl ScopeQuery {
+    fn scope(&self) -> AdminScope<'_> {
+        AdminScope {
+            account_id: self.account_id.as_deref(),
+            region: self.region.as_deref(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CallsQuery {
-    account_id: Option<String>,
+    #[serde(flatten)]
+    scope: ScopeQuery,
     collection_id: Option<String>,
 }
 
@@ -104,16 +115,16 @@ fn json<T: serde::Serialize>(value: T) -> Answer {
     Ok(Json(value).into_response())
 }
 
-async fn counters(State(app): AppState, Query(q): Query<AccountQuery>) -> Answer {
-    json(app.counters(q.account_id.as_deref())?)
+async fn counters(State(app): AppState, Query(q): Query<ScopeQuery>) -> Answer {
+    json(app.counters(q.scope())?)
 }
 
-async fn lost_responses(State(app): AppState, Query(q): Query<AccountQuery>) -> Answer {
-    json(app.lost_responses(q.account_id.as_deref())?)
+async fn lost_responses(State(app): AppState, Query(q): Query<ScopeQuery>) -> Answer {
+    json(app.lost_responses(q.scope())?)
 }
 
 async fn calls(State(app): AppState, Query(q): Query<CallsQuery>) -> Answer {
-    json(app.calls(q.account_id.as_deref(), q.collection_id.as_deref())?)
+    json(app.calls(q.scope.scope(), q.collection_id.as_deref())?)
 }
 
 async fn faults(State(app): AppState) -> Answer {
@@ -141,17 +152,17 @@ async fn delete_faults(State(app): AppState) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn quotas(State(app): AppState, Query(q): Query<AccountQuery>) -> Answer {
-    json(app.quotas(q.account_id.as_deref())?)
+async fn quotas(State(app): AppState, Query(q): Query<ScopeQuery>) -> Answer {
+    json(app.quotas(q.scope())?)
 }
 
-async fn put_quota(State(app): AppState, Query(q): Query<AccountQuery>, body: Bytes) -> Answer {
+async fn put_quota(State(app): AppState, Query(q): Query<ScopeQuery>, body: Bytes) -> Answer {
     let update: QuotaUpdate = parse(&body)?;
-    json(app.update_quotas(q.account_id.as_deref(), &update)?)
+    json(app.update_quotas(q.scope(), &update)?)
 }
 
-async fn collections(State(app): AppState, Query(q): Query<AccountQuery>) -> Answer {
-    json(app.collections(q.account_id.as_deref())?)
+async fn collections(State(app): AppState, Query(q): Query<ScopeQuery>) -> Answer {
+    json(app.collections(q.scope())?)
 }
 
 async fn reset(State(app): AppState) -> Result<StatusCode, AdminError> {

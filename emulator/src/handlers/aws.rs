@@ -1,6 +1,8 @@
 //! The AWS endpoint. One listener serves both services, told apart by protocol as AWS's own
 //! front ends would by host name: a request with `X-Amz-Target` is AWS JSON 1.1 (Rekognition);
-//! one carrying form-encoded `Action=` parameters is the Query protocol (STS).
+//! one carrying form-encoded `Action=` parameters is the Query protocol (STS). It serves every
+//! region, told apart by path as AWS's would by host name: `/<region>` is that region's endpoint,
+//! `/` the default region's.
 
 use std::sync::Arc;
 
@@ -66,6 +68,7 @@ async fn handle(
         headers: &headers,
         body: &body,
     };
+    let region = app.region_of_path(uri.path());
     match protocol_of(&headers, uri.query()) {
         Protocol::Json => {
             let target = headers
@@ -73,7 +76,7 @@ async fn handle(
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default();
             let RekognitionAnswer { result, lost } =
-                app.rekognition(&request, target, &request_id).await;
+                app.rekognition(&request, region, target, &request_id).await;
             let response = match result {
                 Ok(output) => json::success_response(&output, &request_id),
                 Err(err) => err.into_response(&request_id),
@@ -81,7 +84,7 @@ async fn handle(
             lose(lost, connection).await;
             response
         }
-        Protocol::Query => match app.sts(&request, &request_id) {
+        Protocol::Query => match app.sts(&request, region, &request_id) {
             Ok((action, result)) => query::success_response(action.name(), result, &request_id),
             Err(err) => err.into_response(&request_id),
         },

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::config::Config;
+use crate::config::{Config, partition_of};
 use crate::error::Error;
 use crate::locking::lock;
 use crate::model::{
@@ -17,16 +17,14 @@ use crate::model::{
     Validator, is_collection_id,
 };
 use crate::protocol::{ApiError, ErrorKind, Operation};
-use crate::state::{Collection, Store};
+use crate::state::{Collection, Scope, Store};
 
 // Page tokens handed out and not yet used; old ones are forgotten first.
 const PAGE_TOKEN_CAPACITY: usize = 10_000;
 
-/// Rekognition's collection API for every account, in one region.
+/// Rekognition's collection API for every account in every served region.
 #[derive(Debug)]
 pub struct Rekognition {
-    region: String,
-    partition: &'static str,
     face_model_version: String,
     validator: Validator,
     store: Mutex<Store>,
@@ -36,8 +34,6 @@ pub struct Rekognition {
 impl Rekognition {
     pub fn new(config: &Config) -> Result<Self, Error> {
         Ok(Rekognition {
-            region: config.region.clone(),
-            partition: config.partition(),
             face_model_version: config.face_model_version.clone(),
             validator: Validator::new()?,
             store: Mutex::new(Store::open(config)?),
@@ -45,34 +41,30 @@ impl Rekognition {
         })
     }
 
-    /// Runs one operation of an already authenticated, admitted request in `account`.
-    pub fn call(&self, account: &str, op: Operation, input: Value) -> Result<Value, ApiError> {
+    /// Runs one operation of an already authenticated, admitted request in `scope`.
+    pub fn call(&self, scope: &Scope, op: Operation, input: Value) -> Result<Value, ApiError> {
         match op {
-            Operation::CreateCollection => self.create_collection(account, decode(input)?),
-            Operation::DescribeCollection => self.describe_collection(account, decode(input)?),
-            Operation::DeleteCollection => self.delete_collection(account, decode(input)?),
-            Operation::ListCollections => self.list_collections(account, decode(input)?),
-            Operation::TagResource => self.tag_resource(account, decode(input)?),
-            Operation::UntagResource => self.untag_resource(account, decode(input)?),
-            Operation::ListTagsForResource => self.list_tags_for_resource(account, decode(input)?),
+            Operation::CreateCollection => self.create_collection(scope, decode(input)?),
+            Operation::DescribeCollection => self.describe_collection(scope, decode(input)?),
+            Operation::DeleteCollection => self.delete_collection(scope, decode(input)?),
+            Operation::ListCollections => self.list_collections(scope, decode(input)?),
+            Operation::TagResource => self.tag_resource(scope, decode(input)?),
+            Operation::UntagResource => self.untag_resource(scope, decode(input)?),
+            Operation::ListTagsForResource => self.list_tags_for_resource(scope, decode(input)?),
         }
     }
 
-    /// A copy of every collection of `account`, in ID order.
-    pub fn collections(&self, account: &str) -> Vec<Collection> {
-        lock(&self.store)
-            .account(account)
-            .values()
-            .cloned()
-            .collect()
+    /// A copy of every collection of `scope`, in ID order.
+    pub fn collections(&self, scope: &Scope) -> Vec<Collection> {
+        lock(&self.store).scope(scope).values().cloned().collect()
     }
 
-    /// The ARN of collection `id` in `account` and this region.
-    pub fn arn(&self, account: &str, id: &str) -> CollectionArn {
+    /// The ARN of collection `id` in `scope`.
+    pub fn arn(&self, scope: &Scope, id: &str) -> CollectionArn {
         CollectionArn {
-            partition: self.partition.to_owned(),
-            region: self.region.clone(),
-            account_id: account.to_owned(),
+            partition: partition_of(&scope.region).to_owned(),
+            region: scope.region.clone(),
+            account_id: scope.account_id.clone(),
             collection_id: id.to_owned(),
         }
     }
@@ -86,7 +78,7 @@ impl Rekognition {
 
     fn create_collection(
         &self,
-        account: &str,
+        scope: &Scope,
         input: CreateCollectionInput,
     ) -> Result<Value, ApiError> {
         self.validator.create_collection(&input)?;
@@ -99,7 +91,7 @@ impl Rekognition {
             face_count: 0,
             user_count: 0,
         };
-        lock(&self.store).update(account, |collections| {
+        lock(&self.store).update(scope, |collections| {
             if collections.contains_key(&id) {
                 return Err(ApiError::new(
                     ErrorKind::ResourceAlreadyExists,
@@ -111,14 +103,14 @@ impl Rekognition {
         })?;
         Ok(json!({
             "StatusCode": 200,
-            "CollectionArn": self.arn(account, &id).without_arn_prefix(),
+            "CollectionArn": self.arn(scope, &id).without_arn_prefix(),
             "FaceModelVersion": self.face_model_version,
         }))
     }
 
     fn describe_collection(
         &self,
-        account: &str,
+        scope: &Scope,
         input: CollectionIdInput,
     ) -> Result<Value, ApiError> {
         self.validator
@@ -126,10 +118,10 @@ impl Rekognition {
         let id = input.collection_id.unwrap_or_default();
         let store = lock(&self.store);
         let collection = store
-            .get(account, &id)
+            .get(scope, &id)
             .ok_or_else(|| collection_not_found(&id))?;
         Ok(json!({
-            "CollectionARN": self.arn(account, &id).to_arn(),
+            "CollectionARN": self.arn(scope, &id).to_arn(),
             "FaceCount": collection.face_count,
             "UserCount": collection.user_count,
             "FaceModelVersion": collection.face_model_version,
@@ -140,13 +132,13 @@ impl Rekognition {
 
     fn delete_collection(
         &self,
-        account: &str,
+        scope: &Scope,
         input: CollectionIdInput,
     ) -> Result<Value, ApiError> {
         self.validator
             .collection_id(input.collection_id.as_deref())?;
         let id = input.collection_id.unwrap_or_default();
-        lock(&self.store).update(account, |collections| {
+        lock(&self.store).update(scope, |collections| {
             collections
                 .remove(&id)
                 .map(|_| ())
@@ -157,13 +149,13 @@ impl Rekognition {
 
     fn list_collections(
         &self,
-        account: &str,
+        scope: &Scope,
         input: ListCollectionsInput,
     ) -> Result<Value, ApiError> {
         self.validator.list_collections(&input)?;
         let after = match &input.next_token {
             None => None,
-            Some(token) => Some(lock(&self.page_tokens).resolve(account, token).ok_or_else(
+            Some(token) => Some(lock(&self.page_tokens).resolve(scope, token).ok_or_else(
                 || {
                     ApiError::new(
                         ErrorKind::InvalidPaginationToken,
@@ -177,7 +169,7 @@ impl Rekognition {
             _ => DEFAULT_PAGE_SIZE,
         };
         let store = lock(&self.store);
-        let (page, more) = store.page_after(account, after.as_deref(), limit);
+        let (page, more) = store.page_after(scope, after.as_deref(), limit);
         let mut output = json!({
             "CollectionIds": page.iter().map(|c| c.collection_id.as_str()).collect::<Vec<_>>(),
             "FaceModelVersions":
@@ -185,18 +177,18 @@ impl Rekognition {
         });
         if let (true, Some(last)) = (more, page.last()) {
             output["NextToken"] = lock(&self.page_tokens)
-                .issue(account, &last.collection_id)
+                .issue(scope, &last.collection_id)
                 .into();
         }
         Ok(output)
     }
 
-    fn tag_resource(&self, account: &str, input: TagResourceInput) -> Result<Value, ApiError> {
+    fn tag_resource(&self, scope: &Scope, input: TagResourceInput) -> Result<Value, ApiError> {
         self.validator.tag_resource(&input)?;
         let arn = input.resource_arn.unwrap_or_default();
-        let id = self.resolve_arn(account, &arn)?;
+        let id = self.resolve_arn(scope, &arn)?;
         let tags = input.tags.unwrap_or_default();
-        lock(&self.store).update(account, |collections| {
+        lock(&self.store).update(scope, |collections| {
             let collection = collections
                 .get_mut(&id)
                 .ok_or_else(|| resource_not_found(&arn))?;
@@ -219,12 +211,12 @@ impl Rekognition {
         Ok(json!({}))
     }
 
-    fn untag_resource(&self, account: &str, input: UntagResourceInput) -> Result<Value, ApiError> {
+    fn untag_resource(&self, scope: &Scope, input: UntagResourceInput) -> Result<Value, ApiError> {
         self.validator.untag_resource(&input)?;
         let arn = input.resource_arn.unwrap_or_default();
-        let id = self.resolve_arn(account, &arn)?;
+        let id = self.resolve_arn(scope, &arn)?;
         let keys = input.tag_keys.unwrap_or_default();
-        lock(&self.store).update(account, |collections| {
+        lock(&self.store).update(scope, |collections| {
             let collection = collections
                 .get_mut(&id)
                 .ok_or_else(|| resource_not_found(&arn))?;
@@ -238,37 +230,39 @@ impl Rekognition {
 
     fn list_tags_for_resource(
         &self,
-        account: &str,
+        scope: &Scope,
         input: ResourceArnInput,
     ) -> Result<Value, ApiError> {
         self.validator.resource_arn(input.resource_arn.as_deref())?;
         let arn = input.resource_arn.unwrap_or_default();
-        let id = self.resolve_arn(account, &arn)?;
+        let id = self.resolve_arn(scope, &arn)?;
         let store = lock(&self.store);
         let collection = store
-            .get(account, &id)
+            .get(scope, &id)
             .ok_or_else(|| resource_not_found(&arn))?;
         Ok(json!({ "Tags": collection.tags }))
     }
 
     /// The collection ID an ARN names. An ARN that is not a collection ARN of this partition
     /// is invalid; one of another account or region names nothing this endpoint holds.
-    fn resolve_arn(&self, account: &str, arn: &str) -> Result<String, ApiError> {
+    fn resolve_arn(&self, scope: &Scope, arn: &str) -> Result<String, ApiError> {
         let invalid = || {
             ApiError::new(
                 ErrorKind::InvalidParameter,
                 format!(
                     "{arn} is not a valid collection ARN \
                      (arn:{}:rekognition:<region>:<account>:collection/<id>)",
-                    self.partition
+                    partition_of(&scope.region)
                 ),
             )
         };
         let parsed = CollectionArn::parse(arn).ok_or_else(invalid)?;
-        if parsed.partition != self.partition || !is_collection_id(&parsed.collection_id) {
+        if parsed.partition != partition_of(&scope.region)
+            || !is_collection_id(&parsed.collection_id)
+        {
             return Err(invalid());
         }
-        if parsed.region != self.region || parsed.account_id != account {
+        if parsed.region != scope.region || parsed.account_id != scope.account_id {
             return Err(resource_not_found(arn));
         }
         Ok(parsed.collection_id)
@@ -300,15 +294,15 @@ fn now_millis() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
 }
 
-/// Opaque `NextToken`s mapped to the account and last collection ID of the page they follow.
+/// Opaque `NextToken`s mapped to the scope and last collection ID of the page they follow.
 #[derive(Debug, Default)]
 struct PageTokens {
-    after: HashMap<String, (String, String)>,
+    after: HashMap<String, (Scope, String)>,
     order: VecDeque<String>,
 }
 
 impl PageTokens {
-    fn issue(&mut self, account: &str, last_id: &str) -> String {
+    fn issue(&mut self, scope: &Scope, last_id: &str) -> String {
         let token = hex::encode(rand::random::<[u8; 24]>());
         if self.order.len() == PAGE_TOKEN_CAPACITY
             && let Some(oldest) = self.order.pop_front()
@@ -316,16 +310,16 @@ impl PageTokens {
             self.after.remove(&oldest);
         }
         self.after
-            .insert(token.clone(), (account.to_owned(), last_id.to_owned()));
+            .insert(token.clone(), (scope.clone(), last_id.to_owned()));
         self.order.push_back(token.clone());
         token
     }
 
-    // A token is only good in the account it was issued to.
-    fn resolve(&self, account: &str, token: &str) -> Option<String> {
+    // A token is only good in the account and region it was issued to.
+    fn resolve(&self, scope: &Scope, token: &str) -> Option<String> {
         self.after
             .get(token)
-            .filter(|(issued_to, _)| issued_to == account)
+            .filter(|(issued_to, _)| issued_to == scope)
             .map(|(_, last_id)| last_id.clone())
     }
 }
@@ -336,6 +330,10 @@ mod tests {
 
     const ACCOUNT: &str = crate::config::DEFAULT_ACCOUNT_ID;
 
+    fn home() -> Scope {
+        Scope::new(ACCOUNT, crate::config::DEFAULT_REGION)
+    }
+
     fn service() -> Rekognition {
         Rekognition::new(&Config::default()).unwrap()
     }
@@ -343,7 +341,7 @@ mod tests {
     fn create(service: &Rekognition, id: &str) -> Value {
         service
             .call(
-                ACCOUNT,
+                &home(),
                 Operation::CreateCollection,
                 json!({ "CollectionId": id }),
             )
@@ -371,7 +369,7 @@ mod tests {
         create(&service, "photos");
         let output = service
             .call(
-                ACCOUNT,
+                &home(),
                 Operation::DescribeCollection,
                 json!({"CollectionId": "photos"}),
             )
@@ -388,7 +386,7 @@ mod tests {
         create(&service, "photos");
         let err = service
             .call(
-                ACCOUNT,
+                &home(),
                 Operation::CreateCollection,
                 json!({"CollectionId": "photos"}),
             )
@@ -400,7 +398,7 @@ mod tests {
     fn a_mistyped_member_is_a_serialization_error() {
         let err = service()
             .call(
-                ACCOUNT,
+                &home(),
                 Operation::CreateCollection,
                 json!({"CollectionId": 5}),
             )
@@ -415,7 +413,7 @@ mod tests {
         let other = "arn:aws:rekognition:us-east-1:999999999999:collection/photos";
         let err = service
             .call(
-                ACCOUNT,
+                &home(),
                 Operation::ListTagsForResource,
                 json!({"ResourceArn": other}),
             )
@@ -427,7 +425,7 @@ mod tests {
     fn tags_of_a_malformed_arn_are_an_invalid_parameter() {
         let err = service()
             .call(
-                ACCOUNT,
+                &home(),
                 Operation::ListTagsForResource,
                 json!({"ResourceArn": "arn:aws:s3:::bucket/photos"}),
             )
@@ -447,14 +445,14 @@ mod tests {
         };
         service
             .call(
-                ACCOUNT,
+                &home(),
                 Operation::TagResource,
                 json!({"ResourceArn": arn("photos"), "Tags": tags(0..150)}),
             )
             .unwrap();
         let err = service
             .call(
-                ACCOUNT,
+                &home(),
                 Operation::TagResource,
                 json!({"ResourceArn": arn("photos"), "Tags": tags(100..201)}),
             )
@@ -462,7 +460,7 @@ mod tests {
         assert_eq!(err.kind, ErrorKind::InvalidParameter);
         let output = service
             .call(
-                ACCOUNT,
+                &home(),
                 Operation::ListTagsForResource,
                 json!({"ResourceArn": arn("photos")}),
             )
@@ -474,7 +472,7 @@ mod tests {
     fn an_unknown_page_token_is_invalid() {
         let err = service()
             .call(
-                ACCOUNT,
+                &home(),
                 Operation::ListCollections,
                 json!({"NextToken": "nope"}),
             )
@@ -488,7 +486,7 @@ mod tests {
         for id in ["a", "b"] {
             create(&service, id);
         }
-        let other = "210987654321";
+        let other = &Scope::new("210987654321", crate::config::DEFAULT_REGION);
         let output = service
             .call(other, Operation::ListCollections, json!({}))
             .unwrap();
@@ -503,7 +501,7 @@ mod tests {
         assert_eq!(err.kind, ErrorKind::ResourceNotFound);
         let page = service
             .call(
-                ACCOUNT,
+                &home(),
                 Operation::ListCollections,
                 json!({"MaxResults": 1}),
             )
@@ -519,6 +517,51 @@ mod tests {
     }
 
     #[test]
+    fn regions_do_not_see_each_others_collections_and_arns_name_their_region() {
+        let service = service();
+        create(&service, "photos");
+        let europe = &Scope::new(ACCOUNT, "eu-west-1");
+        let output = service
+            .call(europe, Operation::ListCollections, json!({}))
+            .unwrap();
+        assert_eq!(output["CollectionIds"], json!([]));
+        let created = service
+            .call(
+                europe,
+                Operation::CreateCollection,
+                json!({"CollectionId": "photos"}),
+            )
+            .unwrap();
+        assert_eq!(
+            created["CollectionArn"],
+            "aws:rekognition:eu-west-1:123456789012:collection/photos"
+        );
+        // The home region's ARN names nothing in Europe, and the other way round.
+        let err = service
+            .call(
+                europe,
+                Operation::ListTagsForResource,
+                json!({"ResourceArn": arn("photos")}),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::ResourceNotFound);
+        service
+            .call(
+                europe,
+                Operation::DeleteCollection,
+                json!({"CollectionId": "photos"}),
+            )
+            .unwrap();
+        assert_eq!(service.collections(&home()).len(), 1);
+        assert_eq!(
+            service
+                .arn(&Scope::new(ACCOUNT, "cn-north-1"), "x")
+                .to_arn(),
+            "arn:aws-cn:rekognition:cn-north-1:123456789012:collection/x"
+        );
+    }
+
+    #[test]
     fn the_last_page_has_no_next_token() {
         let service = service();
         for id in ["a", "b"] {
@@ -526,7 +569,7 @@ mod tests {
         }
         let output = service
             .call(
-                ACCOUNT,
+                &home(),
                 Operation::ListCollections,
                 json!({"MaxResults": 2}),
             )
