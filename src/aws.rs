@@ -429,13 +429,17 @@ impl SdkCollectionApi {
         }
         let mut builder = aws_sdk_rekognition::config::Builder::from(&self.base)
             .region(aws_config::Region::new(target.region.clone()));
-        if let Some(url) = endpoint_for(
-            self.endpoint_url.as_deref(),
-            &self.default_region,
-            &target.region,
-        ) {
-            builder = builder.endpoint_url(url);
-        }
+        // Set whether or not there is an override: the SDK reads AWS_ENDPOINT_URL_REKOGNITION
+        // (the variable behind --aws-endpoint-url, which the chart sets) by itself and would send
+        // every region to a fixed URL. Without an override, the SDK-wide AWS_ENDPOINT_URL applies.
+        builder.set_endpoint_url(
+            endpoint_for(
+                self.endpoint_url.as_deref(),
+                &self.default_region,
+                &target.region,
+            )
+            .or_else(|| self.base.endpoint_url().map(str::to_owned)),
+        );
         let credentials_source = match &target.identity {
             Identity::Own => self.credentials_source.clone(),
             Identity::Role(role) => {

@@ -8,12 +8,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::runtime::wait::await_condition;
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use rekognition_operator::crd::{
     CLAIM_TAG, CollectionSpec, DeletionPolicy, OWNER_TAG, PAUSED_ANNOTATION, RekognitionCollection,
 };
-use support::{Options, World, eventually};
+use support::{Options, World, eventually, lose_objects};
 
 const FLEET: [&str; 3] = ["faces-a", "faces-b", "faces-c"];
 
@@ -28,27 +27,6 @@ fn spec() -> CollectionSpec {
 /// The object as its manifest says, with no UID and no status.
 fn manifest(name: &str) -> RekognitionCollection {
     RekognitionCollection::new(name, spec())
-}
-
-/// The cluster is lost: each object goes without its finalizer running.
-async fn lose_objects(api: &Api<RekognitionCollection>, names: &[&str]) -> Result<()> {
-    for name in names {
-        let drop_finalizers = serde_json::json!({"metadata": {"finalizers": null}});
-        api.patch(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(&drop_finalizers),
-        )
-        .await?;
-        api.delete(name, &DeleteParams::default()).await?;
-        let gone = await_condition(api.clone(), name, |o: Option<&RekognitionCollection>| {
-            o.is_none()
-        });
-        tokio::time::timeout(support::WAIT, gone)
-            .await
-            .with_context(|| format!("{name} was not removed"))??;
-    }
-    Ok(())
 }
 
 async fn apply_manifests(api: &Api<RekognitionCollection>, names: &[&str]) -> Result<()> {

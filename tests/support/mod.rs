@@ -436,12 +436,16 @@ impl World {
 
     /// A metric of the running operator, summed over its label sets.
     pub async fn metric(&self, name: &str) -> Result<f64> {
+        Ok(metric_sum(&self.metrics_text().await?, name))
+    }
+
+    /// The running operator's `/metrics` exposition.
+    pub async fn metrics_text(&self) -> Result<String> {
         let url = self
             .metrics_url
             .as_ref()
             .context("the operator serves no metrics")?;
-        let text = reqwest::get(format!("{url}/metrics")).await?.text().await?;
-        Ok(metric_sum(&text, name))
+        Ok(reqwest::get(format!("{url}/metrics")).await?.text().await?)
     }
 
     /// Operator flags that watch the account mapping ConfigMap of [`World::put_account_mapping`].
@@ -723,7 +727,6 @@ pub fn rekognition_calls(counters: &rekognition_emulator::admin::Counters) -> u6
         .sum()
 }
 
-/// The sum of every sample of a metric (all label sets) in a Prometheus text exposition.
 /// The message of the object's Ready condition, or "" without one.
 pub fn ready_message(obj: &RekognitionCollection) -> String {
     obj.ready_condition()
@@ -731,6 +734,7 @@ pub fn ready_message(obj: &RekognitionCollection) -> String {
         .unwrap_or_default()
 }
 
+/// The sum of every sample of a metric (all label sets) in a Prometheus text exposition.
 pub fn metric_sum(text: &str, name: &str) -> f64 {
     text.lines()
         .filter(|l| {
@@ -754,6 +758,27 @@ pub fn argocd_health(obj: &RekognitionCollection) -> Result<(String, String)> {
     lua.globals().set("obj", lua.to_value(&object)?)?;
     let health: mlua::Table = lua.load(&script).eval()?;
     Ok((health.get("status")?, health.get("message")?))
+}
+
+/// The cluster is lost: each object goes without its finalizer running.
+pub async fn lose_objects(api: &Api<RekognitionCollection>, names: &[&str]) -> Result<()> {
+    for name in names {
+        let drop_finalizers = serde_json::json!({"metadata": {"finalizers": null}});
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&drop_finalizers),
+        )
+        .await?;
+        api.delete(name, &DeleteParams::default()).await?;
+        let gone = await_condition(api.clone(), name, |o: Option<&RekognitionCollection>| {
+            o.is_none()
+        });
+        tokio::time::timeout(WAIT, gone)
+            .await
+            .with_context(|| format!("{name} was not removed"))??;
+    }
+    Ok(())
 }
 
 /// Creates a namespace unless it exists.
