@@ -489,9 +489,12 @@ fn plan_manage(o: &Observed) -> Step {
             .is_some_and(|t| &t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true) != recorded),
         _ => false,
     };
-    // A policy refusal records its generation as observed (GitOps tools judge it at that
-    // spec) though nothing of the spec reached AWS: once lifted, the spec is applied in full.
-    let after_refusal = o.last.reason.is_some_and(ReadyReason::is_policy_refusal);
+    // A refusal records its generation as observed (GitOps tools judge it at that spec) though
+    // nothing of the spec reached AWS: once lifted, the spec is applied in full.
+    let after_refusal = o
+        .last
+        .reason
+        .is_some_and(ReadyReason::waits_for_spec_change);
     let must_check = !o.created
         && (o.last.arn.is_none()
             || spec_changed

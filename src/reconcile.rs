@@ -518,7 +518,9 @@ impl<A: CollectionApi> Reconciler<'_, A> {
 
     async fn aws_failed(&mut self, error: crate::aws::AwsError) -> Result<Action, Error> {
         let disposition = disposition(error.kind);
-        let complete = self.spec_applied();
+        // A refusal has handled this generation, as far as it can be: observedGeneration moves to
+        // it, so tools that judge the object at that spec (kstatus: Stalled) see the verdict.
+        let complete = self.spec_applied() || disposition.retry == Retry::OnSpecChange;
         self.write(
             Outcome::Failed(disposition.reason, error.to_string()),
             complete,

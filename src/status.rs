@@ -9,6 +9,12 @@
 //!   message while the operator retries or waits; True (with Ready's reason) after a clean
 //!   reconcile. So the reason of `Synced` is always the one to show: the failure when there is
 //!   one, else what Ready says.
+//!
+//! And `Stalled`, for kstatus (Flux health checks, cli-utils, kubectl-based tools): True while the
+//! object waits for a person (a refusal), so kstatus says Failed at once and a GitOps rollout fails
+//! instead of timing out; absent otherwise, as kstatus' abnormal-true conditions are. kstatus reads
+//! the rest from what is there: an unobserved generation or `Ready` False is InProgress (the
+//! operator retries by itself), `Ready` True is Current.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -19,6 +25,7 @@ use crate::plan::{Collection, Observed};
 
 pub const READY: &str = "Ready";
 pub const SYNCED: &str = "Synced";
+pub const STALLED: &str = "Stalled";
 
 /// How the reconcile ended, as far as the status is concerned.
 #[derive(Clone, Debug, PartialEq)]
@@ -140,8 +147,33 @@ pub fn compose(inputs: &Inputs<'_>, outcome: &Outcome) -> CollectionStatus {
         } else {
             previous.observed_generation
         },
-        conditions: vec![ready, synced],
+        conditions: {
+            let stalled = stalled_condition(&previous, o.generation, inputs.now, &synced, outcome);
+            [ready, synced].into_iter().chain(stalled).collect()
+        },
     }
+}
+
+/// `Stalled` (see the module docs), from what Synced says after `outcome`.
+fn stalled_condition(
+    previous: &CollectionStatus,
+    generation: i64,
+    now: DateTime<Utc>,
+    synced: &Condition,
+    outcome: &Outcome,
+) -> Option<Condition> {
+    if synced.status == "True" || matches!(outcome, Outcome::Paused(_)) {
+        return None;
+    }
+    let reason = ReadyReason::parse(&synced.reason).filter(|r| r.waits_for_spec_change())?;
+    let message = synced.message.clone();
+    Some(condition(
+        previous,
+        generation,
+        now,
+        STALLED,
+        ("True", reason, message),
+    ))
 }
 
 /// The Ready and Synced conditions after `outcome`.

@@ -264,3 +264,151 @@ async fn a_recreated_collection_never_shows_the_old_ones_creation_time() -> Resu
     );
     Ok(())
 }
+
+/// What the real kstatus (sigs.k8s.io/cli-utils, as Flux health checks and kubectl-based tools
+/// use it) says of statuses the operator wrote: Failed at once for every object that waits for a
+/// person (also after a spec edit), InProgress while the operator retries by itself or waits for
+/// a collection to appear, Current when Ready. Prints the table the README shows.
+#[tokio::test]
+async fn kstatus_fails_fast_on_objects_that_wait_for_a_person() -> Result<()> {
+    use kube::api::{Patch, PatchParams};
+    use rekognition_operator::crd::{CLAIM_TAG, OWNER_TAG, PAUSED_ANNOTATION};
+
+    let options = Options {
+        resync_interval: Duration::from_secs(600),
+        ..Options::default()
+    };
+    let mut world = World::without_operator("kstatus", options.clone()).await?;
+    let sdk = world.rekognition().await;
+    let ns = world.ns.name.clone();
+    // Collections that are not the objects': one with no claim, one another cluster claims.
+    sdk.create_collection()
+        .collection_id("foreign")
+        .tags("team", "other")
+        .send()
+        .await?;
+    sdk.create_collection()
+        .collection_id("awaiting")
+        .tags(OWNER_TAG, "uid-in-the-other-cluster")
+        .tags(CLAIM_TAG, format!("other-cluster/{ns}/awaiting"))
+        .send()
+        .await?;
+    world.start_operator(&options).await?;
+
+    let mut rows: Vec<(&str, &str, &str)> = Vec::new();
+    let mut expect = |name, reason, kstatus| rows.push((name, reason, kstatus));
+
+    world.create("available", CollectionSpec::default()).await?;
+    world.wait_reason("available", "Available").await?;
+    expect("available", "Available", "Current");
+
+    world.create("foreign", CollectionSpec::default()).await?;
+    world.wait_reason("foreign", "AlreadyExists").await?;
+    expect("foreign", "AlreadyExists", "Failed");
+
+    world.create("awaiting", CollectionSpec::default()).await?;
+    world.wait_reason("awaiting", "AwaitingHandover").await?;
+    expect("awaiting", "AwaitingHandover", "Failed");
+
+    world
+        .fail_next(Operation::CreateCollection, ErrorKind::InvalidParameter, 1)
+        .await?;
+    world.create("invalid", CollectionSpec::default()).await?;
+    world.wait_reason("invalid", "InvalidParameter").await?;
+    expect("invalid", "InvalidParameter", "Failed");
+
+    // Ready, then its collection handed over to another cluster: seen at the tag read of the
+    // next spec change.
+    world.create("handed", CollectionSpec::default()).await?;
+    world.wait_reason("handed", "Available").await?;
+    sdk.tag_resource()
+        .resource_arn(world.arn("handed"))
+        .tags(OWNER_TAG, "uid-in-the-other-cluster")
+        .tags(CLAIM_TAG, format!("other-cluster/{ns}/handed"))
+        .send()
+        .await?;
+    let retag = serde_json::json!({"spec": {"tags": {"team": "vision"}}});
+    world
+        .api
+        .patch("handed", &PatchParams::default(), &Patch::Merge(&retag))
+        .await?;
+    world.wait_reason("handed", "HandedOver").await?;
+    expect("handed", "HandedOver", "Failed");
+
+    world
+        .fail_next(Operation::CreateCollection, ErrorKind::AccessDenied, 1)
+        .await?;
+    world.create("denied", CollectionSpec::default()).await?;
+    world.wait_reason("denied", "AccessDenied").await?;
+    expect("denied", "AccessDenied", "InProgress");
+
+    let observe = CollectionSpec {
+        management_policy: ManagementPolicy::ObserveOnly,
+        ..CollectionSpec::default()
+    };
+    world.create("absent", observe).await?;
+    world.wait_reason("absent", "NotFound").await?;
+    expect("absent", "NotFound", "InProgress");
+
+    // A spec edit that AWS refuses: the refusal is the verdict on that generation.
+    world.create("edited", CollectionSpec::default()).await?;
+    world.wait_reason("edited", "Available").await?;
+    world
+        .fail_next(Operation::TagResource, ErrorKind::InvalidParameter, 1)
+        .await?;
+    world
+        .api
+        .patch("edited", &PatchParams::default(), &Patch::Merge(&retag))
+        .await?;
+    world.wait_reason("edited", "InvalidParameter").await?;
+    expect("edited", "InvalidParameter (on a spec edit)", "Failed");
+
+    world.create("paused", CollectionSpec::default()).await?;
+    world.wait_reason("paused", "Available").await?;
+    let pause = serde_json::json!({"metadata": {"annotations": {PAUSED_ANNOTATION: "true"}}});
+    world
+        .api
+        .patch("paused", &PatchParams::default(), &Patch::Merge(&pause))
+        .await?;
+    eventually("paused is paused", support::WAIT, || async {
+        let obj = world.api.get("paused").await?;
+        Ok(obj.synced_condition().is_some_and(|c| c.reason == "Paused"))
+    })
+    .await?;
+    expect("paused", "Available (Synced: Paused)", "Current");
+
+    // Last, so no other object waits behind the throttle: a new object whose create AWS
+    // throttles, retried by the operator.
+    world
+        .fail_calls(Operation::CreateCollection, ErrorKind::Throttling, 1.0)
+        .await?;
+    world.create("throttled", CollectionSpec::default()).await?;
+    world.wait_reason("throttled", "Throttled").await?;
+    expect("throttled", "Throttled", "InProgress");
+
+    let mut objects = Vec::new();
+    for (name, _, _) in &rows {
+        objects.push(world.api.get(name).await?);
+    }
+    let verdicts = support::kstatus::verdicts(&objects)?;
+    eprintln!("| object state (Ready reason) | kstatus |\n|---|---|");
+    for ((name, reason, _), verdict) in rows.iter().zip(&verdicts) {
+        assert_eq!(&verdict.name, name);
+        eprintln!("| {reason} | {} ({}) |", verdict.status, verdict.message);
+    }
+    for ((name, _, expected), verdict) in rows.iter().zip(&verdicts) {
+        assert_eq!(
+            verdict.status, *expected,
+            "{name}: kstatus said {verdict:?}"
+        );
+    }
+    // And the Argo CD health check agrees on what waits for a person.
+    for (obj, (name, _, expected)) in objects.iter().zip(&rows) {
+        if *expected == "Failed" {
+            assert_eq!(argocd_health(obj)?.0, "Degraded", "{name}");
+        }
+    }
+    world.admin().clear_faults().await?;
+    world.stop_operator().await?;
+    Ok(())
+}

@@ -1,6 +1,7 @@
 -- Argo CD health check for rekognition.aws-operators.dev/RekognitionCollection.
 -- Healthy: Ready=True (a failing refresh of a usable collection stays Healthy, with its reason).
--- Degraded: the operator waits for a person (the spec, IAM, a quota or the platform policy).
+-- Degraded: the operator waits for a person (the spec, IAM, a quota or the platform policy): every
+-- object kstatus calls Failed (Stalled=True), and failures retried only on the long backoff.
 -- Progressing: anything the operator is working on or retrying by itself.
 local hs = { status = "Progressing", message = "waiting for the operator" }
 if obj.status == nil or obj.status.conditions == nil then
@@ -8,14 +9,23 @@ if obj.status == nil or obj.status.conditions == nil then
 end
 local ready = nil
 local synced = nil
+local stalled = nil
 for _, condition in ipairs(obj.status.conditions) do
   if condition.type == "Ready" then
     ready = condition
   elseif condition.type == "Synced" then
     synced = condition
+  elseif condition.type == "Stalled" and condition.status == "True" then
+    stalled = condition
   end
 end
 if ready == nil then
+  return hs
+end
+-- Stalled (what kstatus reads as Failed) is Degraded here too, whatever the reason.
+if stalled ~= nil then
+  hs.status = "Degraded"
+  hs.message = stalled.reason .. ": " .. (stalled.message or "")
   return hs
 end
 local waits_for_a_person = {

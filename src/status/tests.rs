@@ -168,6 +168,144 @@ fn conditions_table() {
     }
 }
 
+/// The reason of the Stalled condition beside Ready and Synced, or none.
+fn stalled_reason(s: &CollectionStatus) -> Option<String> {
+    let stalled = s.condition(STALLED)?;
+    assert_eq!(
+        stalled.status, "True",
+        "Stalled is abnormal-true: absent or True"
+    );
+    assert_eq!(s.conditions.len(), 3, "{:?}", s.conditions);
+    Some(stalled.reason.clone())
+}
+
+#[test]
+fn stalled_table() {
+    let ready = available();
+    let exists = observed(described("2026-01-01T00:00:00Z", 5));
+    let fresh = observed(Collection::Unknown);
+    let deleting = Observed {
+        deleting: true,
+        ..exists.clone()
+    };
+    let refusal = |reason| Outcome::Finished(reason, "refused".into());
+    let failed = |reason| Outcome::Failed(reason, "failed".into());
+    let stalled = Some;
+    let cases = [
+        (
+            "clean reconcile",
+            None,
+            &exists,
+            refusal(ReadyReason::Available),
+            None,
+        ),
+        (
+            "observe-only, nothing there",
+            None,
+            &observed(Collection::Missing),
+            refusal(ReadyReason::NotFound),
+            None,
+        ),
+        (
+            "first contact",
+            None,
+            &fresh,
+            Outcome::InProgress(ReadyReason::Creating, "creating".into()),
+            None,
+        ),
+        (
+            "a throttled new object",
+            None,
+            &fresh,
+            failed(ReadyReason::Throttled),
+            None,
+        ),
+        (
+            "a Ready collection whose refresh is retried: Ready stays, and kstatus reads it",
+            Some(&ready),
+            &exists,
+            failed(ReadyReason::AwsUnavailable),
+            None,
+        ),
+        (
+            "missing permissions are retried on their own",
+            None,
+            &fresh,
+            failed(ReadyReason::AccessDenied),
+            None,
+        ),
+        (
+            "a foreign collection",
+            None,
+            &exists,
+            refusal(ReadyReason::AlreadyExists),
+            stalled("AlreadyExists"),
+        ),
+        (
+            "a parameter AWS refused",
+            Some(&ready),
+            &exists,
+            failed(ReadyReason::InvalidParameter),
+            stalled("InvalidParameter"),
+        ),
+        (
+            "the tenancy policy",
+            None,
+            &fresh,
+            refusal(ReadyReason::PolicyDenied),
+            stalled("PolicyDenied"),
+        ),
+        (
+            "a region conflict",
+            Some(&ready),
+            &exists,
+            refusal(ReadyReason::RegionConflict),
+            stalled("RegionConflict"),
+        ),
+        (
+            "handed over to another cluster",
+            Some(&ready),
+            &exists,
+            refusal(ReadyReason::HandedOver),
+            stalled("HandedOver"),
+        ),
+        (
+            "awaiting a handover",
+            None,
+            &exists,
+            refusal(ReadyReason::AwaitingHandover),
+            stalled("AwaitingHandover"),
+        ),
+        (
+            "paused",
+            Some(&ready),
+            &exists,
+            Outcome::Paused("paused".into()),
+            None,
+        ),
+        (
+            "deleting",
+            Some(&ready),
+            &deleting,
+            Outcome::InProgress(ReadyReason::Deleting, "deleting".into()),
+            None,
+        ),
+    ];
+    for (name, previous, o, outcome, expected) in cases {
+        let status = compose_with(previous, o, None, outcome);
+        assert_eq!(stalled_reason(&status).as_deref(), expected, "{name}");
+    }
+    // Once the refusal is lifted and the object is Ready, Stalled goes away.
+    let stalled = compose_with(None, &exists, None, refusal(ReadyReason::AlreadyExists));
+    let fixed = compose_with(
+        Some(&stalled),
+        &exists,
+        None,
+        refusal(ReadyReason::Available),
+    );
+    assert_eq!(stalled_reason(&fixed), None);
+}
+
 #[test]
 fn transition_time_moves_only_when_a_condition_changes_status() {
     let ready = available();

@@ -4,6 +4,7 @@
 
 pub mod emulator_sdk;
 pub mod helm;
+pub mod kstatus;
 
 use std::sync::Arc;
 use std::time::Duration;
