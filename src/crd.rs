@@ -25,6 +25,11 @@ pub const CLAIM_TAG: &str = "rekognition.aws-operators.dev/claim";
 pub const MAX_USER_TAGS: usize = 199;
 /// The annotation that stops every AWS call for an object while its value is "true".
 pub const PAUSED_ANNOTATION: &str = "rekognition.aws-operators.dev/paused";
+/// The annotation that asks for a reconcile now (any value; a new value is a new request), as
+/// Flux's `reconcile.fluxcd.io/requestedAt`: `status.lastHandledReconcileAt` records the value
+/// handled.
+pub const RECONCILE_REQUEST_ANNOTATION: &str =
+    "rekognition.aws-operators.dev/reconcile-requested-at";
 
 /// Desired state of an Amazon Rekognition face collection.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
@@ -191,8 +196,14 @@ pub struct CollectionStatus {
     /// The metadata.generation that this status fully describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The value of the annotation rekognition.aws-operators.dev/reconcile-requested-at that the
+    /// operator last handled with a full reconcile (describe, tag check, drift).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub last_handled_reconcile_at: Option<String>,
     /// Standard conditions. Ready: can an application use the collection? Synced: did the
     /// operator's last attempt succeed? Its reason is the failure when there is one, else Ready's.
+    /// Stalled (True, only while so): the object waits for a person, as kstatus reads it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -380,6 +391,20 @@ impl RekognitionCollection {
             .as_ref()
             .and_then(|a| a.get(PAUSED_ANNOTATION))
             .is_some_and(|v| v == "true")
+    }
+
+    /// A reconcile asked for by annotation and not handled yet: its value.
+    pub fn pending_reconcile_request(&self) -> Option<&str> {
+        let requested = self
+            .metadata
+            .annotations
+            .as_ref()?
+            .get(RECONCILE_REQUEST_ANNOTATION)?;
+        let handled = self
+            .status
+            .as_ref()
+            .and_then(|s| s.last_handled_reconcile_at.as_ref());
+        (handled != Some(requested)).then_some(requested.as_str())
     }
 }
 

@@ -77,6 +77,9 @@ pub struct Observed {
     pub pinned: bool,
     /// The object carries the pause annotation: no AWS call at all.
     pub paused: bool,
+    /// A reconcile asked for by annotation and not handled yet (its value): the object is looked
+    /// at in full, tags and all, even while it waits for a spec change.
+    pub requested: Option<String>,
 
     // What this reconcile has learned from AWS so far.
     pub collection: Collection,
@@ -148,7 +151,8 @@ impl Observed {
             pin_refused: facts.pin_refused,
             pinned: status.region.is_some(),
             paused: obj.paused(),
-            tags_due: facts.tags_due,
+            requested: obj.pending_reconcile_request().map(str::to_owned),
+            tags_due: facts.tags_due || obj.pending_reconcile_request().is_some(),
             last: LastStatus {
                 arn,
                 created_at: status.created_at.clone(),
@@ -270,12 +274,14 @@ impl Observed {
     /// Refused by AWS or by the object's own spec at this generation. A policy refusal is not
     /// remembered here: `policy_denied` says afresh whether the policy still refuses.
     fn refused_at_this_generation(&self) -> bool {
-        self.last.reason.is_some_and(|r| {
-            r.waits_for_spec_change()
+        self.requested.is_none()
+            && self.last.reason.is_some_and(|r| {
+                r.waits_for_spec_change()
                 && !r.is_policy_refusal()
                 // Let through by the gate only when a handover may have been set up since.
                 && r != ReadyReason::AwaitingHandover
-        }) && self.last.reason_generation == Some(self.generation)
+            })
+            && self.last.reason_generation == Some(self.generation)
     }
 }
 

@@ -114,6 +114,7 @@ pub async fn reconcile<A: CollectionApi>(
         now,
         phase,
         !ctx.cluster.take_over_from.is_empty(),
+        obj.pending_reconcile_request().is_some(),
     ) {
         Gate::Run(priority) => priority,
         Gate::Sleep(after) => return Ok(Action::requeue(after)),

@@ -170,7 +170,9 @@ pub enum Gate {
 
 /// The gate for one trigger. `phase` is how long until the object's next resync at its own
 /// phase within the interval. `takes_over`: this process is set to take over from some cluster, so
-/// an object that awaited a handover is looked at once more.
+/// an object that awaited a handover is looked at once more. `requested`: a reconcile asked for by
+/// annotation is pending, which runs at once, in the foreground, whatever the object waits for
+/// (a paused object excepted).
 #[allow(clippy::too_many_arguments)]
 pub fn gate(
     generation: i64,
@@ -181,6 +183,7 @@ pub fn gate(
     now: Instant,
     phase: Duration,
     takes_over: bool,
+    requested: bool,
 ) -> Gate {
     if deleting && memory.released {
         // A stale copy of an object this process already let go.
@@ -192,6 +195,9 @@ pub fn gate(
         (true, Some(at)) if at == generation => return Gate::AwaitChange,
         (true, _) | (false, Some(_)) => return Gate::Run(Priority::Foreground),
         (false, None) => {}
+    }
+    if requested {
+        return Gate::Run(Priority::Foreground);
     }
     if let Some((failed_at, until)) = memory.backoff_until
         && failed_at == generation
@@ -393,6 +399,7 @@ mod tests {
                     memory,
                     now,
                     PHASE,
+                    false,
                     false
                 ),
                 expected,
@@ -483,7 +490,7 @@ mod tests {
         for (name, generation, deleting, pause, memory, expected) in cases {
             assert_eq!(
                 gate(
-                    generation, deleting, steady, pause, memory, now, PHASE, false
+                    generation, deleting, steady, pause, memory, now, PHASE, false, false
                 ),
                 expected,
                 "{name}"
@@ -554,6 +561,40 @@ mod tests {
     }
 
     #[test]
+    fn a_reconcile_request_runs_at_once_in_the_foreground_unless_paused() {
+        let now = Instant::now();
+        let settled = Recorded::Settled { described: true };
+        let run = |recorded, pause, memory| {
+            gate(1, false, recorded, pause, memory, now, PHASE, false, true)
+        };
+        let fg = Gate::Run(Priority::Foreground);
+        let backing_off = Remembered {
+            backoff_until: Some((1, now + Duration::from_secs(300))),
+            ..Remembered::default()
+        };
+        let waits = Remembered {
+            settled: Some((1, Due::SpecChange)),
+            ..Remembered::default()
+        };
+        let resyncs_later = Remembered {
+            settled: Some((1, Due::At(now + Duration::from_secs(300)))),
+            ..Remembered::default()
+        };
+        assert_eq!(run(settled, Pause::default(), Remembered::default()), fg);
+        assert_eq!(run(settled, Pause::default(), resyncs_later), fg);
+        assert_eq!(run(Recorded::Refused, Pause::default(), waits), fg);
+        assert_eq!(run(Recorded::Unsettled, Pause::default(), backing_off), fg);
+        let paused = Pause {
+            annotated: true,
+            recorded_at: Some(1),
+        };
+        assert_eq!(
+            run(settled, paused, Remembered::default()),
+            Gate::AwaitChange
+        );
+    }
+
+    #[test]
     fn an_object_awaiting_a_handover_is_looked_at_once_when_the_operator_takes_over() {
         let now = Instant::now();
         let run = |memory, takes_over| {
@@ -566,6 +607,7 @@ mod tests {
                 now,
                 PHASE,
                 takes_over,
+                false,
             )
         };
         assert_eq!(run(Remembered::default(), false), Gate::AwaitChange);

@@ -142,6 +142,14 @@ pub fn compose(inputs: &Inputs<'_>, outcome: &Outcome) -> CollectionStatus {
                     .or(previous.created_at.clone()),
             )
         },
+        // The request this reconcile handled; a paused object handles none.
+        last_handled_reconcile_at: match outcome {
+            Outcome::Paused(_) => previous.last_handled_reconcile_at.clone(),
+            _ => o
+                .requested
+                .clone()
+                .or(previous.last_handled_reconcile_at.clone()),
+        },
         observed_generation: if inputs.complete {
             Some(o.generation)
         } else {

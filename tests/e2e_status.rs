@@ -412,3 +412,147 @@ async fn kstatus_fails_fast_on_objects_that_wait_for_a_person() -> Result<()> {
     world.stop_operator().await?;
     Ok(())
 }
+
+/// `kubectl annotate rekcol NAME rekognition.aws-operators.dev/reconcile-requested-at=$(date +%s)`:
+/// a steady object is described (and its tags read) at once, and the status records the value;
+/// a refused object is looked at again (here: its foreign collection went away, so it creates its
+/// own); a paused object records nothing and makes no call.
+#[tokio::test]
+async fn a_reconcile_request_is_handled_at_once_and_recorded() -> Result<()> {
+    use kube::api::{Patch, PatchParams};
+    use rekognition_operator::crd::{PAUSED_ANNOTATION, RECONCILE_REQUEST_ANNOTATION};
+
+    // Resyncs far off, so nothing but the request explains a call.
+    let options = Options {
+        resync_interval: Duration::from_secs(3600),
+        ..Options::default()
+    };
+    let mut world = World::without_operator("on-demand", options.clone()).await?;
+    world
+        .rekognition()
+        .await
+        .create_collection()
+        .collection_id("blocked")
+        .send()
+        .await?;
+    world.start_operator(&options).await?;
+    world.create("steady", CollectionSpec::default()).await?;
+    world.create("blocked", CollectionSpec::default()).await?;
+    world.wait_reason("steady", "Available").await?;
+    world.wait_reason("blocked", "AlreadyExists").await?;
+    // Let the first describe after the create pass.
+    eventually("steady described", support::WAIT, || async {
+        let obj = world.api.get("steady").await?;
+        Ok(obj.status.and_then(|s| s.created_at).is_some())
+    })
+    .await?;
+    let request = |value: &str| serde_json::json!({"metadata": {"annotations": {RECONCILE_REQUEST_ANNOTATION: value}}});
+    let handled = |name: &'static str, value: &'static str| {
+        let api = world.api.clone();
+        async move {
+            let obj = api.get(name).await?;
+            anyhow::Ok(
+                obj.status
+                    .and_then(|s| s.last_handled_reconcile_at)
+                    .is_some_and(|v| v == value),
+            )
+        }
+    };
+    let calls_on = |id: &'static str| {
+        let admin = world.admin();
+        async move { anyhow::Ok(admin.calls_for(id).await?) }
+    };
+
+    // A steady object.
+    let before = calls_on("steady").await?.len();
+    let asked_at = chrono::Utc::now();
+    world
+        .api
+        .patch(
+            "steady",
+            &PatchParams::default(),
+            &Patch::Merge(&request("1")),
+        )
+        .await?;
+    eventually("steady's request handled", support::WAIT, || {
+        handled("steady", "1")
+    })
+    .await?;
+    let calls = calls_on("steady").await?;
+    let new: Vec<_> = calls[before..].iter().collect();
+    let describe = new
+        .iter()
+        .find(|c| c.operation == "DescribeCollection")
+        .expect("the request describes the collection");
+    let latency = (describe.at - asked_at).to_std()?;
+    eprintln!(
+        "reconcile request → DescribeCollection in {latency:?}; calls: {:?}",
+        new.iter().map(|c| c.operation.as_str()).collect::<Vec<_>>()
+    );
+    assert!(
+        new.iter().any(|c| c.operation == "ListTagsForResource"),
+        "the tags are read too: {new:?}"
+    );
+    assert!(
+        latency <= Duration::from_secs(2),
+        "described {latency:?} after the request"
+    );
+    // The same value again is no new request.
+    world
+        .api
+        .patch(
+            "steady",
+            &PatchParams::default(),
+            &Patch::Merge(&request("1")),
+        )
+        .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(calls_on("steady").await?.len(), calls.len());
+
+    // A refused object whose foreign collection went away behind the operator's back.
+    world
+        .rekognition()
+        .await
+        .delete_collection()
+        .collection_id("blocked")
+        .send()
+        .await?;
+    world
+        .api
+        .patch(
+            "blocked",
+            &PatchParams::default(),
+            &Patch::Merge(&request("1")),
+        )
+        .await?;
+    world.wait_reason("blocked", "Available").await?;
+    eventually("blocked's request handled", support::WAIT, || {
+        handled("blocked", "1")
+    })
+    .await?;
+
+    // A paused object records nothing and makes no call.
+    let pause = serde_json::json!({"metadata": {"annotations": {PAUSED_ANNOTATION: "true"}}});
+    world
+        .api
+        .patch("steady", &PatchParams::default(), &Patch::Merge(&pause))
+        .await?;
+    world.wait_synced("steady", "Paused").await?;
+    let paused_calls = calls_on("steady").await?.len();
+    world
+        .api
+        .patch(
+            "steady",
+            &PatchParams::default(),
+            &Patch::Merge(&request("2")),
+        )
+        .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        handled("steady", "1").await?,
+        "a paused object records nothing"
+    );
+    assert_eq!(calls_on("steady").await?.len(), paused_calls);
+    world.stop_operator().await?;
+    Ok(())
+}

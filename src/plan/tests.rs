@@ -194,6 +194,38 @@ fn refused_objects_make_no_aws_call_until_the_spec_changes() {
 }
 
 #[test]
+fn a_reconcile_request_looks_at_the_object_in_full() {
+    let requested = |o: Observed| Observed {
+        requested: Some("2026-12-04T03:00:00Z".into()),
+        tags_due: true,
+        ..o
+    };
+    // A steady object: described, then its tags read, then finished.
+    let steady_asked = requested(steady());
+    assert_eq!(plan(&steady_asked), Step::Describe);
+    let described = Observed {
+        collection: exists(),
+        ..steady_asked.clone()
+    };
+    assert_eq!(plan(&described), Step::ListTags { arn: ARN.into() });
+    let read = Observed {
+        tags: Some(owned(&[])),
+        ..described
+    };
+    assert_eq!(reason_of(&plan(&read)), Some(ReadyReason::Available));
+    // A refused object is looked at again at the same generation.
+    for reason in [ReadyReason::AlreadyExists, ReadyReason::InvalidParameter] {
+        assert_ne!(plan(&requested(refused(reason))), Step::Wait, "{reason}");
+    }
+    // A paused one is not.
+    let paused = Observed {
+        paused: true,
+        ..requested(steady())
+    };
+    assert!(matches!(plan(&paused), Step::Pause { .. }));
+}
+
+#[test]
 fn a_policy_refusal_is_checked_afresh_and_lifted_without_a_spec_change() {
     let still = Observed {
         policy_denied: Some("tenancy policy: region eu-west-1 is not allowed".into()),

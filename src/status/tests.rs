@@ -664,3 +664,46 @@ fn the_region_and_role_are_pinned_by_the_first_outcome_that_talked_to_aws() {
         assert_eq!(pin(previous, role, outcome), expected, "{name}");
     }
 }
+
+#[test]
+fn a_handled_reconcile_request_is_recorded_and_a_paused_object_records_none() {
+    let ready = available();
+    let asked = Observed {
+        requested: Some("now".into()),
+        ..observed(described("2026-01-01T00:00:00Z", 5))
+    };
+    let handled = compose_with(
+        Some(&ready),
+        &asked,
+        None,
+        Outcome::Finished(ReadyReason::Available, "ok".into()),
+    );
+    assert_eq!(handled.last_handled_reconcile_at.as_deref(), Some("now"));
+    // Handled by a reconcile that failed: the request was carried out all the same.
+    let failed = compose_with(
+        Some(&ready),
+        &asked,
+        None,
+        Outcome::Failed(ReadyReason::Throttled, "slow down".into()),
+    );
+    assert_eq!(failed.last_handled_reconcile_at.as_deref(), Some("now"));
+    // Later reconciles keep it; a paused one records nothing new.
+    let later = compose_with(
+        Some(&handled),
+        &observed(described("2026-01-01T00:00:00Z", 5)),
+        None,
+        Outcome::Finished(ReadyReason::Available, "ok".into()),
+    );
+    assert_eq!(later.last_handled_reconcile_at.as_deref(), Some("now"));
+    let asked_again = Observed {
+        requested: Some("again".into()),
+        ..asked
+    };
+    let paused = compose_with(
+        Some(&handled),
+        &asked_again,
+        None,
+        Outcome::Paused("paused".into()),
+    );
+    assert_eq!(paused.last_handled_reconcile_at.as_deref(), Some("now"));
+}
