@@ -24,11 +24,12 @@ fi
 # that completes go.sum, a generator run in place) works only where an earlier run did the same.
 tree_before=$(git status --porcelain --untracked-files=all)
 
-step "control plane (kube-apiserver, etcd, kubectl, kube-controller-manager), helm, crane, kstatus and actionlint from the pinned Go modules"
+step "control plane (kube-apiserver, etcd, kubectl, kube-controller-manager), helm, crane, kstatus, Prometheus and actionlint from the pinned Go modules"
 tools/envtest/build.sh >/dev/null
 tools/helm/build.sh >/dev/null
 tools/crane/build.sh >/dev/null
 tools/kstatus/build.sh >/dev/null
+tools/prometheus/build.sh >/dev/null
 actionlint="$(tools/actionlint/build.sh)/actionlint"
 
 step "cargo-deny and cargo-auditable (pinned, from crates.io)"

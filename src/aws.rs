@@ -512,10 +512,13 @@ impl SdkCollectionApi {
             Ok(_) => "ok",
             Err(error) => error.kind.as_str(),
         };
-        self.metrics.count_aws_call(operation, outcome);
+        let account = target.identity.account_label();
+        self.metrics
+            .count_aws_call(account, &target.region, operation, outcome);
         match &result {
             Err(error) if error.kind == AwsErrorKind::Throttled => {
-                self.metrics.count_throttle(operation);
+                self.metrics
+                    .count_throttle(account, &target.region, operation);
                 limiter.on_throttle();
             }
             _ => limiter.on_success(),

@@ -27,6 +27,8 @@ struct ResultLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
+    account: String,
+    region: String,
     operation: &'static str,
     outcome: &'static str,
 }
@@ -50,6 +52,13 @@ struct RateLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NamespaceLabels {
+    /// Not `namespace`, which Prometheus gives the operator's own pod.
+    object_namespace: String,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ConditionLabels {
     condition: &'static str,
     reason: &'static str,
@@ -66,7 +75,7 @@ struct Inner {
     reconciles: Family<ResultLabel, Counter>,
     reconcile_duration: Histogram,
     aws_calls: Family<CallLabels, Counter>,
-    throttles: Family<OperationLabel, Counter>,
+    throttles: Family<RateLabels, Counter>,
     limiter_wait: WaitFamily,
     deferred: Family<OperationLabel, Counter>,
     leader: Gauge,
@@ -108,7 +117,21 @@ impl Collector for Census {
                     });
                 }
             }
+            // The objects not in sync, by namespace: only where there are some, so the series are
+            // bounded by the namespaces with trouble, and an alert can say where to look.
+            let unsynced = Family::<NamespaceLabels, Gauge>::default();
             for obj in store.state() {
+                if let Some(synced) = obj.synced_condition().filter(|c| c.status != "True") {
+                    let reason =
+                        ReadyReason::parse(&synced.reason).map_or("None", ReadyReason::as_str);
+                    let object_namespace = obj.metadata.namespace.clone().unwrap_or_default();
+                    unsynced
+                        .get_or_create(&NamespaceLabels {
+                            object_namespace,
+                            reason,
+                        })
+                        .inc();
+                }
                 for condition in [status::READY, status::SYNCED] {
                     let reason = obj
                         .status
@@ -126,6 +149,12 @@ impl Collector for Census {
                 "RekognitionCollection objects in the watch cache by condition (Ready, Synced) and reason",
                 None,
                 objects.metric_type(),
+            )?)?;
+            unsynced.encode(encoder.encode_descriptor(
+                "unsynced_collections",
+                "RekognitionCollection objects whose Synced condition is not True, by namespace and Synced's reason (only where there are some)",
+                None,
+                unsynced.metric_type(),
             )?)?;
         }
         if let Some(limiters) = &sources.limiters {
@@ -192,13 +221,13 @@ impl Metrics {
         let aws_calls = Family::<CallLabels, Counter>::default();
         registry.register(
             "aws_calls",
-            "AWS calls by operation and outcome",
+            "AWS calls by account, region, operation and outcome",
             aws_calls.clone(),
         );
-        let throttles = Family::<OperationLabel, Counter>::default();
+        let throttles = Family::<RateLabels, Counter>::default();
         registry.register(
             "aws_throttles",
-            "AWS calls answered with throttling",
+            "AWS calls answered with throttling, by account, region and operation",
             throttles.clone(),
         );
         let limiter_wait = Family::<OperationLabel, Histogram>::new_with_constructor(
@@ -270,18 +299,30 @@ impl Metrics {
         self.inner.reconcile_duration.observe(elapsed.as_secs_f64());
     }
 
-    pub fn count_aws_call(&self, operation: &'static str, outcome: &'static str) {
-        self.inner
-            .aws_calls
-            .get_or_create(&CallLabels { operation, outcome })
-            .inc();
+    /// One AWS call in `account` (its ID, or the operator's own identity's label) and `region`.
+    pub fn count_aws_call(
+        &self,
+        account: &str,
+        region: &str,
+        operation: &'static str,
+        outcome: &'static str,
+    ) {
+        let labels = CallLabels {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            operation,
+            outcome,
+        };
+        self.inner.aws_calls.get_or_create(&labels).inc();
     }
 
-    pub fn count_throttle(&self, operation: &'static str) {
-        self.inner
-            .throttles
-            .get_or_create(&OperationLabel { operation })
-            .inc();
+    pub fn count_throttle(&self, account: &str, region: &str, operation: &'static str) {
+        let labels = RateLabels {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            operation,
+        };
+        self.inner.throttles.get_or_create(&labels).inc();
     }
 
     pub fn count_deferred(&self, operation: &'static str) {
@@ -332,14 +373,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn aws_calls_are_labelled_by_operation_and_outcome() {
+    fn aws_calls_are_labelled_by_account_region_operation_and_outcome() {
         let metrics = Metrics::new();
-        metrics.count_aws_call("CreateCollection", "ok");
-        metrics.count_aws_call("CreateCollection", "throttled");
-        metrics.count_aws_call("CreateCollection", "ok");
+        metrics.count_aws_call("own", "us-east-1", "CreateCollection", "ok");
+        metrics.count_aws_call("own", "us-east-1", "CreateCollection", "throttled");
+        metrics.count_aws_call("own", "us-east-1", "CreateCollection", "ok");
+        metrics.count_aws_call("111122223333", "eu-west-1", "CreateCollection", "ok");
+        metrics.count_throttle("own", "us-east-1", "CreateCollection");
         let text = metrics.encode();
         assert!(text.contains(
-            r#"rekognition_operator_aws_calls_total{operation="CreateCollection",outcome="ok"} 2"#
+            r#"rekognition_operator_aws_calls_total{account="own",region="us-east-1",operation="CreateCollection",outcome="ok"} 2"#
+        ), "{text}");
+        assert!(text.contains(
+            r#"rekognition_operator_aws_throttles_total{account="own",region="us-east-1",operation="CreateCollection"} 1"#
         ), "{text}");
     }
 }
