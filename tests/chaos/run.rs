@@ -79,18 +79,7 @@ impl<'a> Run<'a> {
         let client = control_plane.client().await?;
         let suffix: u32 = rand::random();
         let namespace = format!("chaos-{suffix:08x}");
-        let ns = Namespace {
-            metadata: ObjectMeta {
-                name: Some(namespace.clone()),
-                labels: Some([("chaos-scenario".to_owned(), scenario.to_owned())].into()),
-                ..ObjectMeta::default()
-            },
-            ..Namespace::default()
-        };
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &ns)
-            .await
-            .with_context(|| format!("creating namespace {namespace}"))?;
+        create_namespace(&client, &namespace, scenario).await?;
         let mut config = testbed::emulator_config();
         // The whole run's calls: I3 and I6 read them all.
         config.call_log_capacity = 1_000_000;
@@ -99,28 +88,13 @@ impl<'a> Run<'a> {
         let dir = tempfile::tempdir()?;
         let kubeconfig = dir.path().join("kubeconfig");
         std::fs::write(&kubeconfig, control_plane.kubeconfig_yaml()?)?;
-        let options = OperatorOptions::new(
-            env!("CARGO_BIN_EXE_rekognition-operator"),
+        let options = operator_options(
             kubeconfig,
             &emulator,
             dir.path().join("operator.log"),
-        )
-        .args([
-            "--namespace",
-            namespace.as_str(),
-            "--aws-rate",
-            "50",
-            "--aws-burst",
-            "50",
-            // Short, so a lost answer held by the emulator times the call out quickly, and
-            // out-of-band changes are noticed within a run.
-            "--aws-timeout",
-            "2s",
-            "--resync-interval",
-            "2s",
-            "--cluster-name",
+            &namespace,
             CLUSTER,
-        ]);
+        );
         Ok(Self {
             control_plane,
             api: Api::namespaced(client, &namespace),
@@ -184,24 +158,9 @@ impl<'a> Run<'a> {
 
     /// Creates an object and remembers its intent.
     pub async fn create(&mut self, name: &str, spec: CollectionSpec) -> Result<()> {
-        let object = RekognitionCollection {
-            metadata: ObjectMeta {
-                name: Some(name.to_owned()),
-                ..ObjectMeta::default()
-            },
-            spec: spec.clone(),
-            status: None,
-        };
-        let created = self.api.create(&PostParams::default(), &object).await?;
+        let intent = create_object(&self.api, name, spec).await?;
         *self.incarnations.entry(name.to_owned()).or_default() += 1;
-        self.intents.insert(
-            name.to_owned(),
-            Intent {
-                uid: created.metadata.uid.context("a created object has a UID")?,
-                deletion_policy: spec.deletion_policy,
-                management_policy: spec.management_policy,
-            },
-        );
+        self.intents.insert(name.to_owned(), intent);
         Ok(())
     }
 
@@ -411,6 +370,78 @@ impl<'a> Run<'a> {
         }
         format!("--- call log (writes) ---\n{calls}\n{logs}")
     }
+}
+
+/// Creates namespace `name`, labelled with the scenario that uses it.
+async fn create_namespace(client: &kube::Client, name: &str, scenario: &str) -> Result<()> {
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            labels: Some([("chaos-scenario".to_owned(), scenario.to_owned())].into()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .with_context(|| format!("creating namespace {name}"))?;
+    Ok(())
+}
+
+/// The flags of every operator of a run: the run's namespace, a high enough AWS rate, short
+/// timeouts and resyncs, and the name of the cluster it serves.
+fn operator_options(
+    kubeconfig: PathBuf,
+    emulator: &BackgroundEmulator,
+    log: PathBuf,
+    namespace: &str,
+    cluster: &str,
+) -> OperatorOptions {
+    OperatorOptions::new(
+        env!("CARGO_BIN_EXE_rekognition-operator"),
+        kubeconfig,
+        emulator,
+        log,
+    )
+    .args([
+        "--namespace",
+        namespace,
+        "--aws-rate",
+        "50",
+        "--aws-burst",
+        "50",
+        // Short, so a lost answer held by the emulator times the call out quickly, and
+        // out-of-band changes are noticed within a run.
+        "--aws-timeout",
+        "2s",
+        "--resync-interval",
+        "2s",
+        "--cluster-name",
+        cluster,
+    ])
+}
+
+/// Creates an object with `spec` and returns the intent it was created with.
+async fn create_object(
+    api: &Api<RekognitionCollection>,
+    name: &str,
+    spec: CollectionSpec,
+) -> Result<Intent> {
+    let object = RekognitionCollection {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            ..ObjectMeta::default()
+        },
+        spec: spec.clone(),
+        status: None,
+    };
+    let created = api.create(&PostParams::default(), &object).await?;
+    Ok(Intent {
+        uid: created.metadata.uid.context("a created object has a UID")?,
+        deletion_policy: spec.deletion_policy,
+        management_policy: spec.management_policy,
+    })
 }
 
 /// A default spec with one tag.
