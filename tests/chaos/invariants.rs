@@ -5,8 +5,13 @@
 //!   its UID), is Ready and Synced, its status names that collection's ARN and the emulator's
 //!   region, and the collection's tags are the spec's tags plus the owner tag; an ObserveOnly
 //!   object has observed its latest generation.
-//! - I2 no collection carries the owner tag of a UID that is gone (a Retain'ed collection
-//!   carries none).
+//! - I2 no collection carries the owner tag of a UID that is gone, and its owner tag and claim
+//!   name the same live object. For every collection that is not foreign: with an owner tag and
+//!   a claim, the claim names the run's cluster, and the owner tag is the UID of a live object
+//!   with the claim's namespace and name (a claim of a cluster the campaign does not run is a
+//!   violation unless the campaign made it, and then it is foreign); with an owner tag and no
+//!   claim, the owner is a live object; a claim never without an owner tag (ownership is given
+//!   and given up with both at once). So a Retain'ed collection carries neither.
 //! - I3 at most one successful CreateCollection per object UID per existence of its collection.
 //! - I4 every Delete object's collection is gone once the object is.
 //! - I5 no object is stuck with the finalizer: every deleted object is gone.
@@ -19,6 +24,7 @@ use rekognition_emulator::ledger::CallRecord;
 use rekognition_operator::crd::{
     CLAIM_TAG, DeletionPolicy, ManagementPolicy, OWNER_TAG, RekognitionCollection,
 };
+use rekognition_operator::ownership::{claim, parse_claim};
 
 use crate::run::Run;
 
@@ -112,7 +118,7 @@ fn every_live_object_converges(run: &Run<'_>, observed: &Observed) -> Vec<String
         if wanted.len() < 200 {
             wanted.insert(
                 CLAIM_TAG.to_owned(),
-                rekognition_operator::ownership::claim(&run.cluster, &run.namespace, &name),
+                claim(&run.cluster, &run.namespace, &name),
             );
         }
         if collection.tags != wanted {
@@ -126,25 +132,62 @@ fn every_live_object_converges(run: &Run<'_>, observed: &Observed) -> Vec<String
 }
 
 fn no_collection_is_owned_by_a_gone_object(run: &Run<'_>, observed: &Observed) -> Vec<String> {
-    let live: BTreeSet<&str> = observed
-        .objects
-        .iter()
-        .filter_map(|o| o.metadata.uid.as_deref())
-        .collect();
-    observed
-        .collections
-        .iter()
-        .filter(|c| !run.foreign.contains_key(&c.collection_id))
-        .filter_map(|c| {
-            let owner = c.tags.get(OWNER_TAG)?;
-            (!live.contains(owner.as_str())).then(|| {
-                format!(
-                    "I2 collection {} carries the owner tag of {owner}, which is gone",
-                    c.collection_id
-                )
-            })
-        })
-        .collect()
+    // Per cluster of the run, its live objects' names by UID.
+    let mut live: BTreeMap<&str, BTreeMap<&str, &str>> = BTreeMap::new();
+    let clusters = std::iter::once((run.cluster.as_str(), &observed.objects));
+    for (cluster, objects) in clusters {
+        live.entry(cluster).or_default().extend(
+            objects
+                .iter()
+                .filter_map(|o| Some((o.metadata.uid.as_deref()?, o.metadata.name.as_deref()?))),
+        );
+    }
+    let mut violations = Vec::new();
+    for c in &observed.collections {
+        if run.foreign.contains_key(&c.collection_id) {
+            continue;
+        }
+        let id = &c.collection_id;
+        match (c.tags.get(OWNER_TAG), c.tags.get(CLAIM_TAG)) {
+            (None, None) => {}
+            (None, Some(claimed)) => violations.push(format!(
+                "I2 collection {id} carries the claim {claimed} without an owner tag"
+            )),
+            (Some(owner), None) => {
+                if !live.values().any(|uids| uids.contains_key(owner.as_str())) {
+                    violations.push(format!(
+                        "I2 collection {id} carries the owner tag of {owner}, which is gone"
+                    ));
+                }
+            }
+            (Some(owner), Some(claimed)) => {
+                let Some((cluster, _)) = parse_claim(claimed) else {
+                    violations.push(format!(
+                        "I2 collection {id} carries a claim {claimed:?} that names no cluster"
+                    ));
+                    continue;
+                };
+                let Some(uids) = live.get(cluster) else {
+                    violations.push(format!(
+                        "I2 collection {id} is claimed by cluster {cluster}, which the campaign does not run, and is not foreign"
+                    ));
+                    continue;
+                };
+                match uids.get(owner.as_str()) {
+                    None => violations.push(format!(
+                        "I2 collection {id} carries the owner tag of {owner}, which is gone from cluster {cluster}"
+                    )),
+                    Some(name) if *claimed != claim(cluster, &run.namespace, name) => {
+                        violations.push(format!(
+                            "I2 collection {id} carries the owner tag of {cluster}'s {name} and the claim {claimed}"
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    violations
 }
 
 fn no_collection_is_created_twice_for_one_existence(
