@@ -1,14 +1,16 @@
 //! The chaos campaign (issue 11): every scenario in `scenarios.rs` sets up objects, injects a
 //! fault (a killed, crashed or duplicated operator, lost AWS answers, throttling, a restarted API
-//! server, expired watches, conflicting writers, out-of-band changes, spec churn), waits for the
-//! operator to converge and checks the invariants in `invariants.rs`.
+//! server, expired watches, conflicting writers, out-of-band changes, spec churn, a restore, a
+//! migration to another cluster), waits for the operator to converge and checks the invariants
+//! in `invariants.rs`.
 //!
 //! `cargo test --test chaos` runs every scenario a few times at small scale (the CI default);
 //! `cargo test --test chaos -- --runs 100` is the full campaign. Every run has its own namespace,
 //! emulator and operator processes on one control plane the campaign starts for itself (API
 //! server restarts and watch expiry hit every client of a control plane, so it cannot share one).
-//! Randomness comes from one seed, printed at the start; a failed run prints the flags that
-//! replay it.
+//! A migration needs a second cluster: the campaign starts a second control plane the first time
+//! a run asks for one, and shares it with the later runs. Randomness comes from one seed,
+//! printed at the start; a failed run prints the flags that replay it.
 #![forbid(unsafe_code)]
 
 #[path = "../support/emulator_sdk.rs"]
@@ -27,7 +29,7 @@ use rand::{Rng, SeedableRng};
 use testbed::{ControlPlane, ControlPlaneOptions};
 
 use report::{Outcome, Table};
-use run::Run;
+use run::{LazyControlPlane, Run};
 use scenarios::Scenario;
 
 /// The campaign's flags.
@@ -156,6 +158,7 @@ async fn campaign(flags: &Flags) -> Result<Table> {
     let control_plane = ControlPlane::start(ControlPlaneOptions::default())
         .await
         .context("starting the campaign's control plane")?;
+    let second_plane = LazyControlPlane::new();
     let mut table = Table::default();
     // One stream of run seeds: a run is replayed by its own seed with `--runs 1`.
     let mut seeds = StdRng::seed_from_u64(flags.seed);
@@ -166,7 +169,14 @@ async fn campaign(flags: &Flags) -> Result<Table> {
             } else {
                 seeds.random()
             };
-            let outcome = one_run(&control_plane, *scenario, seed, flags.objects).await;
+            let outcome = one_run(
+                &control_plane,
+                &second_plane,
+                *scenario,
+                seed,
+                flags.objects,
+            )
+            .await;
             if !outcome.violations.is_empty() {
                 println!(
                     "FAILED {} (replay: cargo test --test chaos -- --seed {seed} --scenario {} --runs 1 --objects {}):",
@@ -188,6 +198,9 @@ async fn campaign(flags: &Flags) -> Result<Table> {
         }
     }
     control_plane.stop().await;
+    if let Some(plane) = second_plane.into_inner() {
+        plane.stop().await;
+    }
     print!("{table}");
     println!("{} passed, {} failed", table.passed(), table.failed());
     Ok(table)
@@ -198,12 +211,13 @@ const CONVERGE: Duration = Duration::from_secs(60);
 
 async fn one_run(
     control_plane: &ControlPlane,
+    second_plane: &LazyControlPlane,
     scenario: Scenario,
     seed: u64,
     objects: usize,
 ) -> Outcome {
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut run = match Run::start(control_plane, scenario.name(), objects).await {
+    let mut run = match Run::start(control_plane, second_plane, scenario.name(), objects).await {
         Ok(run) => run,
         Err(error) => return Outcome::error(format!("setting up: {error:#}")),
     };

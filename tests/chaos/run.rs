@@ -1,6 +1,7 @@
 //! One run's world: a fresh namespace on the campaign's control plane, a fresh emulator, the
 //! operator processes, and what the campaign did behind the operator's back (which the
-//! invariants need to know).
+//! invariants need to know). A migration's run also has an old cluster (a [`Peer`]): the same
+//! namespace on a second control plane, its own operators, the same emulator.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -13,7 +14,9 @@ use rekognition_emulator::admin::{AdminClient, CollectionView};
 use rekognition_operator::crd::{
     CollectionSpec, DeletionPolicy, ManagementPolicy, RekognitionCollection,
 };
-use testbed::{BackgroundEmulator, ControlPlane, OperatorOptions, OperatorProcess};
+use testbed::{
+    BackgroundEmulator, ControlPlane, ControlPlaneOptions, OperatorOptions, OperatorProcess,
+};
 
 use crate::invariants::{self, Observed};
 use crate::report::Outcome;
@@ -32,15 +35,62 @@ pub struct Intent {
     pub management_policy: ManagementPolicy,
 }
 
-/// A collection that is not the operator's: how it was when it became so, and since when.
-pub struct Foreign {
+/// A collection as it was when the campaign marked it (foreign, or handed over), and since when.
+pub struct Snapshot {
     pub view: CollectionView,
     pub since: chrono::DateTime<chrono::Utc>,
 }
 
+/// A control plane started the first time a run asks for it, then shared by the later runs.
+pub type LazyControlPlane = tokio::sync::OnceCell<ControlPlane>;
+
+/// Another cluster beside the run's own: the same namespace on the campaign's second control
+/// plane, its own operators, the same emulator (so the same AWS account). The run's cluster
+/// takes over from it (`--take-over-from`): it is a migration's old cluster.
+pub struct Peer {
+    /// The cluster name its operators write into their claims.
+    pub cluster: String,
+    pub api: Api<RekognitionCollection>,
+    pub operators: Vec<OperatorProcess>,
+    options: OperatorOptions,
+    /// Per object name, the last intent the campaign wrote (kept after deletion).
+    pub intents: BTreeMap<String, Intent>,
+    /// Objects created per name (I3 counts them beside the run's own).
+    pub incarnations: BTreeMap<String, u32>,
+    /// Objects whose collections it held when the handover began: they end `HandedOver`; its
+    /// other objects never held theirs and end `AwaitingHandover`.
+    pub held: BTreeSet<String>,
+}
+
+impl Peer {
+    /// Starts an operator process of this cluster and waits until it is ready.
+    pub async fn spawn_operator(&mut self) -> Result<()> {
+        let mut operator = OperatorProcess::spawn(&self.options)?;
+        operator.wait_ready(READY).await?;
+        self.operators.push(operator);
+        Ok(())
+    }
+
+    /// Creates an object in this cluster and remembers its intent.
+    pub async fn create(&mut self, name: &str, spec: CollectionSpec) -> Result<()> {
+        let intent = create_object(&self.api, name, spec).await?;
+        *self.incarnations.entry(name.to_owned()).or_default() += 1;
+        self.intents.insert(name.to_owned(), intent);
+        Ok(())
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        self.api.delete(name, &DeleteParams::default()).await?;
+        Ok(())
+    }
+}
+
 pub struct Run<'a> {
     pub control_plane: &'a ControlPlane,
+    /// The second control plane, for the clusters beside the run's own (see [`Run::add_peer`]).
+    second_plane: &'a LazyControlPlane,
     pub namespace: String,
+    scenario: String,
     pub api: Api<RekognitionCollection>,
     pub emulator: BackgroundEmulator,
     pub admin: AdminClient,
@@ -59,7 +109,12 @@ pub struct Run<'a> {
     /// CreateCollection calls the campaign itself made, per collection ID.
     pub own_creates: BTreeMap<String, u32>,
     /// Collections the campaign made or took away from the operator, as they must stay.
-    pub foreign: BTreeMap<String, Foreign>,
+    pub foreign: BTreeMap<String, Snapshot>,
+    /// Collections a peer held when the run's cluster began to take them over, as they were
+    /// then: from then on only the takeover's one TagResource may write them (I6).
+    pub handed_over: BTreeMap<String, Snapshot>,
+    /// The other clusters of the run, which the run's cluster takes over from.
+    pub peers: Vec<Peer>,
     /// Objects created per name: each incarnation may create its collection once.
     pub incarnations: BTreeMap<String, u32>,
     /// Objects that, by the scenario's design, own no collection (it belongs to someone else):
@@ -73,6 +128,7 @@ impl<'a> Run<'a> {
     /// A fresh namespace and emulator; no operator yet (see [`Run::spawn_operator`]).
     pub async fn start(
         control_plane: &'a ControlPlane,
+        second_plane: &'a LazyControlPlane,
         scenario: &str,
         objects: usize,
     ) -> Result<Self> {
@@ -97,8 +153,10 @@ impl<'a> Run<'a> {
         );
         Ok(Self {
             control_plane,
+            second_plane,
             api: Api::namespaced(client, &namespace),
             namespace,
+            scenario: scenario.to_owned(),
             emulator,
             admin,
             objects,
@@ -110,6 +168,8 @@ impl<'a> Run<'a> {
             repairs: BTreeMap::new(),
             own_creates: BTreeMap::new(),
             foreign: BTreeMap::new(),
+            handed_over: BTreeMap::new(),
+            peers: Vec::new(),
             incarnations: BTreeMap::new(),
             not_owned: BTreeSet::new(),
             struck_at: None,
@@ -253,8 +313,58 @@ impl<'a> Run<'a> {
             .collection(id)
             .await?
             .with_context(|| format!("no collection {id} to mark foreign"))?;
-        self.foreign.insert(id.to_owned(), Foreign { view, since });
+        self.foreign.insert(id.to_owned(), Snapshot { view, since });
         Ok(())
+    }
+
+    /// Declares collection `id`, which a peer holds, handed over to the run's cluster from now
+    /// on, as it is now: only the takeover may write it, once (I6).
+    pub async fn mark_handed_over(&mut self, id: &str) -> Result<()> {
+        let since = chrono::Utc::now();
+        let view = self
+            .collection(id)
+            .await?
+            .with_context(|| format!("no collection {id} to hand over"))?;
+        self.handed_over
+            .insert(id.to_owned(), Snapshot { view, since });
+        Ok(())
+    }
+
+    /// Adds a peer cluster named `cluster`: this run's namespace on the campaign's second
+    /// control plane (started now if no run has started it yet), its operators with the run's
+    /// flags and `extra_args`, on the run's emulator. No operator yet
+    /// ([`Peer::spawn_operator`]); returns its index in [`Run::peers`].
+    pub async fn add_peer(&mut self, cluster: &str, extra_args: &[&str]) -> Result<usize> {
+        let plane = self
+            .second_plane
+            .get_or_try_init(|| async {
+                ControlPlane::start(ControlPlaneOptions::default())
+                    .await
+                    .context("starting the campaign's second control plane")
+            })
+            .await?;
+        let client = plane.client().await?;
+        create_namespace(&client, &self.namespace, &self.scenario).await?;
+        let kubeconfig = self.dir.path().join(format!("{cluster}.kubeconfig"));
+        std::fs::write(&kubeconfig, plane.kubeconfig_yaml()?)?;
+        let options = operator_options(
+            kubeconfig,
+            &self.emulator,
+            self.dir.path().join(format!("{cluster}.log")),
+            &self.namespace,
+            cluster,
+        )
+        .args(extra_args.iter().copied());
+        self.peers.push(Peer {
+            cluster: cluster.to_owned(),
+            api: Api::namespaced(client, &self.namespace),
+            operators: Vec::new(),
+            options,
+            intents: BTreeMap::new(),
+            incarnations: BTreeMap::new(),
+            held: BTreeSet::new(),
+        });
+        Ok(self.peers.len() - 1)
     }
 
     /// The collection as the emulator has it now.
@@ -269,8 +379,14 @@ impl<'a> Run<'a> {
 
     /// Everything the invariants look at, read now.
     pub async fn observe(&self) -> Result<Observed> {
+        let mut peer_objects = BTreeMap::new();
+        for peer in &self.peers {
+            let objects = peer.api.list(&Default::default()).await?.items;
+            peer_objects.insert(peer.cluster.clone(), objects);
+        }
         Ok(Observed {
             objects: self.api.list(&Default::default()).await?.items,
+            peer_objects,
             collections: self.admin.collections().await?,
             calls: self.admin.calls().await?,
         })
