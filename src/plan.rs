@@ -536,7 +536,10 @@ fn plan_manage(o: &Observed) -> Step {
                 };
             }
             // The same object elsewhere holds it: handed over, if this object held it before.
-            Holder::SameObjectElsewhere { cluster, .. } if o.last.arn.is_some() => {
+            // Held it (the status recorded the collection as this object's), and no longer does.
+            Holder::SameObjectElsewhere { cluster, .. }
+                if o.last.arn.is_some() && o.last.reason != Some(ReadyReason::AwaitingHandover) =>
+            {
                 return Step::Finish {
                     reason: ReadyReason::HandedOver,
                     message: format!(

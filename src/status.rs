@@ -84,7 +84,11 @@ pub fn compose(inputs: &Inputs<'_>, outcome: &Outcome) -> CollectionStatus {
     // ours; a collection created by this reconcile is new (no faces, no users, no creation time
     // until it is described); else the description, or what the status already held.
     let missing = o.collection == Collection::Missing;
-    let foreign = ready.reason == ReadyReason::AlreadyExists.as_str();
+    // A collection that is not this object's, nor ever was: another object's (AlreadyExists), or
+    // the same object's in another cluster, awaiting a handover. Recording its ARN would read, at
+    // the next reconcile, as "this object held it" (see HandedOver).
+    let foreign = ready.reason == ReadyReason::AlreadyExists.as_str()
+        || ready.reason == ReadyReason::AwaitingHandover.as_str();
     let new = inputs.created.is_some() && description.is_none();
     let arn = match &o.collection {
         Collection::Exists { arn: Some(arn), .. } => Some(arn.clone()),

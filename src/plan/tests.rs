@@ -1392,3 +1392,30 @@ fn an_object_is_observed_from_its_status_once_with_foreign_arns_dropped() {
     let o = Observed::of(&obj, facts(Some("210987654321")));
     assert_eq!(o.last.arn, None);
 }
+
+#[test]
+fn an_object_that_awaited_a_handover_never_says_it_handed_over() {
+    // A status written before the ARN was left out of AwaitingHandover still names the other
+    // cluster's collection: that is no proof this object held it.
+    let tags = tags(&[
+        (OWNER_TAG, "uid-elsewhere"),
+        (CLAIM_TAG, "other-cluster/ns/myphotos"),
+    ]);
+    let awaiting = Observed {
+        object: "ns/myphotos".into(),
+        claim: "this-cluster/ns/myphotos".into(),
+        last: LastStatus {
+            arn: Some(ARN.into()),
+            reason: Some(ReadyReason::AwaitingHandover),
+            reason_generation: Some(1),
+            ..LastStatus::default()
+        },
+        collection: exists(),
+        tags: Some(tags),
+        ..fresh()
+    };
+    assert_eq!(
+        reason_of(&plan(&awaiting)),
+        Some(ReadyReason::AwaitingHandover)
+    );
+}

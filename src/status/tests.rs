@@ -707,3 +707,28 @@ fn a_handled_reconcile_request_is_recorded_and_a_paused_object_records_none() {
     );
     assert_eq!(paused.last_handled_reconcile_at.as_deref(), Some("now"));
 }
+
+#[test]
+fn a_collection_awaiting_a_handover_is_not_recorded_as_this_objects() {
+    // The same object in another cluster holds it: recording its ARN would make the next
+    // reconcile take it for one this object held, and say HandedOver.
+    for reason in [ReadyReason::AwaitingHandover, ReadyReason::AlreadyExists] {
+        let status = compose_with(
+            None,
+            &observed(described("2026-01-01T00:00:00Z", 5)),
+            None,
+            Outcome::Finished(reason, "not ours".into()),
+        );
+        assert_eq!(status.collection_arn, None, "{reason}");
+        assert_eq!(status.face_count, None, "{reason}");
+        assert_eq!(status.created_at, None, "{reason}");
+    }
+    // One this object held and handed over keeps it: that is how it knows it held it.
+    let handed = compose_with(
+        Some(&available()),
+        &observed(described("2026-01-01T00:00:00Z", 5)),
+        None,
+        Outcome::Finished(ReadyReason::HandedOver, "handed over".into()),
+    );
+    assert_eq!(handed.collection_arn.as_deref(), Some(ARN));
+}

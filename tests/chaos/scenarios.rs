@@ -803,6 +803,9 @@ async fn kill_during_handover(run: &mut Run<'_>, rng: &mut StdRng) -> Result<()>
             latency_ms: rng.random_range(20..=60),
         })
         .await?;
+    // Awaits a handover from a cluster this one does not take over from, through the kills and
+    // restarts.
+    run.create(third, spec_with_tag("burst", third)).await?;
     run.spawn_operator_with(&taking_over).await?;
     let mut timeline: Vec<(u64, Step)> = Vec::new();
     let mut at = 0;
@@ -836,12 +839,6 @@ async fn kill_during_handover(run: &mut Run<'_>, rng: &mut StdRng) -> Result<()>
     if blue_killed {
         run.peers[blue].spawn_operator().await?;
     }
-    // Applied only once the restarts are over, because of a defect of the operator (not of the
-    // handover): a restarted operator with takeOverFrom turns an object that awaits a handover
-    // from a cluster it does not take over from into HandedOver (its AwaitingHandover status
-    // recorded that cluster's collection ARN, which the plan reads as "held it before"). Once
-    // that is fixed, apply it with the others.
-    run.create(third, spec_with_tag("burst", third)).await?;
 
     // Blue's objects go only once the run's cluster holds every collection, so that no deletion
     // races a takeover (the runbook warns against that): blue reads the tags before it deletes
