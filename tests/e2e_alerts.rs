@@ -1,7 +1,8 @@
 //! The chart's alerts on the test bed: a real Prometheus (tools/prometheus) scrapes the real
 //! operator process every second and evaluates the rules as the chart renders them, with short
 //! thresholds; each fault is injected until its alert fires (seen through Prometheus' own API),
-//! then removed until the alert is silent. Prints how long each took.
+//! then removed until the alert is silent. Prints how long each took. Then every query of the
+//! chart's Grafana dashboard runs over what that fleet went through.
 
 mod support;
 
@@ -182,6 +183,7 @@ impl Bed {
 
 #[tokio::test]
 async fn every_alert_fires_on_its_fault_and_goes_silent_when_it_is_gone() -> Result<()> {
+    let test_started = chrono::Utc::now();
     let world = World::without_operator("alerts", support::Options::default()).await?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -424,7 +426,51 @@ async fn every_alert_fires_on_its_fault_and_goes_silent_when_it_is_gone() -> Res
 
     print_table(&bed.seen);
     assert_eq!(bed.seen.len(), 10, "every alert was seen");
+
+    // The dashboard, over what this fleet went through: every panel's queries are valid PromQL
+    // (Prometheus parses them) and return series.
+    let panels = dashboard_queries()?;
+    eprintln!("| panel | query | series |\n|---|---|---|");
+    for (title, expr) in &panels {
+        let promql = expr.replace("$job", JOB).replace("$__rate_interval", "15s");
+        let series = bed.prometheus.query_range(&promql, test_started).await?;
+        eprintln!("| {title} | `{expr}` | {} |", series.len());
+        assert!(
+            !series.is_empty(),
+            "panel {title}: {promql} returned no series"
+        );
+    }
+    assert!(panels.len() >= 12, "{panels:?}");
     Ok(())
+}
+
+/// Every panel's title and query in the dashboard ConfigMap the chart renders.
+fn dashboard_queries() -> Result<Vec<(String, String)>> {
+    let rendered =
+        support::helm::Rendered::new(&["--set", "metrics.grafanaDashboard.enabled=true"])?;
+    let configmap = rendered
+        .all::<serde_yaml::Value>("ConfigMap")?
+        .into_iter()
+        .find(|c| {
+            c["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("-dashboard"))
+        })
+        .context("the dashboard ConfigMap")?;
+    let json = configmap["data"]["rekognition-operator.json"]
+        .as_str()
+        .context("the dashboard JSON")?;
+    let dashboard: serde_json::Value = serde_json::from_str(json)?;
+    let mut queries = Vec::new();
+    for panel in dashboard["panels"].as_array().into_iter().flatten() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            queries.push((
+                panel["title"].as_str().unwrap_or_default().to_owned(),
+                target["expr"].as_str().unwrap_or_default().to_owned(),
+            ));
+        }
+    }
+    Ok(queries)
 }
 
 fn print_table(seen: &[Seen]) {

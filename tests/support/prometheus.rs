@@ -174,6 +174,31 @@ impl Prometheus {
         Ok(started.elapsed())
     }
 
+    /// The series a range query returns between `start` and now (at a 2 s step): any that had a
+    /// sample in that time.
+    pub async fn query_range(
+        &self,
+        promql: &str,
+        start: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Value>> {
+        let end = chrono::Utc::now();
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/api/v1/query_range", self.url),
+            &[
+                ("query", promql),
+                ("start", &start.timestamp().to_string()),
+                ("end", &end.timestamp().to_string()),
+                ("step", "2"),
+            ],
+        )?;
+        let body: Value = reqwest::get(url).await?.json().await?;
+        ensure!(body["status"] == "success", "{promql}: {body}");
+        Ok(body["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+
     /// The result of an instant query.
     pub async fn query(&self, promql: &str) -> Result<Vec<Value>> {
         let url = reqwest::Url::parse_with_params(
