@@ -727,10 +727,39 @@ async fn kill_during_restore(run: &mut Run<'_>, rng: &mut StdRng) -> Result<()> 
         .await?;
     *run.own_creates.entry(elsewhere.to_owned()).or_default() += 1;
     run.mark_foreign(elsewhere).await?;
-    run.create_all().await?;
+    // The restored manifests applied one by one while the operator runs (as a GitOps sync or a
+    // Velero restore does), and every AWS answer slowed, so that the reclaims span a few hundred
+    // milliseconds, as a fleet's would: the kill lands before, between or during the objects'
+    // CreateCollection, DescribeCollection, ListTagsForResource and TagResource calls.
+    run.admin
+        .set_fault(&FaultRule {
+            operation: None,
+            error: None,
+            probability: 0.0,
+            latency_ms: rng.random_range(20..=60),
+        })
+        .await?;
     run.spawn_operator().await?;
-    pause_up_to(rng, 400).await;
-    kill_operator(run).await?;
+    let names = run.names();
+    let mut timeline: Vec<(u64, Step)> = Vec::new();
+    let mut at = 0;
+    for name in &names {
+        timeline.push((at, Step::Apply(name)));
+        at += rng.random_range(0..=100);
+    }
+    timeline.push((rng.random_range(0..=400), Step::KillOperator));
+    // Stable: at the same moment, an object is applied before the kill.
+    timeline.sort_by_key(|(at, _)| *at);
+    let started = tokio::time::Instant::now();
+    for (at, step) in timeline {
+        tokio::time::sleep_until(started + Duration::from_millis(at)).await;
+        match step {
+            Step::Apply(name) => run.create(name, spec_with_tag("burst", name)).await?,
+            Step::KillOperator => kill_operator(run).await?,
+            Step::KillOldOperator => bail!("a restore has no old cluster"),
+        }
+    }
+    run.admin.clear_faults().await?;
     run.spawn_operator().await
 }
 
