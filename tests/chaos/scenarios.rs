@@ -728,28 +728,14 @@ async fn kill_during_restore(run: &mut Run<'_>, rng: &mut StdRng) -> Result<()> 
     *run.own_creates.entry(elsewhere.to_owned()).or_default() += 1;
     run.mark_foreign(elsewhere).await?;
     // The restored manifests applied one by one while the operator runs (as a GitOps sync or a
-    // Velero restore does), and every AWS answer slowed, so that the reclaims span a few hundred
-    // milliseconds, as a fleet's would: the kill lands before, between or during the objects'
-    // CreateCollection, DescribeCollection, ListTagsForResource and TagResource calls.
-    run.admin
-        .set_fault(&FaultRule {
-            operation: None,
-            error: None,
-            probability: 0.0,
-            latency_ms: rng.random_range(20..=60),
-        })
-        .await?;
+    // Velero restore does), with AWS slowed: the kill lands before, between or during the
+    // objects' CreateCollection, DescribeCollection, ListTagsForResource and TagResource calls.
+    slow_aws(run, rng).await?;
     run.spawn_operator().await?;
     let names = run.names();
-    let mut timeline: Vec<(u64, Step)> = Vec::new();
-    let mut at = 0;
-    for name in &names {
-        timeline.push((at, Step::Apply(name)));
-        at += rng.random_range(0..=100);
-    }
-    timeline.push((rng.random_range(0..=400), Step::KillOperator));
-    // Stable: at the same moment, an object is applied before the kill.
-    timeline.sort_by_key(|(at, _)| *at);
+    let timeline = staggered(&names, rng, |rng| {
+        vec![(rng.random_range(0..=400), Step::KillOperator)]
+    });
     let started = tokio::time::Instant::now();
     for (at, step) in timeline {
         tokio::time::sleep_until(started + Duration::from_millis(at)).await;
@@ -820,34 +806,21 @@ async fn kill_during_handover(run: &mut Run<'_>, rng: &mut StdRng) -> Result<()>
     let taking_over = run
         .operator_options()
         .args(["--take-over-from", OLD_CLUSTER]);
-    // Every AWS answer slowed while the run's operator takes over, and the manifests applied
-    // one by one while it runs (as a GitOps sync does), so that the handover of a few objects
-    // spans a few hundred milliseconds, as a fleet's would: the kill lands before, between or
-    // during the objects' CreateCollection, ListTagsForResource and TagResource calls.
-    run.admin
-        .set_fault(&FaultRule {
-            operation: None,
-            error: None,
-            probability: 0.0,
-            latency_ms: rng.random_range(20..=60),
-        })
-        .await?;
+    // AWS slowed while the run's operator takes over, and the manifests applied one by one while
+    // it runs (as a GitOps sync does): the kill lands before, between or during the objects'
+    // CreateCollection, ListTagsForResource and TagResource calls.
+    slow_aws(run, rng).await?;
     // Awaits a handover from a cluster this one does not take over from, through the kills and
     // restarts.
     run.create(third, spec_with_tag("burst", third)).await?;
     run.spawn_operator_with(&taking_over).await?;
-    let mut timeline: Vec<(u64, Step)> = Vec::new();
-    let mut at = 0;
-    for name in &names {
-        timeline.push((at, Step::Apply(name)));
-        at += rng.random_range(0..=100);
-    }
-    timeline.push((rng.random_range(0..=400), Step::KillOperator));
-    if rng.random_bool(0.5) {
-        timeline.push((rng.random_range(0..=400), Step::KillOldOperator));
-    }
-    // Stable: at the same moment, an object is applied before a kill.
-    timeline.sort_by_key(|(at, _)| *at);
+    let timeline = staggered(&names, rng, |rng| {
+        let mut kills = vec![(rng.random_range(0..=400), Step::KillOperator)];
+        if rng.random_bool(0.5) {
+            kills.push((rng.random_range(0..=400), Step::KillOldOperator));
+        }
+        kills
+    });
     let started = tokio::time::Instant::now();
     let mut blue_killed = false;
     for (at, step) in timeline {
@@ -894,6 +867,39 @@ async fn kill_during_handover(run: &mut Run<'_>, rng: &mut StdRng) -> Result<()>
 }
 
 /// A step of [`kill_during_handover`]'s timeline.
+/// Every AWS answer slowed by 20–60 ms (until the faults are cleared), so that a few objects'
+/// calls span a few hundred milliseconds, as a fleet's would.
+async fn slow_aws(run: &mut Run<'_>, rng: &mut StdRng) -> Result<()> {
+    run.admin
+        .set_fault(&FaultRule {
+            operation: None,
+            error: None,
+            probability: 0.0,
+            latency_ms: rng.random_range(20..=60),
+        })
+        .await?;
+    Ok(())
+}
+
+/// A timeline (milliseconds from its start) that applies `names` one by one, 0–100 ms apart;
+/// the kills that `kills` draws (after the gaps, so a seed replays the same run) join it at their
+/// moments, and at the same moment an object is applied first.
+fn staggered<'a>(
+    names: &'a [String],
+    rng: &mut StdRng,
+    kills: impl FnOnce(&mut StdRng) -> Vec<(u64, Step<'a>)>,
+) -> Vec<(u64, Step<'a>)> {
+    let mut timeline = Vec::new();
+    let mut at = 0;
+    for name in names {
+        timeline.push((at, Step::Apply(name)));
+        at += rng.random_range(0..=100);
+    }
+    timeline.extend(kills(rng));
+    timeline.sort_by_key(|(at, _)| *at);
+    timeline
+}
+
 enum Step<'a> {
     /// Apply the object of this name in the run's cluster.
     Apply(&'a str),
