@@ -506,18 +506,17 @@ async fn a_forged_arn_never_leads_the_operator_to_another_collection() -> Result
             touched.is_empty(),
             "no call names another collection: {touched:?}"
         );
-        let status = teams
-            .world
-            .api
-            .get("mine")
-            .await?
-            .status
-            .context("status")?;
-        assert_eq!(
-            status.collection_arn.as_deref(),
-            Some(collection_arn(&teams.region, TEAM_A, "mine").as_str()),
-            "the status names the object's own collection again"
-        );
+        // The status is written after the TagResource that the wait above saw: awaited too.
+        let own = collection_arn(&teams.region, TEAM_A, "mine");
+        eventually(
+            "the status names the object's own collection again",
+            support::WAIT,
+            || async {
+                let status = teams.world.api.get("mine").await?.status;
+                Ok(status.and_then(|s| s.collection_arn).as_deref() == Some(own.as_str()))
+            },
+        )
+        .await?;
     }
     // Deleted while the status points at team B's collection: the object's own collection is
     // the one deleted, and no call names another.
