@@ -6,14 +6,20 @@
 //! finds the real one:
 //!
 //! - **Slow start.** Until AWS first throttles, a bucket whose callers keep it busy doubles its
-//!   rate every half second, up to the ceiling: an account whose quota was raised is used at its
-//!   quota within seconds, without configuration.
-//! - **Throttled.** The rate drops to `BETA` times what AWS actually accepted in the last moment
-//!   (the measured rate of successful calls, as the SDKs' adaptive retry mode does), at most once
-//!   per second because calls in flight are throttled together, and the bucket's burst is gone.
-//! - **Probing.** After a throttle the rate follows a cubic curve (as TCP CUBIC and the SDKs'
-//!   adaptive mode do): back to the last known limit in `RECOVERY`, a plateau there, then slowly
-//!   above it, so the quota is re-checked rarely and a raised quota is found again.
+//!   rate every quarter second, up to the ceiling: an account whose quota was raised is used at
+//!   its quota within a second or two, without configuration.
+//! - **Throttled.** AWS's quotas are fixed-rate token buckets, so what AWS accepted over the last
+//!   second while it throttled is the quota. The rate drops to `BETA` times that measured rate
+//!   (never above the rate in use) and the bucket's burst is gone. Calls in flight are throttled
+//!   together, so throttles closer than a second are one event.
+//! - **Rough estimate.** The first throttle ends slow start, whose last second was still climbing,
+//!   so the calls counted then say little: the estimate is the larger of them and half the rate
+//!   that was throttled, and from it the rate doubles each second until the next throttle (a
+//!   quarter second is enough apart here), which measures a second spent at or over the quota.
+//! - **Probing.** From a measured quota the rate follows a cubic curve (as TCP CUBIC and the SDKs'
+//!   adaptive mode do): back to the quota within `RECOVERY` or the time of `RECOVERY_CALLS` calls,
+//!   a short plateau there, then above it, so a raised quota is found again and a cut one costs a
+//!   throttle or two per cycle of at least that many calls.
 //!
 //! Calls come in two priorities. Foreground calls (a new object, a spec change, a deletion) queue
 //! for the next token. Background calls (periodic resyncs) never queue: they take a token only when
@@ -60,13 +66,20 @@ pub enum Priority {
 }
 
 /// After a throttle the rate drops to this fraction of what AWS accepted.
-const BETA: f64 = 0.9;
-/// How long the cubic curve takes to climb back to the last known limit.
-const RECOVERY: Duration = Duration::from_secs(20);
-/// Throttles closer together than this are one event.
+const BETA: f64 = 0.95;
+/// The cubic curve climbs back to the measured quota within this long at least…
+const RECOVERY: Duration = Duration::from_secs(2);
+/// … or the time this many calls take at the quota, if longer: a probe above a low quota costs
+/// a throttle, so probes are spaced by calls, not only by time.
+const RECOVERY_CALLS: f64 = 50.0;
+/// Throttles closer together than this are one event, once the quota was measured.
 const DECREASE_SPACING: Duration = Duration::from_secs(1);
+/// While the estimate is rough, a throttle this long after the last one measures again.
+const ROUGH_DECREASE_SPACING: Duration = Duration::from_millis(250);
+/// While the estimate is rough, the rate doubles this often until the next throttle.
+const ROUGH_DOUBLING: Duration = Duration::from_secs(1);
 /// Slow start doubles the rate this often while callers keep the bucket busy.
-const SLOW_START_STEP: Duration = Duration::from_millis(500);
+const SLOW_START_STEP: Duration = Duration::from_millis(250);
 /// The window over which successful calls are counted to measure what AWS accepts.
 const MEASURE_WINDOW: Duration = Duration::from_millis(1000);
 /// The rate never drops below this fraction of the starting rate.
@@ -135,6 +148,8 @@ struct Bucket {
     refilled_at: Instant,
     /// The rate AWS accepted when it last throttled (CUBIC's W_max); None until the first throttle.
     limit_found: Option<f64>,
+    /// `limit_found` came from a second spent at or over the quota, not from slow start's climb.
+    measured_limit: bool,
     last_throttle: Option<Instant>,
     last_step: Instant,
     /// A caller found the bucket empty since the last slow-start step.
@@ -154,6 +169,7 @@ impl RateLimiter {
                 rate: limit.start_per_sec,
                 refilled_at: now,
                 limit_found: None,
+                measured_limit: false,
                 last_throttle: None,
                 last_step: now,
                 busy: false,
@@ -203,6 +219,21 @@ impl RateLimiter {
         }
     }
 
+    /// How long a foreground call would wait at `now`, without reserving anything.
+    pub fn wait_at(&self, now: Instant) -> Duration {
+        if !self.limit.enabled() {
+            return Duration::ZERO;
+        }
+        let mut bucket = self.lock();
+        self.advance(&mut bucket, now);
+        let short = 1.0 - bucket.tokens;
+        if short <= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(short / bucket.rate)
+        }
+    }
+
     /// A background call: takes a free token if one is there (none is while a foreground call
     /// waits), else reserves the next background slot and says how long until it.
     pub fn admit_background(&self, now: Instant) -> Admission {
@@ -244,15 +275,20 @@ impl RateLimiter {
         }
         match (bucket.limit_found, bucket.last_throttle) {
             (Some(limit), Some(at)) => {
-                // CUBIC: rate(t) = W·(1 + (1-β)·((t-K)/K)³), K = RECOVERY; capped at twice what
-                // was actually used, so an idle bucket does not climb to the ceiling.
                 let t = now.saturating_duration_since(at).as_secs_f64();
-                let k = RECOVERY.as_secs_f64();
-                let x = (t - k) / k;
-                let cubic = limit * (1.0 + (1.0 - BETA) * x * x * x);
+                let curve = if bucket.measured_limit {
+                    // CUBIC: rate(t) = W·(1 + (1-β)·((t-K)/K)³), K the recovery time.
+                    let k = RECOVERY.as_secs_f64().max(RECOVERY_CALLS / limit);
+                    let x = (t - k) / k;
+                    limit * (1.0 + (1.0 - BETA) * x * x * x)
+                } else {
+                    limit * BETA * 2f64.powf(t / ROUGH_DOUBLING.as_secs_f64())
+                };
+                // Capped at twice what was actually used, so an idle bucket does not climb to the
+                // ceiling.
                 let used = self.measured(bucket) * 2.0;
                 let cap = self.ceiling().min(used.max(limit));
-                bucket.rate = cubic.min(cap).max(self.floor());
+                bucket.rate = curve.min(cap).max(self.floor());
             }
             _ => {
                 // Slow start: double while callers keep the bucket busy.
@@ -281,21 +317,31 @@ impl RateLimiter {
             return;
         }
         let mut bucket = self.lock();
+        let spacing = if bucket.measured_limit {
+            DECREASE_SPACING
+        } else {
+            ROUGH_DECREASE_SPACING
+        };
         if bucket
             .last_throttle
-            .is_some_and(|at| now.saturating_duration_since(at) < DECREASE_SPACING)
+            .is_some_and(|at| now.saturating_duration_since(at) < spacing)
         {
             return;
         }
         self.advance(&mut bucket, now);
-        // What AWS accepted is the best estimate of the quota; with too few calls to measure,
-        // the current rate is.
         let measured = self.measured(&bucket);
-        let accepted = if measured >= 1.0 {
+        let accepted = if bucket.limit_found.is_none() {
+            // Out of slow start: the last second was climbing, and the rate before the last
+            // doubling went through.
+            measured.max(bucket.rate / 2.0)
+        } else if measured >= 1.0 {
+            // What AWS accepted is the best estimate of the quota; with too few calls to
+            // measure, the current rate is.
             measured.min(bucket.rate)
         } else {
             bucket.rate
         };
+        bucket.measured_limit = bucket.limit_found.is_some();
         let limit = accepted.max(self.floor());
         bucket.limit_found = Some(limit);
         bucket.last_throttle = Some(now);
