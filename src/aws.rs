@@ -72,6 +72,12 @@ pub trait CollectionApi: Send + Sync + 'static {
         tags: &Tags,
     ) -> impl Future<Output = Result<CreateOutcome, AwsError>> + Send;
 
+    /// How long a CreateCollection for `target` would wait on the client-side limiter if it were
+    /// sent now (nothing is reserved): whether a person should first be told it is queued.
+    fn create_wait(&self, _target: &Target) -> Duration {
+        Duration::ZERO
+    }
+
     /// A background describe (a resync) runs only on spare budget; see [`Described::Deferred`].
     fn describe(
         &self,
@@ -528,6 +534,11 @@ impl SdkCollectionApi {
 }
 
 impl CollectionApi for SdkCollectionApi {
+    fn create_wait(&self, target: &Target) -> Duration {
+        self.limiter(target, "CreateCollection")
+            .wait_at(std::time::Instant::now())
+    }
+
     async fn create(
         &self,
         target: &Target,

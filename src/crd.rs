@@ -30,6 +30,14 @@ pub const PAUSED_ANNOTATION: &str = "rekognition.aws-operators.dev/paused";
 /// handled.
 pub const RECONCILE_REQUEST_ANNOTATION: &str =
     "rekognition.aws-operators.dev/reconcile-requested-at";
+/// The region the operator pinned for the object at first contact, written with its finalizer
+/// before any CreateCollection: one API write gives both the crash safety of the finalizer and
+/// the pin, so no status write is needed before the create. `status.region` repeats it once
+/// written and takes precedence.
+pub const REGION_PIN_ANNOTATION: &str = "rekognition.aws-operators.dev/region";
+/// The IAM role pinned beside [`REGION_PIN_ANNOTATION`] (absent: the operator's own identity),
+/// as `status.roleArn` records it.
+pub const ROLE_PIN_ANNOTATION: &str = "rekognition.aws-operators.dev/role-arn";
 
 /// Desired state of an Amazon Rekognition face collection.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
@@ -391,6 +399,22 @@ impl RekognitionCollection {
             .as_ref()
             .and_then(|a| a.get(PAUSED_ANNOTATION))
             .is_some_and(|v| v == "true")
+    }
+
+    /// The region and role the operator pinned for the object: `status.region` and
+    /// `status.roleArn` once a status records them, else the pin annotations written with the
+    /// finalizer. Both are writable by tenants, so a pin is only a claim: the mapping and the
+    /// policy decide whether it is honoured.
+    pub fn recorded_pin(&self) -> (Option<&str>, Option<&str>) {
+        if let Some(status) = self.status.as_ref().filter(|s| s.region.is_some()) {
+            return (status.region.as_deref(), status.role_arn.as_deref());
+        }
+        let annotations = self.metadata.annotations.as_ref();
+        let get = |key: &str| annotations.and_then(|a| a.get(key)).map(String::as_str);
+        match get(REGION_PIN_ANNOTATION) {
+            Some(region) => (Some(region), get(ROLE_PIN_ANNOTATION)),
+            None => (None, None),
+        }
     }
 
     /// A reconcile asked for by annotation and not handled yet: its value.

@@ -72,8 +72,8 @@ pub struct Observed {
     /// Why the account or region the status records is not honoured (the mapping or the policy
     /// does not give it to the namespace): no AWS call at all, not even to clean up.
     pub pin_refused: Option<String>,
-    /// The status records a region: some AWS call was made for the object (if the operator wrote
-    /// it). False: nothing was ever asked of AWS for it.
+    /// The object records a region (its status, or the pin written with its finalizer): some AWS
+    /// call may have been made for it. False: nothing was ever asked of AWS for it.
     pub pinned: bool,
     /// The object carries the pause annotation: no AWS call at all.
     pub paused: bool,
@@ -149,7 +149,7 @@ impl Observed {
             region_conflict: facts.region_conflict,
             policy_denied: facts.policy_denied,
             pin_refused: facts.pin_refused,
-            pinned: status.region.is_some(),
+            pinned: obj.recorded_pin().0.is_some(),
             paused: obj.paused(),
             requested: obj.pending_reconcile_request().map(str::to_owned),
             tags_due: facts.tags_due || obj.pending_reconcile_request().is_some(),
@@ -495,6 +495,17 @@ fn plan_manage(o: &Observed) -> Step {
             .is_some_and(|t| &t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true) != recorded),
         _ => false,
     };
+    // A collection created by this object is first described at its first resync: until then the
+    // status holds no creation time to tell it from one made by somebody else under the same ID
+    // meanwhile, so the first description is proven by the tags too.
+    let first_description = o.last.created_at.is_none()
+        && matches!(
+            &o.collection,
+            Collection::Exists {
+                description: Some(_),
+                ..
+            }
+        );
     // A refusal records its generation as observed (GitOps tools judge it at that spec) though
     // nothing of the spec reached AWS: once lifted, the spec is applied in full.
     let after_refusal = o
@@ -507,6 +518,7 @@ fn plan_manage(o: &Observed) -> Step {
             || after_refusal
             || o.already_existed
             || another_collection
+            || first_description
             || o.tags_due);
     if must_check && o.tags.is_none() {
         return Step::ListTags { arn };

@@ -17,7 +17,10 @@ use crate::accounts::{Denied, Identity, MappingWatch, Pin, resolve};
 use crate::aws::{CollectionApi, CreateOutcome, CreatedCollection, Described, Target};
 use crate::backoff::BackoffPolicy;
 use crate::crd::OWNER_TAG;
-use crate::crd::{CollectionStatus, FINALIZER, ReadyReason, RekognitionCollection};
+use crate::crd::{
+    CollectionStatus, FINALIZER, REGION_PIN_ANNOTATION, ROLE_PIN_ANNOTATION, ReadyReason,
+    RekognitionCollection,
+};
 use crate::error::{Error, Retry, disposition};
 use crate::leader::Fence;
 use crate::memory::Memory;
@@ -26,7 +29,9 @@ use crate::ownership::{ClusterIdentity, Holder};
 use crate::plan::{Collection, Facts, Observed, Step, TagPurpose, plan, tag_diff};
 use crate::policy::TenancyPolicy;
 use crate::rate::Priority;
-use crate::schedule::{Comeback, Due, Gate, Pause, Recorded, after_finish, gate, tags_due};
+use crate::schedule::{
+    Comeback, Due, Gate, Pause, Recorded, after_finish, creating_first, gate, tags_due,
+};
 use crate::status::{self, Acted, Notice, Outcome, action_event};
 
 /// The field manager for everything the operator writes.
@@ -185,6 +190,9 @@ struct Reconciler<'a, A> {
     written: Option<CollectionStatus>,
     /// The object's resourceVersion after this reconcile's own writes, for compare-and-swap.
     resource_version: Option<String>,
+    /// The object records its region and role (status, or the annotations written with the
+    /// finalizer): a CreateCollection may go ahead without a status write first.
+    pin_recorded: bool,
     /// This reconcile sent a CreateCollection or an Adopt claim: if the object turns out to be
     /// gone, what it made or claimed must be cleaned up here, as nothing will reconcile it again.
     claimed: bool,
@@ -200,13 +208,13 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
     ) -> Result<Self, Error> {
         let namespace = obj.namespace().ok_or(Error::MalformedObject("namespace"))?;
         let uid = obj.uid().ok_or(Error::MalformedObject("uid"))?;
-        let status = obj.status.clone().unwrap_or_default();
+        let (recorded_region, pinned_role) = obj.recorded_pin();
         let (region, region_conflict) = pinned_region(
             obj.spec.region.as_deref(),
-            status.region.as_deref(),
+            recorded_region,
             &ctx.default_region,
         );
-        let pin = Pin::of(status.region.as_deref(), status.role_arn.as_deref());
+        let pin = Pin::of(recorded_region, pinned_role);
         // The mapping decides every identity, pinned or not: a pin is honoured only where the
         // mapping gives it to the namespace.
         let mapping = ctx
@@ -220,11 +228,8 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
                 Err(Denied::Pin(why)) => (Identity::Own, None, Some(why)),
             };
         // The recorded region is a pin too: a region name the policy allows, or no call at all.
-        let pin_refused = pin_refused.or_else(|| {
-            ctx.policy
-                .rules
-                .recorded_region_refusal(status.region.as_deref())
-        });
+        let pin_refused =
+            pin_refused.or_else(|| ctx.policy.rules.recorded_region_refusal(recorded_region));
         let proof = proof_key(&identity, &region, &obj.collection_id());
         let observed = Observed::of(
             obj,
@@ -257,6 +262,7 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
             priority,
             written: None,
             resource_version: obj.resource_version(),
+            pin_recorded: recorded_region.is_some(),
             claimed: false,
             vanished: false,
         })
@@ -304,13 +310,15 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 self.observed.has_finalizer = true;
             }
             Step::Create { tags, recreate } => {
-                if self.current_status().is_none() {
-                    // First contact: say so before the create, which may wait on the limiter.
+                let first_contact = self.current_status().is_none();
+                let wait = aws.create_wait(&self.target);
+                if creating_first(self.pin_recorded, first_contact, wait) {
                     let outcome = Outcome::InProgress(
                         ReadyReason::Creating,
                         format!("creating collection {id}"),
                     );
                     self.write(outcome, false).await?;
+                    self.pin_recorded = true;
                 }
                 self.claimed = true;
                 self.create(tags, recreate).await?;
@@ -439,26 +447,22 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                     SystemTime::now(),
                 );
                 let (uid, generation) = (&self.observed.uid, self.observed.generation);
-                return Ok(Some(
-                    match after_finish(reason, self.observed.created, phase) {
-                        Comeback::Recheck(after) => {
-                            self.ctx.memory.unsettle(uid);
-                            Action::requeue(after)
-                        }
-                        Comeback::OnSpecChange => {
-                            self.ctx.memory.settle(uid, generation, Due::SpecChange);
-                            Action::await_change()
-                        }
-                        Comeback::Resync(after) => {
-                            self.ctx.memory.settle(
-                                uid,
-                                generation,
-                                Due::At(Instant::now() + after),
-                            );
-                            Action::requeue(after)
-                        }
-                    },
-                ));
+                return Ok(Some(match after_finish(reason, phase) {
+                    Comeback::Recheck(after) => {
+                        self.ctx.memory.unsettle(uid);
+                        Action::requeue(after)
+                    }
+                    Comeback::OnSpecChange => {
+                        self.ctx.memory.settle(uid, generation, Due::SpecChange);
+                        Action::await_change()
+                    }
+                    Comeback::Resync(after) => {
+                        self.ctx
+                            .memory
+                            .settle(uid, generation, Due::At(Instant::now() + after));
+                        Action::requeue(after)
+                    }
+                }));
             }
         }
         Ok(None)
@@ -678,12 +682,20 @@ impl<A: CollectionApi> Reconciler<'_, A> {
         }
         // The resourceVersion makes this a compare-and-swap: a concurrent change fails with a
         // conflict and the reconcile is retried on fresh data.
-        let patch = json!({
+        let mut patch = json!({
             "metadata": {
                 "finalizers": finalizers,
                 "resourceVersion": self.resource_version,
             }
         });
+        // First contact: the same write pins the region and role, before any create.
+        let pin = present && !self.pin_recorded;
+        if pin {
+            patch["metadata"]["annotations"] = json!({
+                REGION_PIN_ANNOTATION: self.target.region,
+                ROLE_PIN_ANNOTATION: self.target.identity.role_arn(),
+            });
+        }
         match self
             .api
             .patch(
@@ -695,6 +707,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
         {
             Ok(updated) => {
                 self.resource_version = updated.resource_version();
+                self.pin_recorded |= pin;
                 Ok(())
             }
             Err(kube::Error::Api(status)) if status.code == 404 && !present => Ok(()),

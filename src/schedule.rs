@@ -38,9 +38,9 @@ pub struct Remembered {
 /// What the object's own status says about its last reconcile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Recorded {
-    /// Fully reconciled at the current generation. `described` is false while the status lacks
-    /// what only DescribeCollection tells (a collection just created has no createdAt yet).
-    Settled { described: bool },
+    /// Fully reconciled at the current generation (a collection just created lacks its createdAt
+    /// until its first resync, which is all it waits for).
+    Settled,
     /// Refused at the current generation; waits for a spec change.
     Refused,
     /// Waits for a handover from another cluster (AwaitingHandover) at the current generation.
@@ -64,17 +64,10 @@ impl Recorded {
             Some(reason) if reason.waits_for_spec_change() && !reason.is_policy_refusal() => {
                 Self::Refused
             }
-            Some(ReadyReason::NotFound)
+            Some(ReadyReason::NotFound | ReadyReason::Available | ReadyReason::Adopted)
                 if synced.status == "True" && status.observed_generation == generation =>
             {
-                Self::Settled { described: true }
-            }
-            Some(ReadyReason::Available | ReadyReason::Adopted)
-                if synced.status == "True" && status.observed_generation == generation =>
-            {
-                Self::Settled {
-                    described: status.created_at.is_some(),
-                }
+                Self::Settled
             }
             _ => Self::Unsettled,
         }
@@ -136,22 +129,30 @@ pub enum Comeback {
     Resync(Duration),
 }
 
-/// How soon a collection created by a reconcile is described for its creation time.
-pub const DESCRIBE_AFTER_CREATE: Duration = Duration::from_secs(1);
-
-/// When an object that finished with `reason` comes back. `created`: this reconcile created the
-/// collection, which still lacks its creation time (described soon, on the describe budget, as a
-/// resync); `phase`: how long until the object's own resync.
-pub fn after_finish(reason: ReadyReason, created: bool, phase: Duration) -> Comeback {
+/// When an object that finished with `reason` comes back; `phase`: how long until the object's
+/// own resync. A collection just created comes back at its phase too: its creation time arrives
+/// with that first describe, so a new object costs one AWS call and two API writes until then.
+pub fn after_finish(reason: ReadyReason, phase: Duration) -> Comeback {
     if reason.is_policy_refusal() {
         Comeback::Recheck(phase)
     } else if reason.waits_for_spec_change() {
         Comeback::OnSpecChange
-    } else if created {
-        Comeback::Resync(DESCRIBE_AFTER_CREATE)
     } else {
         Comeback::Resync(phase)
     }
+}
+
+/// A create waiting this long or longer on the limiter first says `Creating` in the status: a
+/// person watching the object sees that it is queued for AWS's quota, not forgotten.
+pub const CREATING_NOTICE_AFTER: Duration = Duration::from_secs(1);
+
+/// Whether a CreateCollection is preceded by a `Creating` status write. `pin_recorded`: the object
+/// records its region and role (the finalizer's write pins them, or an earlier status does);
+/// without that record the status write is the pin, which must precede any create.
+/// `first_contact`: the object has no status yet. `wait`: how long the create would wait on the
+/// limiter now.
+pub fn creating_first(pin_recorded: bool, first_contact: bool, wait: Duration) -> bool {
+    !pin_recorded || (first_contact && wait >= CREATING_NOTICE_AFTER)
 }
 
 /// What a trigger does.
@@ -218,8 +219,7 @@ pub fn gate(
             }
         }
         _ => match recorded {
-            Recorded::Settled { described: true } => Gate::Resync(phase),
-            Recorded::Settled { described: false } => Gate::Run(Priority::Background),
+            Recorded::Settled => Gate::Resync(phase),
             Recorded::Refused => Gate::AwaitChange,
             Recorded::AwaitsHandover if takes_over => Gate::Run(Priority::Background),
             Recorded::AwaitsHandover => Gate::AwaitChange,
@@ -246,7 +246,7 @@ mod tests {
     fn gate_table() {
         let now = Instant::now() + Duration::from_secs(3600);
         let fresh = Remembered::default();
-        let settled = Recorded::Settled { described: true };
+        let settled = Recorded::Settled;
         let fg = Gate::Run(Priority::Foreground);
         let bg = Gate::Run(Priority::Background);
         // (name, generation, deleting, recorded, memory, expected)
@@ -261,12 +261,12 @@ mod tests {
                 Gate::Resync(PHASE),
             ),
             (
-                "restart over an object created but never described: background describe",
+                "restart over an object created but never described: its createdAt waits for its phase",
                 1,
                 false,
-                Recorded::Settled { described: false },
+                Recorded::Settled,
                 fresh,
-                bg,
+                Gate::Resync(PHASE),
             ),
             (
                 "refused at this generation",
@@ -420,7 +420,7 @@ mod tests {
             backoff_until: Some((1, now + Duration::from_secs(300))),
             ..Remembered::default()
         };
-        let steady = Recorded::Settled { described: true };
+        let steady = Recorded::Settled;
         let pause = |annotated, recorded_at| Pause {
             annotated,
             recorded_at,
@@ -527,11 +527,11 @@ mod tests {
         let t = Some("2026-01-01T00:00:00Z");
         assert_eq!(
             Recorded::of(&object(2, "Available", 2, t)),
-            Recorded::Settled { described: true }
+            Recorded::Settled
         );
         assert_eq!(
             Recorded::of(&object(2, "Available", 2, None)),
-            Recorded::Settled { described: false }
+            Recorded::Settled
         );
         assert_eq!(
             Recorded::of(&object(3, "Available", 2, t)),
@@ -543,7 +543,7 @@ mod tests {
         );
         assert_eq!(
             Recorded::of(&object(2, "NotFound", 2, None)),
-            Recorded::Settled { described: true }
+            Recorded::Settled
         );
         assert_eq!(
             Recorded::of(&object(2, "AlreadyExists", 1, None)),
@@ -563,7 +563,7 @@ mod tests {
     #[test]
     fn a_reconcile_request_runs_at_once_in_the_foreground_unless_paused() {
         let now = Instant::now();
-        let settled = Recorded::Settled { described: true };
+        let settled = Recorded::Settled;
         let run = |recorded, pause, memory| {
             gate(1, false, recorded, pause, memory, now, PHASE, false, true)
         };
@@ -627,22 +627,42 @@ mod tests {
     fn when_a_finished_object_comes_back() {
         let phase = PHASE;
         let cases = [
-            (ReadyReason::Available, false, Comeback::Resync(phase)),
-            (
-                ReadyReason::Available,
-                true,
-                Comeback::Resync(DESCRIBE_AFTER_CREATE),
-            ),
-            (ReadyReason::Adopted, false, Comeback::Resync(phase)),
-            (ReadyReason::NotFound, false, Comeback::Resync(phase)),
-            (ReadyReason::PolicyDenied, false, Comeback::Recheck(phase)),
-            (ReadyReason::AlreadyExists, false, Comeback::OnSpecChange),
-            (ReadyReason::RegionConflict, false, Comeback::OnSpecChange),
-            (ReadyReason::HandedOver, false, Comeback::OnSpecChange),
-            (ReadyReason::AwaitingHandover, false, Comeback::OnSpecChange),
+            // Just created or not, a collection is next described at its phase.
+            (ReadyReason::Available, Comeback::Resync(phase)),
+            (ReadyReason::Adopted, Comeback::Resync(phase)),
+            (ReadyReason::NotFound, Comeback::Resync(phase)),
+            (ReadyReason::PolicyDenied, Comeback::Recheck(phase)),
+            (ReadyReason::AlreadyExists, Comeback::OnSpecChange),
+            (ReadyReason::RegionConflict, Comeback::OnSpecChange),
+            (ReadyReason::HandedOver, Comeback::OnSpecChange),
+            (ReadyReason::AwaitingHandover, Comeback::OnSpecChange),
         ];
-        for (reason, created, expected) in cases {
-            assert_eq!(after_finish(reason, created, phase), expected, "{reason}");
+        for (reason, expected) in cases {
+            assert_eq!(after_finish(reason, phase), expected, "{reason}");
+        }
+    }
+
+    #[test]
+    fn a_create_says_creating_first_only_without_a_pin_or_when_it_queues() {
+        let second = CREATING_NOTICE_AFTER;
+        let none = Duration::ZERO;
+        // (pin recorded, first contact, wait on the limiter) → Creating written first
+        let cases = [
+            ((true, true, none), false),
+            ((true, true, second - Duration::from_millis(1)), false),
+            ((true, true, second), true),
+            // A status already says what goes on (a recreate, a retry): no write for the wait.
+            ((true, false, second * 10), false),
+            // No pin recorded: the status write is the pin, and precedes any create.
+            ((false, true, none), true),
+            ((false, false, none), true),
+        ];
+        for ((pin, first, wait), expected) in cases {
+            assert_eq!(
+                creating_first(pin, first, wait),
+                expected,
+                "pin {pin}, first contact {first}, wait {wait:?}"
+            );
         }
     }
 

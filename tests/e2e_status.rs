@@ -440,12 +440,6 @@ async fn a_reconcile_request_is_handled_at_once_and_recorded() -> Result<()> {
     world.create("blocked", CollectionSpec::default()).await?;
     world.wait_reason("steady", "Available").await?;
     world.wait_reason("blocked", "AlreadyExists").await?;
-    // Let the first describe after the create pass.
-    eventually("steady described", support::WAIT, || async {
-        let obj = world.api.get("steady").await?;
-        Ok(obj.status.and_then(|s| s.created_at).is_some())
-    })
-    .await?;
     let request = |value: &str| serde_json::json!({"metadata": {"annotations": {RECONCILE_REQUEST_ANNOTATION: value}}});
     let handled = |name: &'static str, value: &'static str| {
         let api = world.api.clone();

@@ -46,11 +46,12 @@ fn fresh() -> Observed {
     }
 }
 
-/// An object whose status says Available at generation 1.
+/// An object whose status says Available at generation 1, described once since its creation.
 fn steady() -> Observed {
     Observed {
         last: LastStatus {
             arn: Some(ARN.into()),
+            created_at: Some("2026-01-01T00:00:00Z".into()),
             reason: Some(ReadyReason::Available),
             reason_generation: Some(1),
             observed_generation: Some(1),
@@ -354,6 +355,34 @@ fn steady_state_costs_one_describe() {
         ..steady()
     };
     assert_eq!(reason_of(&plan(&described)), Some(ReadyReason::Available));
+}
+
+#[test]
+fn the_first_resync_after_a_create_proves_the_collection_by_its_tags() {
+    // Created by this object: the status holds no creation time yet, so the first description
+    // cannot tell this collection from one made by somebody else under the same ID meanwhile.
+    let first = Observed {
+        collection: exists(),
+        last: LastStatus {
+            created_at: None,
+            ..steady().last
+        },
+        ..steady()
+    };
+    assert_eq!(plan(&first), Step::ListTags { arn: ARN.into() });
+    let ours = Observed {
+        tags: Some(owned(&[])),
+        ..first.clone()
+    };
+    assert_eq!(reason_of(&plan(&ours)), Some(ReadyReason::Available));
+    let replaced = Observed {
+        tags: Some(tags(&[(OWNER_TAG, "someone-else")])),
+        ..first
+    };
+    assert_eq!(
+        reason_of(&plan(&replaced)),
+        Some(ReadyReason::AlreadyExists)
+    );
 }
 
 #[test]

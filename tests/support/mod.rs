@@ -308,6 +308,27 @@ impl World {
         Ok(())
     }
 
+    /// Asks for a reconcile of `name` now (the reconcile-requested-at annotation) and waits until
+    /// its status records a creation time: a new collection's createdAt otherwise waits for its
+    /// first resync.
+    pub async fn describe_now(&self, name: &str) -> Result<RekognitionCollection> {
+        let value = format!("describe-{}", chrono::Utc::now().timestamp_micros());
+        let patch = serde_json::json!({"metadata": {"annotations": {
+            rekognition_operator::crd::RECONCILE_REQUEST_ANNOTATION: value,
+        }}});
+        self.api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        eventually("createdAt recorded", WAIT, || async {
+            let obj = self.api.get(name).await?;
+            let described = obj.status.as_ref().is_some_and(|s| {
+                s.created_at.is_some() && s.last_handled_reconcile_at.as_deref() == Some(&value)
+            });
+            Ok(described.then_some(obj))
+        })
+        .await
+    }
+
     /// Waits until the object's Ready condition has `reason`.
     pub async fn wait_reason(&self, name: &str, reason: &str) -> Result<RekognitionCollection> {
         self.wait_reason_within(name, reason, WAIT).await
