@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use crate::accounts::Identity;
 use crate::metrics::Metrics;
 use crate::rate::{Admission, Priority, RateLimiters};
+use crate::sync::lock;
 
 pub use crate::tags::Tags;
 
@@ -395,12 +396,7 @@ impl SdkCollectionApi {
         &self,
         role: &crate::accounts::RoleTarget,
     ) -> SharedCredentialsProvider {
-        if let Some(provider) = self
-            .roles
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(role)
-        {
+        if let Some(provider) = lock(&self.roles).get(role) {
             return provider.clone();
         }
         let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.role_arn.clone())
@@ -410,21 +406,14 @@ impl SdkCollectionApi {
             builder = builder.external_id(external_id.clone());
         }
         let provider = SharedCredentialsProvider::new(builder.build().await);
-        self.roles
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        lock(&self.roles)
             .entry(role.clone())
             .or_insert(provider)
             .clone()
     }
 
     async fn client(&self, target: &Target) -> Client {
-        if let Some(client) = self
-            .clients
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(target)
-        {
+        if let Some(client) = lock(&self.clients).get(target) {
             return client.clone();
         }
         let mut builder = aws_sdk_rekognition::config::Builder::from(&self.base)
@@ -460,9 +449,7 @@ impl SdkCollectionApi {
             rekognition: aws_sdk_rekognition::Client::from_conf(builder.build()),
             credentials_source,
         };
-        self.clients
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        lock(&self.clients)
             .entry(target.clone())
             .or_insert(client)
             .clone()

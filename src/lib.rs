@@ -40,6 +40,7 @@ pub mod rate;
 pub mod reconcile;
 pub mod schedule;
 pub mod status;
+pub mod sync;
 pub mod tags;
 pub mod telemetry;
 
