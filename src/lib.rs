@@ -20,6 +20,7 @@ macro_rules! crash_point {
 }
 
 pub mod aws;
+pub mod aws_error;
 pub mod backoff;
 #[cfg(feature = "chaos-hooks")]
 pub mod chaos;
