@@ -11,7 +11,7 @@ use std::time::Duration;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_rekognition::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 
 use crate::accounts::Identity;
 use crate::metrics::Metrics;
@@ -19,32 +19,14 @@ use crate::rate::{Admission, Priority, RateLimiters};
 use crate::sync::lock;
 
 pub use crate::aws_error::{AwsError, AwsErrorKind};
+pub use crate::collection::{CollectionDescription, CreatedCollection, Target};
 pub use crate::tags::Tags;
-
-/// What a successful CreateCollection tells.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CreatedCollection {
-    /// Canonical (`arn:`-prefixed) ARN.
-    pub arn: String,
-    pub face_model_version: Option<String>,
-}
 
 /// CreateCollection either creates the collection or finds one under the same ID.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CreateOutcome {
     Created(CreatedCollection),
     AlreadyExists,
-}
-
-/// What DescribeCollection tells.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CollectionDescription {
-    /// Canonical (`arn:`-prefixed) ARN.
-    pub arn: String,
-    pub face_model_version: Option<String>,
-    pub face_count: Option<i64>,
-    pub user_count: Option<i64>,
-    pub created_at: Option<DateTime<Utc>>,
 }
 
 /// What DescribeCollection found, or that a background describe must wait for budget.
@@ -55,13 +37,6 @@ pub enum Described {
     /// A background (resync) describe found no free token: try again after this long. Only
     /// [`Priority::Background`] calls get this answer; no AWS call was made.
     Deferred(Duration),
-}
-
-/// Where a call goes: the account (through whose identity) and the region.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Target {
-    pub identity: Identity,
-    pub region: String,
 }
 
 /// The Rekognition calls the operator makes. NotFound answers that mean "nothing there" come back

@@ -24,6 +24,7 @@ pub mod aws_error;
 pub mod backoff;
 #[cfg(feature = "chaos-hooks")]
 pub mod chaos;
+pub mod collection;
 pub mod config;
 pub mod crd;
 pub mod error;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::aws::Target;
+use crate::collection::Target;
 use crate::crd::{CLAIM_TAG, OWNER_TAG};
 use crate::ownership::parse_claim;
 use crate::sync::lock;
