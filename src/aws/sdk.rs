@@ -1,234 +1,23 @@
-//! Rekognition behind one small trait, and the AWS SDK adapter that implements it.
-//!
-//! The adapter is the only place that knows SDK error types: every failure is mapped once, here,
-//! into an [`AwsErrorKind`] that the rest of the operator reasons about.
+//! The SDK adapter: one Rekognition client per (identity, region), every call through the
+//! limiter of its account, region and operation.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_sdk_rekognition::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use chrono::DateTime;
 
+use super::config::{credentials_source, endpoint_for};
+use super::error::missing_is_none;
+use super::{CollectionApi, CreateOutcome, Described, Target};
 use crate::accounts::Identity;
+use crate::aws_error::{AwsError, AwsErrorKind};
+use crate::collection::{CollectionDescription, CreatedCollection};
 use crate::metrics::Metrics;
 use crate::rate::{Admission, Priority, RateLimiters};
 use crate::sync::lock;
-
-pub use crate::aws_error::{AwsError, AwsErrorKind};
-pub use crate::collection::{CollectionDescription, CreatedCollection, Target};
-pub use crate::tags::Tags;
-
-/// CreateCollection either creates the collection or finds one under the same ID.
-#[derive(Clone, Debug, PartialEq)]
-pub enum CreateOutcome {
-    Created(CreatedCollection),
-    AlreadyExists,
-}
-
-/// What DescribeCollection found, or that a background describe must wait for budget.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Described {
-    Exists(CollectionDescription),
-    Missing,
-    /// A background (resync) describe found no free token: try again after this long. Only
-    /// [`Priority::Background`] calls get this answer; no AWS call was made.
-    Deferred(Duration),
-}
-
-/// The Rekognition calls the operator makes. NotFound answers that mean "nothing there" come back
-/// as `Ok(None)` / `Ok(false)`, so callers treat "missing is OK" without matching on errors.
-pub trait CollectionApi: Send + Sync + 'static {
-    fn create(
-        &self,
-        target: &Target,
-        collection_id: &str,
-        tags: &Tags,
-    ) -> impl Future<Output = Result<CreateOutcome, AwsError>> + Send;
-
-    /// A background describe (a resync) runs only on spare budget; see [`Described::Deferred`].
-    fn describe(
-        &self,
-        target: &Target,
-        collection_id: &str,
-        priority: Priority,
-    ) -> impl Future<Output = Result<Described, AwsError>> + Send;
-
-    /// Returns false when the collection was already gone.
-    fn delete(
-        &self,
-        target: &Target,
-        collection_id: &str,
-    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
-
-    fn list_tags(
-        &self,
-        target: &Target,
-        arn: &str,
-    ) -> impl Future<Output = Result<Option<Tags>, AwsError>> + Send;
-
-    fn tag(
-        &self,
-        target: &Target,
-        arn: &str,
-        tags: &Tags,
-    ) -> impl Future<Output = Result<(), AwsError>> + Send;
-
-    fn untag(
-        &self,
-        target: &Target,
-        arn: &str,
-        keys: &[String],
-    ) -> impl Future<Output = Result<(), AwsError>> + Send;
-
-    /// Every collection ID in the account and region (all pages), for the orphan inventory.
-    fn list_collections(
-        &self,
-        target: &Target,
-    ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
-}
-
-/// The Rekognition operations the operator can call. `deploy/iam-policy.json` grants exactly these.
-pub const OPERATIONS: [&str; 7] = [
-    "CreateCollection",
-    "ListCollections",
-    "DescribeCollection",
-    "DeleteCollection",
-    "ListTagsForResource",
-    "TagResource",
-    "UntagResource",
-];
-
-impl AwsError {
-    /// Maps an SDK error. Timeouts, dispatch (connection) failures and unreadable responses are
-    /// transient; service errors are classified by their code.
-    pub fn from_sdk<E>(operation: &'static str, error: SdkError<E, HttpResponse>) -> Self
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        let code = error.code().map(str::to_owned);
-        let message = error
-            .message()
-            .map(str::to_owned)
-            .unwrap_or_else(|| error_chain(&error));
-        if let Some(credentials) = credentials_failure(&error) {
-            return Self {
-                kind: AwsErrorKind::CredentialsUnavailable,
-                operation,
-                code: None,
-                message: format!("no AWS credentials: {credentials}"),
-            };
-        }
-        let kind = match &error {
-            SdkError::TimeoutError(_)
-            | SdkError::DispatchFailure(_)
-            | SdkError::ResponseError(_) => AwsErrorKind::Unavailable,
-            SdkError::ServiceError(service) => match code.as_deref() {
-                Some(code) => AwsErrorKind::from_code(code, Some(service.raw().status().as_u16())),
-                None => AwsErrorKind::from_code("", Some(service.raw().status().as_u16())),
-            },
-            _ => AwsErrorKind::Unknown,
-        };
-        Self {
-            kind,
-            operation,
-            code,
-            message,
-        }
-    }
-}
-
-/// The credential provider's failure, when that is why a call failed: the chain of a
-/// `CredentialsError` (it names the provider that failed, e.g. the web identity token file).
-fn credentials_failure(error: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(cause) = source {
-        if cause
-            .downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
-            .is_some()
-        {
-            return Some(error_chain(cause));
-        }
-        source = cause.source();
-    }
-    None
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// "Missing is OK": a ResourceNotFoundException becomes `Ok(None)`, every other error stays.
-fn missing_is_none<T>(result: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(error) if error.kind == AwsErrorKind::NotFound => Ok(None),
-        Err(error) => Err(error),
-    }
-}
-
-/// Names the credential provider of a configuration, for messages: the provider's type, in the
-/// words a platform engineer configures it with.
-fn credentials_source(config: &aws_config::SdkConfig) -> String {
-    let Some(provider) = config.credentials_provider() else {
-        return "no credential provider configured".into();
-    };
-    let debug = format!("{provider:?}");
-    let known = [
-        (
-            "WebIdentityToken",
-            "web identity token (IRSA: AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE)",
-        ),
-        ("EcsCredentials", "container credentials (EKS Pod Identity)"),
-        ("AssumeRole", "STS AssumeRole"),
-        ("ImdsCredentials", "instance metadata (IMDS)"),
-        ("ProfileFile", "shared config profile"),
-        ("EnvironmentVariable", "environment (AWS_ACCESS_KEY_ID)"),
-        (
-            "DefaultCredentialsChain",
-            "the default chain: environment, profile, web identity (IRSA), container (Pod Identity), instance metadata",
-        ),
-    ];
-    known
-        .iter()
-        .find(|(needle, _)| debug.contains(needle))
-        .map(|(_, name)| format!("credential provider: {name}"))
-        .unwrap_or_else(|| "credential provider: static or custom".into())
-}
-
-/// The endpoint override for `region`: a template with `{region}` serves every region; a fixed URL
-/// serves the default region only, never silently another (whose calls would be signed for one
-/// region and sent to another's endpoint); other regions use AWS's own endpoint.
-pub fn endpoint_for(template: Option<&str>, default_region: &str, region: &str) -> Option<String> {
-    let template = template?;
-    if template.contains("{region}") {
-        Some(template.replace("{region}", region))
-    } else if region == default_region {
-        Some(template.to_owned())
-    } else {
-        None
-    }
-}
-
-/// Puts `arn:` in front of an ARN that lacks it: CreateCollection answers
-/// `aws:rekognition:<region>:<account>:collection/<id>`, DescribeCollection the full form.
-pub fn canonical_arn(arn: &str) -> String {
-    if arn.starts_with("arn:") {
-        arn.to_owned()
-    } else {
-        format!("arn:{arn}")
-    }
-}
+use crate::tags::Tags;
 
 /// The SDK adapter: one Rekognition client per (identity, region), every call through the
 /// limiter of its account, region and operation.
@@ -567,116 +356,19 @@ impl CollectionApi for SdkCollectionApi {
     }
 }
 
-/// Builds the base AWS configuration from the standard chain (environment, profile, IRSA web
-/// identity, EKS Pod Identity, instance metadata), with the operator's retry and timeout policy.
-///
-/// The SDK makes exactly one attempt per call: the reconciler's per-object backoff is the one
-/// retry layer, so every attempt passes the rate limiter, is counted, and no two layers wait on
-/// the same failure.
-pub async fn load_sdk_config(
-    region: Option<String>,
-    attempt_timeout: Duration,
-) -> aws_config::SdkConfig {
-    let mut loader = sdk_config_loader(attempt_timeout);
-    if let Some(region) = region {
-        loader = loader.region(aws_config::Region::new(region));
+/// Puts `arn:` in front of an ARN that lacks it: CreateCollection answers
+/// `aws:rekognition:<region>:<account>:collection/<id>`, DescribeCollection the full form.
+pub fn canonical_arn(arn: &str) -> String {
+    if arn.starts_with("arn:") {
+        arn.to_owned()
+    } else {
+        format!("arn:{arn}")
     }
-    loader.load().await
-}
-
-/// The standard credential and region chain with the operator's retry and timeout policy.
-pub fn sdk_config_loader(attempt_timeout: Duration) -> aws_config::ConfigLoader {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(attempt_timeout)
-                .operation_timeout(attempt_timeout)
-                .build(),
-        )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn typed_sdk_errors_map_through_their_code() {
-        use aws_sdk_rekognition::operation::create_collection::CreateCollectionError;
-        use aws_sdk_rekognition::types::error::{
-            ResourceAlreadyExistsException, ThrottlingException,
-        };
-        use aws_smithy_runtime_api::http::StatusCode;
-        use aws_smithy_types::body::SdkBody;
-        use aws_smithy_types::error::ErrorMetadata;
-
-        let response = |status: u16| {
-            HttpResponse::new(
-                StatusCode::try_from(status).expect("status"),
-                SdkBody::empty(),
-            )
-        };
-        let throttled = CreateCollectionError::ThrottlingException(
-            ThrottlingException::builder()
-                .message("slow down")
-                .meta(
-                    ErrorMetadata::builder()
-                        .code("ThrottlingException")
-                        .message("slow down")
-                        .build(),
-                )
-                .build(),
-        );
-        let error = AwsError::from_sdk(
-            "CreateCollection",
-            SdkError::service_error(throttled, response(500)),
-        );
-        assert_eq!(error.kind, AwsErrorKind::Throttled);
-        assert_eq!(error.message, "slow down");
-
-        let exists = CreateCollectionError::ResourceAlreadyExistsException(
-            ResourceAlreadyExistsException::builder()
-                .meta(
-                    ErrorMetadata::builder()
-                        .code("ResourceAlreadyExistsException")
-                        .build(),
-                )
-                .build(),
-        );
-        let error = AwsError::from_sdk(
-            "CreateCollection",
-            SdkError::service_error(exists, response(400)),
-        );
-        assert_eq!(error.kind, AwsErrorKind::AlreadyExists);
-    }
-
-    #[test]
-    fn timeouts_and_connection_failures_are_transient() {
-        use aws_sdk_rekognition::operation::describe_collection::DescribeCollectionError;
-        let timeout: SdkError<DescribeCollectionError, HttpResponse> =
-            SdkError::timeout_error("attempt timed out");
-        assert_eq!(
-            AwsError::from_sdk("DescribeCollection", timeout).kind,
-            AwsErrorKind::Unavailable
-        );
-    }
-
-    #[test]
-    fn a_fixed_endpoint_serves_the_default_region_only_and_a_template_every_region() {
-        let fixed = Some("https://vpce-1.rekognition.us-east-1.vpce.amazonaws.com");
-        assert_eq!(
-            endpoint_for(fixed, "us-east-1", "us-east-1").as_deref(),
-            fixed
-        );
-        assert_eq!(endpoint_for(fixed, "us-east-1", "eu-west-1"), None);
-        let template = Some("https://rekognition.{region}.example.internal");
-        assert_eq!(
-            endpoint_for(template, "us-east-1", "eu-west-1").as_deref(),
-            Some("https://rekognition.eu-west-1.example.internal")
-        );
-        assert_eq!(endpoint_for(None, "us-east-1", "us-east-1"), None);
-    }
 
     #[test]
     fn canonical_arn_adds_the_missing_prefix_only() {
