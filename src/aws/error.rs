@@ -1,4 +1,4 @@
-//! SDK errors mapped, once, into [`AwsError`]: the only place that knows SDK error types.
+//! SDK errors mapped, once, into [`AwsError`], and what "missing is OK" means for a call's result.
 
 use aws_sdk_rekognition::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;

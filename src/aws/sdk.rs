@@ -1,11 +1,13 @@
-//! The SDK adapter: one Rekognition client per (identity, region), every call through the
-//! limiter of its account, region and operation.
+//! The SDK adapter, [`SdkCollectionApi`]: its clients, and the one way each of its calls is
+//! made (a limiter token, the SDK error mapped, the outcome counted).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_rekognition::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use chrono::DateTime;
 
 use super::config::{credentials_source, endpoint_for};
@@ -137,36 +139,56 @@ impl SdkCollectionApi {
             .get(target.identity.account_label(), &target.region, operation)
     }
 
+    /// One foreground call: the target's client, the request `build` makes on it, sent through
+    /// [`Self::call`], so each operation states only its request and how it reads the answer.
+    async fn rekognition<T, E, R>(
+        &self,
+        target: &Target,
+        operation: &'static str,
+        build: impl FnOnce(&aws_sdk_rekognition::Client) -> R,
+    ) -> Result<T, AwsError>
+    where
+        R: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let client = self.client(target).await;
+        let request = build(&client.rekognition);
+        self.call(target, &client, operation, request).await
+    }
+
     /// Waits for the limiter of the account, region and operation, then records the outcome (and
     /// tells the limiter about throttling so it slows down).
-    async fn call<T, F>(
+    async fn call<T, E, R>(
         &self,
         target: &Target,
         client: &Client,
         operation: &'static str,
-        f: F,
+        request: R,
     ) -> Result<T, AwsError>
     where
-        F: Future<Output = Result<T, AwsError>>,
+        R: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let waited = self.limiter(target, operation).acquire().await;
         self.metrics.observe_limiter_wait(operation, waited);
-        self.send(target, client, operation, f).await
+        self.send(target, client, operation, request).await
     }
 
-    /// Makes the call (its token already taken) and records the outcome.
-    async fn send<T, F>(
+    /// Makes the call (its token already taken), maps an SDK failure and records the outcome.
+    async fn send<T, E, R>(
         &self,
         target: &Target,
         client: &Client,
         operation: &'static str,
-        f: F,
+        request: R,
     ) -> Result<T, AwsError>
     where
-        F: Future<Output = Result<T, AwsError>>,
+        R: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let limiter = self.limiter(target, operation);
-        let result = f.await.map_err(|mut error| {
+        let result = request.await.map_err(|error| {
+            let mut error = AwsError::from_sdk(operation, error);
             if error.kind == AwsErrorKind::CredentialsUnavailable {
                 error.message = format!("{} ({})", error.message, client.credentials_source);
             }
@@ -199,15 +221,12 @@ impl CollectionApi for SdkCollectionApi {
         tags: &Tags,
     ) -> Result<CreateOutcome, AwsError> {
         const OP: &str = "CreateCollection";
-        let client = self.client(target).await;
-        let request = client
-            .rekognition
-            .create_collection()
-            .collection_id(collection_id)
-            .set_tags(Some(tags.clone().into_iter().collect()));
         let result = self
-            .call(target, &client, OP, async {
-                request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
+            .rekognition(target, OP, |c| {
+                c.create_collection()
+                    .collection_id(collection_id)
+                    .set_tags(Some(tags.clone().into_iter().collect()))
+                    .send()
             })
             .await;
         match result {
@@ -233,16 +252,16 @@ impl CollectionApi for SdkCollectionApi {
         let request = client
             .rekognition
             .describe_collection()
-            .collection_id(collection_id);
-        let send = async { request.send().await.map_err(|e| AwsError::from_sdk(OP, e)) };
+            .collection_id(collection_id)
+            .send();
         let result = match priority {
-            Priority::Foreground => self.call(target, &client, OP, send).await,
+            Priority::Foreground => self.call(target, &client, OP, request).await,
             Priority::Background => {
                 let admission = self
                     .limiter(target, OP)
                     .admit_background(std::time::Instant::now());
                 match admission {
-                    Admission::Go => self.send(target, &client, OP, send).await,
+                    Admission::Go => self.send(target, &client, OP, request).await,
                     Admission::Later(after) => {
                         self.metrics.count_deferred(OP);
                         return Ok(Described::Deferred(after));
@@ -266,14 +285,9 @@ impl CollectionApi for SdkCollectionApi {
 
     async fn delete(&self, target: &Target, collection_id: &str) -> Result<bool, AwsError> {
         const OP: &str = "DeleteCollection";
-        let client = self.client(target).await;
-        let request = client
-            .rekognition
-            .delete_collection()
-            .collection_id(collection_id);
         let result = self
-            .call(target, &client, OP, async {
-                request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
+            .rekognition(target, OP, |c| {
+                c.delete_collection().collection_id(collection_id).send()
             })
             .await;
         Ok(missing_is_none(result)?.is_some())
@@ -281,14 +295,9 @@ impl CollectionApi for SdkCollectionApi {
 
     async fn list_tags(&self, target: &Target, arn: &str) -> Result<Option<Tags>, AwsError> {
         const OP: &str = "ListTagsForResource";
-        let client = self.client(target).await;
-        let request = client
-            .rekognition
-            .list_tags_for_resource()
-            .resource_arn(arn);
         let result = self
-            .call(target, &client, OP, async {
-                request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
+            .rekognition(target, OP, |c| {
+                c.list_tags_for_resource().resource_arn(arn).send()
             })
             .await;
         Ok(missing_is_none(result)?.map(|output| {
@@ -303,14 +312,11 @@ impl CollectionApi for SdkCollectionApi {
 
     async fn tag(&self, target: &Target, arn: &str, tags: &Tags) -> Result<(), AwsError> {
         const OP: &str = "TagResource";
-        let client = self.client(target).await;
-        let request = client
-            .rekognition
-            .tag_resource()
-            .resource_arn(arn)
-            .set_tags(Some(tags.clone().into_iter().collect()));
-        self.call(target, &client, OP, async {
-            request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
+        self.rekognition(target, OP, |c| {
+            c.tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(tags.clone().into_iter().collect()))
+                .send()
         })
         .await
         .map(|_| ())
@@ -318,14 +324,11 @@ impl CollectionApi for SdkCollectionApi {
 
     async fn untag(&self, target: &Target, arn: &str, keys: &[String]) -> Result<(), AwsError> {
         const OP: &str = "UntagResource";
-        let client = self.client(target).await;
-        let request = client
-            .rekognition
-            .untag_resource()
-            .resource_arn(arn)
-            .set_tag_keys(Some(keys.to_vec()));
-        self.call(target, &client, OP, async {
-            request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
+        self.rekognition(target, OP, |c| {
+            c.untag_resource()
+                .resource_arn(arn)
+                .set_tag_keys(Some(keys.to_vec()))
+                .send()
         })
         .await
         .map(|_| ())
@@ -333,18 +336,15 @@ impl CollectionApi for SdkCollectionApi {
 
     async fn list_collections(&self, target: &Target) -> Result<Vec<String>, AwsError> {
         const OP: &str = "ListCollections";
-        let client = self.client(target).await;
         let mut ids = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let request = client
-                .rekognition
-                .list_collections()
-                .max_results(1000)
-                .set_next_token(token.take());
             let page = self
-                .call(target, &client, OP, async {
-                    request.send().await.map_err(|e| AwsError::from_sdk(OP, e))
+                .rekognition(target, OP, |c| {
+                    c.list_collections()
+                        .max_results(1000)
+                        .set_next_token(token.take())
+                        .send()
                 })
                 .await?;
             ids.extend(page.collection_ids().iter().cloned());
