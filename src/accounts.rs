@@ -18,6 +18,8 @@ use serde::Deserialize;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
+use crate::sync::{read, write};
+
 /// The ConfigMap key that holds the mapping (YAML: namespace → roleArn, externalId).
 pub const MAPPING_KEY: &str = "mapping.yaml";
 
@@ -296,18 +298,11 @@ impl MappingWatch {
     }
 
     pub fn current(&self) -> Option<Mapping> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        read(&self.current).clone()
     }
 
     fn set(&self, mapping: Mapping) {
-        let previous = self
-            .current
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .replace(mapping.clone());
+        let previous = write(&self.current).replace(mapping.clone());
         if previous.is_some_and(|previous| previous != mapping) {
             self.changed.notify_one();
         }

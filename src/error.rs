@@ -2,7 +2,7 @@
 //! labels metrics and `backoff_class()` drives the error policy, never string matching.
 //! [`disposition`] is the one table of what each AWS failure means.
 
-use crate::aws::{AwsError, AwsErrorKind};
+use crate::aws_error::{AwsError, AwsErrorKind};
 use crate::crd::ReadyReason;
 
 #[derive(Debug, thiserror::Error)]

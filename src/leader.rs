@@ -6,6 +6,8 @@ use kube_lease_manager::{LeaseManager, LeaseManagerBuilder};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::sync::lock;
+
 /// How to take part in the election.
 #[derive(Clone, Debug)]
 pub struct LeaseSettings {
@@ -88,7 +90,7 @@ impl Fence {
 
     /// The Lease was renewed by this replica at `at`.
     pub fn renewed_at(&self, at: std::time::Instant) {
-        let mut renewed = self.renewed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut renewed = lock(&self.renewed);
         if renewed.is_none_or(|previous| at > previous) {
             *renewed = Some(at);
         }
@@ -96,18 +98,14 @@ impl Fence {
 
     /// Closes the fence at once (leadership lost).
     pub fn close(&self) {
-        *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *lock(&self.renewed) = None;
     }
 
     /// Whether an AWS write may start at `now`.
     pub fn allows(&self, now: std::time::Instant) -> bool {
         match self.deadline {
             None => true,
-            Some(deadline) => self
-                .renewed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_some_and(|at| now < at + deadline),
+            Some(deadline) => lock(&self.renewed).is_some_and(|at| now < at + deadline),
         }
     }
 }

@@ -20,9 +20,11 @@ macro_rules! crash_point {
 }
 
 pub mod aws;
+pub mod aws_error;
 pub mod backoff;
 #[cfg(feature = "chaos-hooks")]
 pub mod chaos;
+pub mod collection;
 pub mod config;
 pub mod crd;
 pub mod error;
@@ -40,6 +42,7 @@ pub mod rate;
 pub mod reconcile;
 pub mod schedule;
 pub mod status;
+pub mod sync;
 pub mod tags;
 pub mod telemetry;
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::backoff::BackoffPolicy;
 use crate::error::BackoffClass;
 use crate::schedule::{Due, Remembered};
+use crate::sync::lock;
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Entry {
@@ -50,7 +51,7 @@ impl Memory {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.entries)
     }
 
     fn update(&self, uid: &str, change: impl FnOnce(&mut Entry)) {

@@ -19,6 +19,7 @@ use crate::crd::{ReadyReason, RekognitionCollection};
 use crate::memory::Memory;
 use crate::rate::RateLimiters;
 use crate::status;
+use crate::sync::lock;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
@@ -105,7 +106,7 @@ impl std::fmt::Debug for Census {
 
 impl Collector for Census {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let sources = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let sources = lock(&self.0);
         if let Some(store) = &sources.store {
             let objects = Family::<ConditionLabels, Gauge>::default();
             for condition in [status::READY, status::SYNCED] {
@@ -275,7 +276,7 @@ impl Metrics {
     }
 
     fn sources(&self) -> std::sync::MutexGuard<'_, Sources> {
-        self.inner.census.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.inner.census)
     }
 
     /// Counts objects by reason from this watch cache at each scrape; `None` while standing by.

@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::aws::Target;
+use crate::collection::Target;
 use crate::crd::{CLAIM_TAG, OWNER_TAG};
 use crate::ownership::parse_claim;
+use crate::sync::lock;
 use crate::tags::Tags;
 
 /// What the operator does with an orphan once its grace period has passed.
@@ -101,7 +102,7 @@ pub struct Inventory {
 impl Inventory {
     /// An object uses `target`, and the collection `arn` there if known.
     pub fn note(&self, target: &Target, arn: Option<&str>) {
-        let mut targets = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut targets = lock(&self.targets);
         match targets.get_mut(target) {
             Some(Some(_)) => {}
             Some(known) => *known = arn.map(str::to_owned),
@@ -113,7 +114,7 @@ impl Inventory {
 
     /// The pairs in use, each with an ARN of one of its collections once known.
     pub fn targets(&self) -> Vec<(Target, Option<String>)> {
-        let targets = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        let targets = lock(&self.targets);
         targets
             .iter()
             .map(|(t, a)| (t.clone(), a.clone()))
@@ -123,7 +124,7 @@ impl Inventory {
     /// Replaces what the last scan of `region` in `account` found, keeping when each orphan was
     /// first seen.
     pub fn replace(&self, account: &str, region: &str, found: Vec<Orphan>) {
-        let mut orphans = self.orphans.lock().unwrap_or_else(|e| e.into_inner());
+        let mut orphans = lock(&self.orphans);
         let previous: BTreeMap<String, Orphan> = orphans
             .iter()
             .filter(|(_, o)| o.account == account && o.region == region)
@@ -142,12 +143,12 @@ impl Inventory {
 
     /// One orphan is gone (deleted or released).
     pub fn forget(&self, arn: &str) {
-        let mut orphans = self.orphans.lock().unwrap_or_else(|e| e.into_inner());
+        let mut orphans = lock(&self.orphans);
         orphans.remove(arn);
     }
 
     pub fn orphans(&self) -> Vec<Orphan> {
-        let orphans = self.orphans.lock().unwrap_or_else(|e| e.into_inner());
+        let orphans = lock(&self.orphans);
         orphans.values().cloned().collect()
     }
 

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::aws::CollectionDescription;
+use crate::collection::CollectionDescription;
 use crate::crd::{
     CLAIM_TAG, DeletionPolicy, FINALIZER, ManagementPolicy, OWNER_TAG, PAUSED_ANNOTATION,
     ReadyReason, RekognitionCollection,

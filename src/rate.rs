@@ -30,6 +30,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::sync::lock;
+
 /// Settings of every bucket.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RateLimit {
@@ -104,7 +106,7 @@ impl RateLimiters {
     }
 
     pub fn get(&self, account: &str, region: &str, operation: &'static str) -> Arc<RateLimiter> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut buckets = lock(&self.buckets);
         buckets
             .entry((account.to_owned(), region.to_owned(), operation))
             .or_insert_with(|| Arc::new(RateLimiter::new(self.limit, Instant::now())))
@@ -113,7 +115,7 @@ impl RateLimiters {
 
     /// Every bucket with its account, region and operation, for the metrics.
     pub fn all(&self) -> Vec<(String, String, &'static str, Arc<RateLimiter>)> {
-        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let buckets = lock(&self.buckets);
         buckets
             .iter()
             .map(|((account, region, op), limiter)| {
@@ -180,7 +182,7 @@ impl RateLimiter {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Bucket> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
     }
 
     fn ceiling(&self) -> f64 {

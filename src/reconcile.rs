@@ -33,6 +33,7 @@ use crate::schedule::{
     Comeback, Due, Gate, Pause, Recorded, after_finish, creating_first, gate, tags_due,
 };
 use crate::status::{self, Acted, Notice, Outcome, action_event};
+use crate::sync::{read, write};
 
 /// The field manager for everything the operator writes.
 pub const FIELD_MANAGER: &str = "rekognition-operator";
@@ -84,13 +85,13 @@ pub struct LiveObjects(
 
 impl LiveObjects {
     pub fn attach(&self, store: Option<kube::runtime::reflector::Store<RekognitionCollection>>) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = store;
+        *write(&self.0) = store;
     }
 
     /// Whether `uid` is an object in the watch cache; without a cache, every UID counts as live
     /// (nothing is reclaimed on a guess).
     pub fn is_live(&self, uid: &str) -> bool {
-        match &*self.0.read().unwrap_or_else(|e| e.into_inner()) {
+        match &*read(&self.0) {
             Some(store) => store
                 .state()
                 .iter()

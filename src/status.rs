@@ -19,7 +19,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::accounts::{RoleTarget, collection_account, role_account};
-use crate::aws::{CollectionDescription, CreatedCollection};
+use crate::collection::{CollectionDescription, CreatedCollection};
 use crate::crd::{CollectionStatus, Condition, ReadyReason};
 use crate::plan::{Collection, Observed};
 

@@ -11,7 +11,7 @@ fn repo_file(path: &str) -> String {
 
 /// Every `const OP: &str = "..."` in the AWS adapter: the operations it actually sends.
 fn operations_in_adapter() -> BTreeSet<String> {
-    repo_file("src/aws.rs")
+    repo_file("src/aws/sdk.rs")
         .lines()
         .filter_map(|line| line.trim().strip_prefix("const OP: &str = \""))
         .filter_map(|rest| rest.strip_suffix("\";"))

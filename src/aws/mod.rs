@@ -1,0 +1,106 @@
+//! Rekognition behind one small trait, and the AWS SDK adapter that implements it.
+//!
+//! The adapter is the only place that knows SDK error types: every failure is mapped once, here,
+//! into an [`AwsErrorKind`] that the rest of the operator reasons about. `sdk.rs` is the adapter,
+//! `error.rs` maps SDK errors, `config.rs` builds the SDK configuration and picks endpoints.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::rate::Priority;
+
+mod config;
+mod error;
+mod sdk;
+
+pub use crate::aws_error::{AwsError, AwsErrorKind};
+pub use crate::collection::{CollectionDescription, CreatedCollection, Target};
+pub use crate::tags::Tags;
+pub use config::{endpoint_for, load_sdk_config, sdk_config_loader};
+pub use sdk::{SdkCollectionApi, canonical_arn};
+
+/// CreateCollection either creates the collection or finds one under the same ID.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CreateOutcome {
+    Created(CreatedCollection),
+    AlreadyExists,
+}
+
+/// What DescribeCollection found, or that a background describe must wait for budget.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Described {
+    Exists(CollectionDescription),
+    Missing,
+    /// A background (resync) describe found no free token: try again after this long. Only
+    /// [`Priority::Background`] calls get this answer; no AWS call was made.
+    Deferred(Duration),
+}
+
+/// The Rekognition calls the operator makes. NotFound answers that mean "nothing there" come back
+/// as `Ok(None)` / `Ok(false)`, so callers treat "missing is OK" without matching on errors.
+pub trait CollectionApi: Send + Sync + 'static {
+    fn create(
+        &self,
+        target: &Target,
+        collection_id: &str,
+        tags: &Tags,
+    ) -> impl Future<Output = Result<CreateOutcome, AwsError>> + Send;
+
+    /// How long a CreateCollection for `target` would wait on the client-side limiter if it were
+    /// sent now (nothing is reserved): whether a person should first be told it is queued.
+    fn create_wait(&self, _target: &Target) -> Duration {
+        Duration::ZERO
+    }
+
+    /// A background describe (a resync) runs only on spare budget; see [`Described::Deferred`].
+    fn describe(
+        &self,
+        target: &Target,
+        collection_id: &str,
+        priority: Priority,
+    ) -> impl Future<Output = Result<Described, AwsError>> + Send;
+
+    /// Returns false when the collection was already gone.
+    fn delete(
+        &self,
+        target: &Target,
+        collection_id: &str,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+
+    fn list_tags(
+        &self,
+        target: &Target,
+        arn: &str,
+    ) -> impl Future<Output = Result<Option<Tags>, AwsError>> + Send;
+
+    fn tag(
+        &self,
+        target: &Target,
+        arn: &str,
+        tags: &Tags,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    fn untag(
+        &self,
+        target: &Target,
+        arn: &str,
+        keys: &[String],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// Every collection ID in the account and region (all pages), for the orphan inventory.
+    fn list_collections(
+        &self,
+        target: &Target,
+    ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+}
+
+/// The Rekognition operations the operator can call. `deploy/iam-policy.json` grants exactly these.
+pub const OPERATIONS: [&str; 7] = [
+    "CreateCollection",
+    "ListCollections",
+    "DescribeCollection",
+    "DeleteCollection",
+    "ListTagsForResource",
+    "TagResource",
+    "UntagResource",
+];
