@@ -33,7 +33,7 @@ tools/prometheus/build.sh >/dev/null
 actionlint="$(tools/actionlint/build.sh)/actionlint"
 
 step "cargo-deny and cargo-auditable (pinned, from crates.io)"
-cargo_tools=$(tools/cargo/install.sh)
+cargo_tools=$(tools/cargo/install.sh cargo-deny cargo-auditable)
 
 step "crates: the registry emptied, then every crate Cargo.lock names fetched (all platforms); cargo runs offline from here"
 # The scripts' own cargo home (scripts/cache.sh): every run empties its registry and fills it

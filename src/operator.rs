@@ -452,20 +452,28 @@ fn tenancy_policy(config: &Config, client: &kube::Client) -> TenancyPolicy {
     TenancyPolicy { rules, namespaces }
 }
 
-/// The annotation `kubectl apply` keeps the whole last-applied object in.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// Drops what the operator never reads before the watch cache stores an object: managedFields
-/// and the last-applied annotation are most of an object's size.
+/// Keeps in the watch cache only what the operator reads of an object (a projection): its
+/// identity, generation, deletion, finalizers, the operator's own annotations, spec and status.
+/// managedFields, the last-applied annotation, labels and every other annotation are most of a
+/// real object's size and are never read.
 fn trim(obj: &mut RekognitionCollection) {
-    obj.metadata.managed_fields = None;
-    if let Some(annotations) = obj.metadata.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
+    let meta = &mut obj.metadata;
+    meta.managed_fields = None;
+    meta.labels = None;
+    meta.owner_references = None;
+    meta.generate_name = None;
+    meta.creation_timestamp = None;
+    meta.deletion_grace_period_seconds = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.retain(|key, _| key.starts_with(OWN_ANNOTATIONS));
         if annotations.is_empty() {
-            obj.metadata.annotations = None;
+            meta.annotations = None;
         }
     }
 }
+
+/// The prefix of the annotations the operator reads (pause, reconcile request, region pin).
+const OWN_ANNOTATIONS: &str = "rekognition.aws-operators.dev/";
 
 /// How often the per-object memory is matched against the watch cache.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
@@ -497,22 +505,62 @@ mod tests {
             "kind": "RekognitionCollection",
             "metadata": {
                 "name": "a", "namespace": "ns", "uid": "u", "generation": 2,
+                "resourceVersion": "7",
+                "creationTimestamp": "2026-01-01T00:00:00Z",
+                "deletionTimestamp": "2026-01-02T00:00:00Z",
                 "finalizers": ["rekognition.aws-operators.dev/cleanup"],
-                "annotations": {LAST_APPLIED: "{...}", "team": "vision"},
+                "labels": {"app": "photos"},
+                "annotations": {
+                    "kubectl.kubernetes.io/last-applied-configuration": "{...}",
+                    "team": "vision",
+                    "rekognition.aws-operators.dev/paused": "true",
+                    "rekognition.aws-operators.dev/region": "eu-west-1"
+                },
+                "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": "p"}],
                 "managedFields": [{"manager": "kubectl", "operation": "Apply"}]
             },
-            "spec": {"tags": {"a": "b"}}
+            "spec": {"tags": {"a": "b"}},
+            "status": {"region": "eu-west-1", "observedGeneration": 2}
         }))
         .expect("object");
         let before = obj.clone();
         trim(&mut obj);
-        assert_eq!(obj.metadata.managed_fields, None);
+        let meta = &obj.metadata;
         assert_eq!(
-            obj.metadata.annotations,
-            Some([("team".to_owned(), "vision".to_owned())].into())
+            (&meta.managed_fields, &meta.labels, &meta.owner_references),
+            (&None, &None, &None)
         );
-        assert_eq!(obj.spec, before.spec);
-        assert_eq!(obj.metadata.finalizers, before.metadata.finalizers);
-        assert_eq!(obj.metadata.generation, before.metadata.generation);
+        assert_eq!(meta.creation_timestamp, None);
+        assert_eq!(
+            meta.annotations,
+            Some(
+                [
+                    (
+                        "rekognition.aws-operators.dev/paused".to_owned(),
+                        "true".to_owned()
+                    ),
+                    (
+                        "rekognition.aws-operators.dev/region".to_owned(),
+                        "eu-west-1".to_owned()
+                    ),
+                ]
+                .into()
+            )
+        );
+        assert!(obj.paused());
+        assert_eq!(obj.recorded_pin(), before.recorded_pin());
+        assert_eq!((&obj.spec, &obj.status), (&before.spec, &before.status));
+        let kept = |m: &kube::api::ObjectMeta| {
+            (
+                m.name.clone(),
+                m.namespace.clone(),
+                m.uid.clone(),
+                m.generation,
+                m.resource_version.clone(),
+                m.deletion_timestamp.clone(),
+                m.finalizers.clone(),
+            )
+        };
+        assert_eq!(kept(&obj.metadata), kept(&before.metadata));
     }
 }

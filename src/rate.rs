@@ -14,8 +14,10 @@
 //!   together, so throttles closer than a second are one event.
 //! - **Rough estimate.** The first throttle ends slow start, whose last second was still climbing,
 //!   so the calls counted then say little: the estimate is the larger of them and half the rate
-//!   that was throttled, and from it the rate doubles each second until the next throttle (a
-//!   quarter second is enough apart here), which measures a second spent at or over the quota.
+//!   that was throttled, and from it the rate triples each second until the next throttle (a
+//!   quarter second is enough apart here). That throttle measures what AWS accepted since the
+//!   first, while its bucket was empty: the quota. Waiting callers whose slots were spaced at the
+//!   old rate take new ones at the lower rate instead of sending into the throttle.
 //! - **Probing.** From a measured quota the rate follows a cubic curve (as TCP CUBIC and the SDKs'
 //!   adaptive mode do): back to the quota within `RECOVERY` or the time of `RECOVERY_CALLS` calls,
 //!   a short plateau there, then above it, so a raised quota is found again and a cut one costs a
@@ -78,8 +80,11 @@ const RECOVERY_CALLS: f64 = 50.0;
 const DECREASE_SPACING: Duration = Duration::from_secs(1);
 /// While the estimate is rough, a throttle this long after the last one measures again.
 const ROUGH_DECREASE_SPACING: Duration = Duration::from_millis(250);
-/// While the estimate is rough, the rate doubles this often until the next throttle.
-const ROUGH_DOUBLING: Duration = Duration::from_secs(1);
+/// While the estimate is rough, a throttle measures the calls accepted since the last one when
+/// there are at least this many.
+const ROUGH_MIN_CALLS: usize = 2;
+/// While the estimate is rough, the rate grows this much each second until the next throttle.
+const ROUGH_GROWTH: f64 = 3.0;
 /// Slow start doubles the rate this often while callers keep the bucket busy.
 const SLOW_START_STEP: Duration = Duration::from_millis(250);
 /// The window over which successful calls are counted to measure what AWS accepts.
@@ -160,6 +165,9 @@ struct Bucket {
     successes: VecDeque<Instant>,
     /// Where the next background slot starts (a virtual queue of deferred background callers).
     background_next: Instant,
+    /// Counts the throttles that lowered the rate: a foreground caller whose slot was reserved
+    /// in an earlier one takes a new slot at the lower rate.
+    epoch: u64,
 }
 
 impl RateLimiter {
@@ -177,6 +185,7 @@ impl RateLimiter {
                 busy: false,
                 successes: VecDeque::new(),
                 background_next: now,
+                epoch: 0,
             }),
         }
     }
@@ -198,27 +207,42 @@ impl RateLimiter {
         if !self.limit.enabled() {
             return Duration::ZERO;
         }
-        let wait = self.reserve(Instant::now());
-        if !wait.is_zero() {
+        let mut waited = Duration::ZERO;
+        loop {
+            let (wait, epoch) = self.reserve_in_epoch(Instant::now());
+            if wait.is_zero() {
+                return waited;
+            }
             tokio::time::sleep(wait).await;
+            waited += wait;
+            if self.lock().epoch == epoch {
+                return waited;
+            }
+            // AWS throttled while this caller slept: its slot was spaced at a rate that no
+            // longer holds, and sending now would be throttled too.
         }
-        wait
     }
 
     /// Reserves one foreground token at `now` and returns how long until it is available.
     pub fn reserve(&self, now: Instant) -> Duration {
+        self.reserve_in_epoch(now).0
+    }
+
+    /// [`Self::reserve`], and the throttle epoch the slot belongs to.
+    fn reserve_in_epoch(&self, now: Instant) -> (Duration, u64) {
         if !self.limit.enabled() {
-            return Duration::ZERO;
+            return (Duration::ZERO, 0);
         }
         let mut bucket = self.lock();
         self.advance(&mut bucket, now);
         bucket.tokens -= 1.0;
-        if bucket.tokens >= 0.0 {
+        let wait = if bucket.tokens >= 0.0 {
             Duration::ZERO
         } else {
             bucket.busy = true;
             Duration::from_secs_f64(-bucket.tokens / bucket.rate)
-        }
+        };
+        (wait, bucket.epoch)
     }
 
     /// How long a foreground call would wait at `now`, without reserving anything.
@@ -284,7 +308,7 @@ impl RateLimiter {
                     let x = (t - k) / k;
                     limit * (1.0 + (1.0 - BETA) * x * x * x)
                 } else {
-                    limit * BETA * 2f64.powf(t / ROUGH_DOUBLING.as_secs_f64())
+                    limit * BETA * ROUGH_GROWTH.powf(t)
                 };
                 // Capped at twice what was actually used, so an idle bucket does not climb to the
                 // ceiling.
@@ -332,10 +356,21 @@ impl RateLimiter {
         }
         self.advance(&mut bucket, now);
         let measured = self.measured(&bucket);
+        let since_last = bucket.last_throttle.map(|at| {
+            let calls = bucket.successes.iter().filter(|&&t| t > at).count();
+            (calls, now.saturating_duration_since(at).as_secs_f64())
+        });
         let accepted = if bucket.limit_found.is_none() {
             // Out of slow start: the last second was climbing, and the rate before the last
             // doubling went through.
             measured.max(bucket.rate / 2.0)
+        } else if !bucket.measured_limit
+            && let Some((calls, secs)) = since_last
+            && calls >= ROUGH_MIN_CALLS
+        {
+            // Still rough: since the last throttle AWS's bucket was empty, so what it accepted
+            // meanwhile is the quota, where the last second still holds the climb.
+            (calls as f64 / secs).min(bucket.rate)
         } else if measured >= 1.0 {
             // What AWS accepted is the best estimate of the quota; with too few calls to
             // measure, the current rate is.
@@ -348,8 +383,11 @@ impl RateLimiter {
         bucket.limit_found = Some(limit);
         bucket.last_throttle = Some(now);
         bucket.rate = (limit * BETA).max(self.floor());
-        // AWS says the quota is used up: no burst until the bucket refills at the lower rate.
-        bucket.tokens = bucket.tokens.min(0.0);
+        // AWS says the quota is used up: no burst until the bucket refills at the lower rate. The
+        // foreground callers already waiting take new slots at that rate (a new epoch), so their
+        // old reservations are forgiven rather than counted twice.
+        bucket.tokens = 0.0;
+        bucket.epoch += 1;
     }
 
     /// A call went through.

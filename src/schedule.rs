@@ -9,7 +9,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::crd::{ReadyReason, RekognitionCollection};
+use kube::ResourceExt;
+
+use crate::crd::{FINALIZER, ManagementPolicy, ReadyReason, RekognitionCollection};
 use crate::rate::Priority;
 
 /// What an object waits for after a reconcile settled it.
@@ -55,7 +57,15 @@ impl Recorded {
         let (Some(status), Some(synced)) = (obj.status.as_ref(), obj.synced_condition()) else {
             return Self::Unsettled;
         };
-        if obj.metadata.deletion_timestamp.is_some() || synced.observed_generation != generation {
+        // The operator adds its finalizer before anything else it does for an object it manages:
+        // one without it (manifests and status restored, the finalizer stripped) is not a state
+        // the operator left, whatever its status says.
+        let finalizer_missing = obj.spec.management_policy != ManagementPolicy::ObserveOnly
+            && !obj.finalizers().iter().any(|f| f == FINALIZER);
+        if obj.metadata.deletion_timestamp.is_some()
+            || synced.observed_generation != generation
+            || finalizer_missing
+        {
             return Self::Unsettled;
         }
         match ReadyReason::parse(&synced.reason) {
@@ -504,6 +514,7 @@ mod tests {
         let object = |generation: i64, reason: &str, observed: i64, created_at: Option<&str>| {
             let mut obj = RekognitionCollection::new("a", Default::default());
             obj.metadata.generation = Some(generation);
+            obj.metadata.finalizers = Some(vec![FINALIZER.into()]);
             obj.status = Some(CollectionStatus {
                 observed_generation: Some(observed),
                 created_at: created_at.map(str::to_owned),
@@ -558,6 +569,13 @@ mod tests {
             Recorded::of(&RekognitionCollection::new("a", Default::default())),
             Recorded::Unsettled
         );
+        // Without the finalizer (manifests and status restored, or the finalizer stripped) a
+        // managed object is not in a state the operator left; an observed one needs none.
+        let mut stripped = object(2, "Available", 2, t);
+        stripped.metadata.finalizers = None;
+        assert_eq!(Recorded::of(&stripped), Recorded::Unsettled);
+        stripped.spec.management_policy = ManagementPolicy::ObserveOnly;
+        assert_eq!(Recorded::of(&stripped), Recorded::Settled);
     }
 
     #[test]

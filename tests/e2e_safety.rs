@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Result;
+use kube::ResourceExt;
 use kube::api::{Patch, PatchParams};
 use rekognition_operator::crd::{
     CollectionSpec, DeletionPolicy, FINALIZER, ManagementPolicy, OWNER_TAG,
@@ -299,7 +300,16 @@ async fn a_collection_created_for_an_object_that_vanished_meanwhile_is_cleaned_u
                 },
             )
             .await?;
-        world.wait_reason(name, "Creating").await?;
+        // The finalizer's write is the last before the create: from here the create is in flight.
+        eventually(
+            &format!("{name} has the finalizer"),
+            support::WAIT,
+            || async {
+                let obj = world.api.get(name).await?;
+                Ok(obj.finalizers().iter().any(|f| f == FINALIZER))
+            },
+        )
+        .await?;
         let strip = serde_json::json!({ "metadata": { "finalizers": null } });
         world
             .api

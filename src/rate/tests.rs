@@ -77,10 +77,10 @@ fn throttling_drops_to_a_fraction_of_what_aws_accepted() {
     l.on_throttle_at(now);
     l.on_throttle_at(now + Duration::from_millis(10));
     assert!((l.current_rate_at(now) - 4.0 * BETA).abs() < 1e-9);
-    // Five calls went through in the last second: AWS accepts about 5/s.
+    // Ten calls went through in the two seconds since, while AWS throttled: it accepts 5/s.
     let later = now + Duration::from_secs(2);
-    for i in 0..5 {
-        l.on_success_at(later - Duration::from_millis(100 * i));
+    for i in 0..10 {
+        l.on_success_at(later - Duration::from_millis(200 * i));
     }
     l.on_throttle_at(later);
     assert!((l.current_rate_at(later) - 5.0 * BETA).abs() < 1e-9);
@@ -90,7 +90,7 @@ fn throttling_drops_to_a_fraction_of_what_aws_accepted() {
 }
 
 #[test]
-fn a_rough_estimate_doubles_each_second_until_aws_throttles_again() {
+fn a_rough_estimate_triples_each_second_until_aws_throttles_again() {
     let now = Instant::now();
     let l = RateLimiter::new(limit(8.0, 100.0, 1), now);
     l.on_throttle_at(now);
@@ -102,8 +102,8 @@ fn a_rough_estimate_doubles_each_second_until_aws_throttles_again() {
         }
         l.current_rate_at(t)
     };
-    assert!((at(1.0) - 8.0 * BETA).abs() < 1e-6);
-    assert!((at(2.0) - 16.0 * BETA).abs() < 1e-6);
+    assert!((at(1.0) - 12.0 * BETA).abs() < 1e-6);
+    assert!((at(2.0) - 36.0 * BETA).abs() < 1e-6);
 }
 
 #[test]
@@ -258,4 +258,21 @@ fn each_account_region_and_operation_has_its_own_bucket() {
             .reserve(now),
         Duration::from_secs(1)
     );
+}
+
+#[tokio::test]
+async fn a_caller_queued_before_a_throttle_takes_a_slot_at_the_lower_rate() {
+    let l = Arc::new(RateLimiter::new(limit(10.0, 10.0, 1), Instant::now()));
+    assert_eq!(l.acquire().await, Duration::ZERO);
+    // The next caller's slot is 100 ms away at 10/s…
+    let queued = {
+        let l = l.clone();
+        tokio::spawn(async move { l.acquire().await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // …when AWS throttles: the rough estimate is 5/s, the rate 4.75/s, so at its old slot the
+    // caller takes a new one (210 ms after the throttle) instead of sending into the throttle.
+    l.on_throttle();
+    let waited = queued.await.expect("caller");
+    assert!(waited >= Duration::from_millis(200), "waited {waited:?}");
 }

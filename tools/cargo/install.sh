@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the pinned cargo subcommands the test command and the image build use (cargo-deny for
-# licences, bans and sources; cargo-auditable to embed the dependency list in the release binary)
+# Installs the pinned cargo tools the scripts use (cargo-deny for licences, bans and sources;
+# cargo-auditable to embed the dependency list in the release binary; inferno for the flame
+# graphs of scripts/cpu-profile.sh)
 # from crates.io into a cache outside git, with their own Cargo.lock (--locked). Does nothing when
 # the pinned versions are already there. Prints the directory holding the binaries on its last line.
 #
@@ -14,6 +15,7 @@ root="$cache_root/cargo-tools"
 pins=(
   "cargo-deny 0.20.2"
   "cargo-auditable 0.7.7"
+  "inferno 0.12.8"
 )
 
 for pin in "${pins[@]}"; do

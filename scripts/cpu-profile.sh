@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# CPU profile of the fleet benchmark: where the machine's time goes while the operator works, in
+# the operator and beside it (kube-apiserver, etcd, the emulator, the benchmark's own client).
+#
+# Builds the benchmark and the operator in release mode with symbols and frame pointers (a target
+# directory of its own, so the normal build is not disturbed), runs the chosen parts of
+# `benches/fleet.rs` under `perf record` for the whole machine, and writes into OUT (default
+# benches/profiles):
+#   <name>.folded        every sampled stack, folded (one line per stack: frames;…;frames count),
+#                        the process name as the root frame
+#   <name>.operator.svg  a flame graph of the operator's stacks alone
+#   <name>.summary.txt   the share of samples per process and the operator's hottest frames
+#
+#   scripts/cpu-profile.sh NAME [FLEET_PARTS] [FLEET_SCALE]
+#   scripts/cpu-profile.sh latency latency            one object at a time
+#   scripts/cpu-profile.sh fleet fleet                the 10,000-object fleet (about 10 minutes)
+#
+# Needs perf (Debian: apt-get install linux-perf) and a kernel that lets root sample every CPU;
+# installs inferno (flame graphs, pinned) from crates.io into the scripts' tool cache.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+name=${1:?usage: scripts/cpu-profile.sh NAME [FLEET_PARTS] [FLEET_SCALE]}
+parts=${2:-$name}
+scale=${3:-full}
+out=${OUT:-benches/profiles}
+# shellcheck source=scripts/cache.sh
+. scripts/cache.sh
+command -v perf >/dev/null || { echo "perf is required (Debian: apt-get install linux-perf)" >&2; exit 1; }
+tools=$(tools/cargo/install.sh inferno | tail -n 1)
+
+export CARGO_TARGET_DIR=${PROFILE_TARGET_DIR:-"$cache/target-profile"}
+claim_target_dir
+export CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
+export RUSTFLAGS="${RUSTFLAGS:-} -C force-frame-pointers=yes"
+# Built first, so the compiler is not in the profile.
+FLEET_SCALE=$scale cargo bench --locked --bench fleet --no-run
+tools/envtest/build.sh >/dev/null
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+echo "cpu-profile.sh: running FLEET_PARTS=$parts FLEET_SCALE=$scale under perf" >&2
+FLEET_PARTS=$parts FLEET_SCALE=$scale perf record --quiet -F 197 -a -g -o "$work/perf.data" -- \
+  cargo bench --locked --bench fleet | tee "$work/bench.txt"
+
+mkdir -p "$out"
+perf script -i "$work/perf.data" 2>/dev/null |
+  "$tools/inferno-collapse-perf" --all >"$out/$name.folded"
+grep -E '^rekognition-op' "$out/$name.folded" |
+  "$tools/inferno-flamegraph" --title "rekognition-operator: $name" >"$out/$name.operator.svg"
+{
+  echo "# scripts/cpu-profile.sh $name $parts $scale ($(git rev-parse --short HEAD), $(nproc) cores)"
+  echo
+  echo "## samples per process"
+  awk '{ n = $NF; split($1, f, ";"); total += n; by[f[1]] += n }
+       END { for (p in by) printf "%6.2f %%  %8d  %s\n", 100 * by[p] / total, by[p], p }' \
+    "$out/$name.folded" | sort -rn | head -n 15
+  echo
+  echo "## the operator's frames with the most samples (self and below)"
+  grep -E '^rekognition-op' "$out/$name.folded" |
+    awk '{ n = $NF; sub(/ [0-9]+$/, ""); k = split($0, f, ";"); delete seen;
+           for (i = 2; i <= k; i++) if (!(f[i] in seen)) { seen[f[i]] = 1; by[f[i]] += n }; total += n }
+         END { for (x in by) printf "%6.2f %%  %s\n", 100 * by[x] / total, x }' |
+    sort -rn | head -n 40
+  echo
+  echo "## the benchmark's table"
+  grep -E '^\|' "$work/bench.txt" || true
+} >"$out/$name.summary.txt"
+echo "cpu-profile.sh: wrote $out/$name.folded, $out/$name.operator.svg, $out/$name.summary.txt" >&2
