@@ -6,10 +6,11 @@
 # directory of its own, so the normal build is not disturbed), runs the chosen parts of
 # `benches/fleet.rs` under `perf record` for the whole machine, and writes into OUT (default
 # benches/profiles):
-#   <name>.folded        every sampled stack, folded (one line per stack: frames;…;frames count),
-#                        the process name as the root frame
-#   <name>.operator.svg  a flame graph of the operator's stacks alone
-#   <name>.summary.txt   the share of samples per process and the operator's hottest frames
+#   <name>.operator.folded  the operator's sampled stacks, folded (one line per stack:
+#                           thread;frame;…;frame weight), every process's in target/profiles/
+#   <name>.operator.svg     a flame graph of them
+#   <name>.summary.txt      the machine's samples per thread name (the operator, kube-apiserver,
+#                           etcd, the emulator, the benchmark, idle) and the operator's hottest frames
 #
 #   scripts/cpu-profile.sh NAME [FLEET_PARTS] [FLEET_SCALE]
 #   scripts/cpu-profile.sh latency latency            one object at a time
@@ -42,27 +43,31 @@ echo "cpu-profile.sh: running FLEET_PARTS=$parts FLEET_SCALE=$scale under perf" 
 FLEET_PARTS=$parts FLEET_SCALE=$scale perf record --quiet -F 197 -a -g -o "$work/perf.data" -- \
   cargo bench --locked --bench fleet | tee "$work/bench.txt"
 
-mkdir -p "$out"
-perf script -i "$work/perf.data" 2>/dev/null |
-  "$tools/inferno-collapse-perf" --all >"$out/$name.folded"
-grep -E '^rekognition-op' "$out/$name.folded" |
-  "$tools/inferno-flamegraph" --title "rekognition-operator: $name" >"$out/$name.operator.svg"
+mkdir -p "$out" target/profiles
+all="target/profiles/$name.folded"
+perf script -i "$work/perf.data" 2>/dev/null | "$tools/inferno-collapse-perf" --all >"$all"
+# The operator's threads are all named rekognition-op (its main thread rekognition-ope).
+grep -E '^rekognition-op' "$all" >"$out/$name.operator.folded"
+"$tools/inferno-flamegraph" --title "rekognition-operator: $name" \
+  <"$out/$name.operator.folded" >"$out/$name.operator.svg"
+# The summary's pipes end in `head`, which closes them early on purpose.
+set +o pipefail
 {
   echo "# scripts/cpu-profile.sh $name $parts $scale ($(git rev-parse --short HEAD), $(nproc) cores)"
   echo
-  echo "## samples per process"
+  echo "## share of the machine's samples per thread name (swapper: idle; rekognition-op*: the
+## operator; tokio-rt-worker and fleet-*: the benchmark, whose process runs the emulator)"
   awk '{ n = $NF; split($1, f, ";"); total += n; by[f[1]] += n }
-       END { for (p in by) printf "%6.2f %%  %8d  %s\n", 100 * by[p] / total, by[p], p }' \
-    "$out/$name.folded" | sort -rn | head -n 15
+       END { for (p in by) printf "%6.2f %%  %s\n", 100 * by[p] / total, p }' \
+    "$all" | sort -rn | head -n 15
   echo
   echo "## the operator's frames with the most samples (self and below)"
-  grep -E '^rekognition-op' "$out/$name.folded" |
-    awk '{ n = $NF; sub(/ [0-9]+$/, ""); k = split($0, f, ";"); delete seen;
+  awk '{ n = $NF; sub(/ [0-9]+$/, ""); k = split($0, f, ";"); delete seen;
            for (i = 2; i <= k; i++) if (!(f[i] in seen)) { seen[f[i]] = 1; by[f[i]] += n }; total += n }
-         END { for (x in by) printf "%6.2f %%  %s\n", 100 * by[x] / total, x }' |
-    sort -rn | head -n 40
+         END { for (x in by) printf "%6.2f %%  %s\n", 100 * by[x] / total, x }' \
+    "$out/$name.operator.folded" | sort -rn | head -n 40
   echo
   echo "## the benchmark's table"
   grep -E '^\|' "$work/bench.txt" || true
 } >"$out/$name.summary.txt"
-echo "cpu-profile.sh: wrote $out/$name.folded, $out/$name.operator.svg, $out/$name.summary.txt" >&2
+echo "cpu-profile.sh: wrote $out/$name.{operator.folded,operator.svg,summary.txt} and $all" >&2

@@ -10,8 +10,17 @@ use rekognition_operator::config::Config;
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Named threads, so that `top -H`, `ps -L` and a CPU profile tell the operator's workers from
+    // any other process's tokio workers.
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("rekognition-op")
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     #[cfg(feature = "dhat-heap")]
     let _profiler = dhat::Profiler::new_heap();
     let config = Config::parse();

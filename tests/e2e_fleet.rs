@@ -373,7 +373,7 @@ async fn metrics_count_the_same_aws_calls_as_the_emulator() -> Result<()> {
 }
 
 #[tokio::test]
-async fn two_hundred_objects_under_a_five_per_second_quota_find_it_at_a_small_fixed_cost_in_throttles() -> Result<()> {
+async fn a_burst_under_a_5_per_second_quota_costs_few_throttles() -> Result<()> {
     let mut options = Options::default();
     options.emulator.quota.rate_per_sec = 5.0;
     options.emulator.quota.burst = 5;
