@@ -18,7 +18,7 @@ use crate::accounts::{Mapping, MappingWatch};
 use crate::aws::{SdkCollectionApi, load_sdk_config};
 use crate::backoff::BackoffPolicy;
 use crate::config::{Config, Listen};
-use crate::crd::RekognitionCollection;
+use crate::crd::{REGION_PIN_ANNOTATION, ROLE_PIN_ANNOTATION, RekognitionCollection};
 use crate::http::Health;
 use crate::leader::{Election, Fence, LeaseSettings};
 use crate::memory::Memory;
@@ -464,8 +464,15 @@ fn trim(obj: &mut RekognitionCollection) {
     meta.generate_name = None;
     meta.creation_timestamp = None;
     meta.deletion_grace_period_seconds = None;
+    // Once the status records the region, the pin annotations are not read: a map of even one
+    // entry costs half a KiB per object in the cache.
+    let pinned_in_status = obj.status.as_ref().is_some_and(|s| s.region.is_some());
     if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.retain(|key, _| key.starts_with(OWN_ANNOTATIONS));
+        annotations.retain(|key, _| {
+            key.starts_with(OWN_ANNOTATIONS)
+                && !(pinned_in_status
+                    && (key == REGION_PIN_ANNOTATION || key == ROLE_PIN_ANNOTATION))
+        });
         if annotations.is_empty() {
             meta.annotations = None;
         }
@@ -531,24 +538,24 @@ mod tests {
             (&None, &None, &None)
         );
         assert_eq!(meta.creation_timestamp, None);
+        // The status records the region: the pin annotation is not read either.
         assert_eq!(
             meta.annotations,
             Some(
-                [
-                    (
-                        "rekognition.aws-operators.dev/paused".to_owned(),
-                        "true".to_owned()
-                    ),
-                    (
-                        "rekognition.aws-operators.dev/region".to_owned(),
-                        "eu-west-1".to_owned()
-                    ),
-                ]
+                [(
+                    "rekognition.aws-operators.dev/paused".to_owned(),
+                    "true".to_owned()
+                )]
                 .into()
             )
         );
         assert!(obj.paused());
         assert_eq!(obj.recorded_pin(), before.recorded_pin());
+        // Without a status that records the region, the pin annotation is what it reads.
+        let mut unpinned = before.clone();
+        unpinned.status = None;
+        trim(&mut unpinned);
+        assert_eq!(unpinned.recorded_pin(), (Some("eu-west-1"), None));
         assert_eq!((&obj.spec, &obj.status), (&before.spec, &before.status));
         let kept = |m: &kube::api::ObjectMeta| {
             (
