@@ -67,6 +67,38 @@ set +o pipefail
          END { for (x in by) printf "%6.2f %%  %s\n", 100 * by[x] / total, x }' \
     "$out/$name.operator.folded" | sort -rn | head -n 40
   echo
+  echo "## the operator's samples by what they do (each sample goes to the first match from its leaf)"
+  python3 - "$out/$name.operator.folded" <<'PY'
+import collections, re, sys
+kinds = [
+    ("kernel: syscalls (network I/O, futex)", r"_\[k\]$"),
+    ("allocator (malloc, free)", r"^(malloc|free|cfree|realloc|_int_\w+)$"),
+    ("AWS SigV4 signing", r"aws_sigv4"),
+    ("AWS SDK (smithy orchestrator, endpoints)", r"aws_smithy|aws_sdk_rekognition|aws_runtime|aws_types"),
+    ("JSON (serde_json)", r"serde_json"),
+    ("TLS (rustls, aws-lc)", r"rustls|aws_lc"),
+    ("HTTP (hyper, h2)", r"hyper|h2::"),
+    ("kube client", r"kube_client"),
+    ("kube-runtime (controller, scheduler, reflector)", r"kube_runtime"),
+    ("logging (tracing)", r"tracing"),
+    ("the operator's own decisions (plan, status, gate, limiter)",
+     r"rekognition_operator::(plan|status|schedule|rate|ownership|memory)"),
+]
+total, by = 0, collections.Counter()
+for line in open(sys.argv[1]):
+    stack, n = line.rsplit(" ", 1)
+    total += int(n)
+    for frame in reversed(stack.split(";")):
+        kind = next((k for k, pattern in kinds if re.search(pattern, frame)), None)
+        if kind:
+            by[kind] += int(n)
+            break
+    else:
+        by["other"] += int(n)
+for kind, n in by.most_common():
+    print(f"{100 * n / max(total, 1):6.2f} %  {kind}")
+PY
+  echo
   echo "## the benchmark's table"
   grep -E '^\|' "$work/bench.txt" || true
 } >"$out/$name.summary.txt"

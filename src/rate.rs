@@ -245,21 +245,6 @@ impl RateLimiter {
         (wait, bucket.epoch)
     }
 
-    /// How long a foreground call would wait at `now`, without reserving anything.
-    pub fn wait_at(&self, now: Instant) -> Duration {
-        if !self.limit.enabled() {
-            return Duration::ZERO;
-        }
-        let mut bucket = self.lock();
-        self.advance(&mut bucket, now);
-        let short = 1.0 - bucket.tokens;
-        if short <= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(short / bucket.rate)
-        }
-    }
-
     /// A background call: takes a free token if one is there (none is while a foreground call
     /// waits), else reserves the next background slot and says how long until it.
     pub fn admit_background(&self, now: Instant) -> Admission {

@@ -29,9 +29,7 @@ use crate::ownership::{ClusterIdentity, Holder};
 use crate::plan::{Collection, Facts, Observed, Step, TagPurpose, plan, tag_diff};
 use crate::policy::TenancyPolicy;
 use crate::rate::Priority;
-use crate::schedule::{
-    Comeback, Due, Gate, Pause, Recorded, after_finish, creating_first, gate, tags_due,
-};
+use crate::schedule::{Comeback, Due, Gate, Pause, Recorded, after_finish, gate, tags_due};
 use crate::status::{self, Acted, Notice, Outcome, action_event};
 use crate::sync::{read, write};
 
@@ -311,9 +309,9 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 self.observed.has_finalizer = true;
             }
             Step::Create { tags, recreate } => {
-                let first_contact = self.current_status().is_none();
-                let wait = aws.create_wait(&self.target);
-                if creating_first(self.pin_recorded, first_contact, wait) {
+                // The finalizer's write pins the region and role; where it did not (the finalizer
+                // came from elsewhere), the Creating status is the pin, and precedes any create.
+                if !self.pin_recorded {
                     let outcome = Outcome::InProgress(
                         ReadyReason::Creating,
                         format!("creating collection {id}"),

@@ -152,19 +152,6 @@ pub fn after_finish(reason: ReadyReason, phase: Duration) -> Comeback {
     }
 }
 
-/// A create waiting this long or longer on the limiter first says `Creating` in the status: a
-/// person watching the object sees that it is queued for AWS's quota, not forgotten.
-pub const CREATING_NOTICE_AFTER: Duration = Duration::from_secs(1);
-
-/// Whether a CreateCollection is preceded by a `Creating` status write. `pin_recorded`: the object
-/// records its region and role (the finalizer's write pins them, or an earlier status does);
-/// without that record the status write is the pin, which must precede any create.
-/// `first_contact`: the object has no status yet. `wait`: how long the create would wait on the
-/// limiter now.
-pub fn creating_first(pin_recorded: bool, first_contact: bool, wait: Duration) -> bool {
-    !pin_recorded || (first_contact && wait >= CREATING_NOTICE_AFTER)
-}
-
 /// What a trigger does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gate {
@@ -657,30 +644,6 @@ mod tests {
         ];
         for (reason, expected) in cases {
             assert_eq!(after_finish(reason, phase), expected, "{reason}");
-        }
-    }
-
-    #[test]
-    fn a_create_says_creating_first_only_without_a_pin_or_when_it_queues() {
-        let second = CREATING_NOTICE_AFTER;
-        let none = Duration::ZERO;
-        // (pin recorded, first contact, wait on the limiter) → Creating written first
-        let cases = [
-            ((true, true, none), false),
-            ((true, true, second - Duration::from_millis(1)), false),
-            ((true, true, second), true),
-            // A status already says what goes on (a recreate, a retry): no write for the wait.
-            ((true, false, second * 10), false),
-            // No pin recorded: the status write is the pin, and precedes any create.
-            ((false, true, none), true),
-            ((false, false, none), true),
-        ];
-        for ((pin, first, wait), expected) in cases {
-            assert_eq!(
-                creating_first(pin, first, wait),
-                expected,
-                "pin {pin}, first contact {first}, wait {wait:?}"
-            );
         }
     }
 

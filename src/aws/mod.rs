@@ -46,12 +46,6 @@ pub trait CollectionApi: Send + Sync + 'static {
         tags: &Tags,
     ) -> impl Future<Output = Result<CreateOutcome, AwsError>> + Send;
 
-    /// How long a CreateCollection for `target` would wait on the client-side limiter if it were
-    /// sent now (nothing is reserved): whether a person should first be told it is queued.
-    fn create_wait(&self, _target: &Target) -> Duration {
-        Duration::ZERO
-    }
-
     /// A background describe (a resync) runs only on spare budget; see [`Described::Deferred`].
     fn describe(
         &self,

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_rekognition::error::{ProvideErrorMetadata, SdkError};
@@ -215,11 +214,6 @@ impl SdkCollectionApi {
 }
 
 impl CollectionApi for SdkCollectionApi {
-    fn create_wait(&self, target: &Target) -> Duration {
-        self.limiter(target, "CreateCollection")
-            .wait_at(Instant::now())
-    }
-
     async fn create(
         &self,
         target: &Target,
