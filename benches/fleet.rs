@@ -6,9 +6,10 @@
 //! `cargo bench --bench fleet` runs the full benchmark (release build, about half an hour on two
 //! cores); FLEET_PARTS picks parts of it. `FLEET_SCALE=small cargo test --bench fleet` runs the same scenarios at a small scale
 //! (the README's test command does, so the benchmark cannot rot); its figures are printed, never
-//! asserted.
+//! asserted. Each burst also draws a chart of itself (see `chart`).
 
 use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,9 @@ use rekognition_emulator::quota::QuotaUpdate;
 use rekognition_operator::crd::{CollectionSpec, RekognitionCollection};
 use testbed::{BackgroundEmulator, ControlPlane, ControlPlaneOptions};
 use tokio::sync::Notify;
+
+#[path = "fleet/chart.rs"]
+mod chart;
 
 /// How big each scenario is.
 struct Scale {
@@ -153,12 +157,83 @@ impl Tracker {
     fn ready_at(&self, name: &str) -> Option<Instant> {
         self.seen.lock().expect("lock").ready_at.get(name).copied()
     }
+
+    /// When each object became Ready, in seconds since `since`, earliest first.
+    fn ready_times(&self, since: Instant) -> Vec<f64> {
+        let seen = self.seen.lock().expect("lock");
+        let mut times: Vec<f64> = seen
+            .ready_at
+            .values()
+            .map(|at| at.saturating_duration_since(since).as_secs_f64())
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times
+    }
 }
 
 impl Drop for Tracker {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// The operator's client-side rate limit for CreateCollection over a burst, scraped from its
+/// /metrics every 250 ms (the limiter's own view, which no emulator counter shows).
+struct RateScraper {
+    samples: Arc<Mutex<Vec<(f64, f64)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RateScraper {
+    fn start(metrics: SocketAddr, since: Instant) -> Self {
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let into = samples.clone();
+        let task = tokio::spawn(async move {
+            let url = format!("http://{metrics}/metrics");
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(1))
+                .build()
+                .expect("HTTP client");
+            let mut ticks = tokio::time::interval(Duration::from_millis(250));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                // Nothing until the operator listens and its first create made the limiter.
+                if let Some(rate) = create_rate_limit(&client, &url).await {
+                    let at = since.elapsed().as_secs_f64();
+                    into.lock().expect("lock").push((at, rate));
+                }
+            }
+        });
+        Self { samples, task }
+    }
+
+    /// Stops scraping; answers (seconds since the start, calls/s) pairs.
+    fn stop(&self) -> Vec<(f64, f64)> {
+        self.task.abort();
+        std::mem::take(&mut self.samples.lock().expect("lock"))
+    }
+}
+
+impl Drop for RateScraper {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `rekognition_operator_aws_rate_limit` for CreateCollection (the bench's one account and
+/// region), or None where the scrape failed or the limiter does not exist yet.
+async fn create_rate_limit(client: &reqwest::Client, url: &str) -> Option<f64> {
+    let text = client.get(url).send().await.ok()?.text().await.ok()?;
+    text.lines()
+        .filter(|line| line.starts_with("rekognition_operator_aws_rate_limit{"))
+        .filter(|line| line.contains(r#"operation="CreateCollection""#))
+        .find_map(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+/// A local address nobody listens on now, for an operator's /metrics.
+fn free_local_addr() -> Result<SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
 /// The shared control plane and how to start operators on it.
@@ -250,14 +325,27 @@ impl Bench {
         })
     }
 
+    /// Starts the operator with `extra` flags and no metrics endpoint; answers its pid.
     fn start_operator(&self, stage: &mut Stage, extra: &[&str]) -> Result<u32> {
+        self.spawn_operator(stage, "off", extra)
+    }
+
+    /// Starts the operator on default flags with /metrics on a free local port, for a burst's
+    /// chart of its rate limit; answers the address.
+    fn start_operator_with_metrics(&self, stage: &mut Stage) -> Result<SocketAddr> {
+        let addr = free_local_addr()?;
+        self.spawn_operator(stage, &addr.to_string(), &[])?;
+        Ok(addr)
+    }
+
+    fn spawn_operator(&self, stage: &mut Stage, metrics_addr: &str, extra: &[&str]) -> Result<u32> {
         let mut command = Command::new(env!("CARGO_BIN_EXE_rekognition-operator"));
         command
             .args([
                 "--namespace",
                 &stage.ns,
                 "--metrics-addr",
-                "off",
+                metrics_addr,
                 "--log-level",
                 "warn",
             ])
@@ -352,8 +440,8 @@ fn names(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}-{i:05}")).collect()
 }
 
-/// A burst of new objects under an emulator quota, operator on default flags; then, at the
-/// default quota, their deletion.
+/// A burst of new objects under an emulator quota, operator on default flags, charted (see
+/// `chart`); then, at the default quota, their deletion.
 async fn burst(
     bench: &mut Bench,
     n: usize,
@@ -362,11 +450,12 @@ async fn burst(
     delete: bool,
 ) -> Result<()> {
     let mut stage = bench.stage(quota).await?;
-    bench.start_operator(&mut stage, &[])?;
+    let metrics = bench.start_operator_with_metrics(&mut stage)?;
     let objects = names("burst", n);
     let ideal = n as f64 / quota;
     let writes_before = bench.api_writes().await?;
     let started = Instant::now();
+    let scraper = RateScraper::start(metrics, started);
     stage.create_all(&objects).await?;
     stage
         .tracker
@@ -377,12 +466,20 @@ async fn burst(
         )
         .await?;
     let secs = started.elapsed().as_secs_f64();
+    let rate = scraper.stop();
     let writes_ready = bench.api_writes().await?;
     let (total, throttled, by_op) = stage.calls().await?;
     let creates = by_op.get("CreateCollection").copied().unwrap_or(0);
     // Nothing more is written once every object is Ready, until something changes.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let writes_after = bench.api_writes().await?;
+    let trace = chart::BurstTrace {
+        objects: n,
+        quota,
+        ready: stage.tracker.ready_times(started),
+        rate,
+    };
+    println!("burst chart: {}", trace.write(&chart::dir())?.display());
     let (target_ratio, target_share) = ("≤ 1.05", "≤ 3 %");
     let scenario = format!("burst: {n} new objects, quota {quota}/s per operation");
     rows.push(Row {
