@@ -226,8 +226,13 @@ impl Drop for RateScraper {
 /// region), or None where the scrape failed or the limiter does not exist yet.
 async fn create_rate_limit(client: &reqwest::Client, url: &str) -> Option<f64> {
     let text = client.get(url).send().await.ok()?.text().await.ok()?;
+    create_sample(&text, "rekognition_operator_aws_rate_limit")
+}
+
+/// The value of the CreateCollection sample of the metric `name` in a /metrics text.
+fn create_sample(text: &str, name: &str) -> Option<f64> {
     text.lines()
-        .filter(|line| line.starts_with("rekognition_operator_aws_rate_limit{"))
+        .filter(|line| line.strip_prefix(name).is_some_and(|l| l.starts_with('{')))
         .filter(|line| line.contains(r#"operation="CreateCollection""#))
         .find_map(|line| line.rsplit(' ').next()?.parse().ok())
 }
@@ -887,12 +892,7 @@ fn percentile(values: &[f64], q: f64) -> f64 {
 /// Seconds CreateCollection calls have waited for the operator's limiter so far.
 async fn create_limiter_wait(client: &reqwest::Client, url: &str) -> Result<f64> {
     let text = client.get(url).send().await?.text().await?;
-    Ok(text
-        .lines()
-        .filter(|line| line.starts_with("rekognition_operator_rate_limiter_wait_seconds_sum{"))
-        .filter(|line| line.contains(r#"operation="CreateCollection""#))
-        .find_map(|line| line.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0.0))
+    Ok(create_sample(&text, "rekognition_operator_rate_limiter_wait_seconds_sum").unwrap_or(0.0))
 }
 
 #[tokio::main]

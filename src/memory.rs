@@ -5,7 +5,7 @@
 //! leave when they hold nothing, and [`Memory::retain`] (run against the watch cache) drops those
 //! of objects that are gone, so deleted objects leave nothing behind.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,9 @@ struct Entry {
     /// When this process last read (or set, creating it) the collection's tags, and for which
     /// collection (the reconciler's proof key: identity, region, collection ID).
     tags_read_at: Option<(Instant, u64)>,
+    /// Its due resync was triggered ([`Memory::due_resyncs`]); the reconcile that follows
+    /// settles it again.
+    resync_triggered: bool,
 }
 
 impl Entry {
@@ -77,12 +80,36 @@ impl Memory {
 
     /// The object finished a reconcile at `generation` and next waits for `due`.
     pub fn settle(&self, uid: &str, generation: i64, due: Due) {
-        self.update(uid, |e| e.settled = Some((generation, due)));
+        self.update(uid, |e| {
+            e.settled = Some((generation, due));
+            e.resync_triggered = false;
+        });
     }
 
     /// The next trigger reconciles the object in full.
     pub fn unsettle(&self, uid: &str) {
-        self.update(uid, |e| e.settled = None);
+        self.update(uid, |e| {
+            e.settled = None;
+            e.resync_triggered = false;
+        });
+    }
+
+    /// The objects whose resync is due at `now` and not yet triggered; each is answered once
+    /// until it settles again. Keeping the due times here rather than one timer per object in
+    /// the controller's scheduler is most of a settled object's memory saved.
+    pub fn due_resyncs(&self, now: Instant) -> HashSet<String> {
+        let mut entries = self.lock();
+        let mut due = HashSet::new();
+        for (uid, entry) in entries.iter_mut() {
+            if let Some((_, Due::At(at))) = entry.settled
+                && at <= now
+                && !entry.resync_triggered
+            {
+                entry.resync_triggered = true;
+                due.insert(uid.clone());
+            }
+        }
+        due
     }
 
     /// A reconcile succeeded: the next failure backs off from the start again.
@@ -111,6 +138,7 @@ impl Memory {
             delay = bounds.delay(e.failures, &mut rand::rng());
             e.failures = e.failures.saturating_add(1);
             e.settled = None;
+            e.resync_triggered = false;
             e.backoff_until = Some((generation, now + delay));
         });
         delay
@@ -201,6 +229,28 @@ mod tests {
         memory.retain(|uid| uid == "d");
         assert_eq!(memory.len(), 1);
         assert_eq!(memory.recall("d").settled, Some((1, Due::SpecChange)));
+    }
+
+    #[test]
+    fn a_due_resync_is_answered_once_until_the_object_settles_again() {
+        let memory = Memory::new(policy());
+        let now = Instant::now();
+        memory.settle("due", 1, Due::At(now));
+        memory.settle("later", 1, Due::At(now + Duration::from_secs(60)));
+        memory.settle("spec", 1, Due::SpecChange);
+        memory.failed("failed", 1, BackoffClass::Transient, now);
+        assert_eq!(memory.due_resyncs(now), HashSet::from(["due".to_owned()]));
+        assert!(memory.due_resyncs(now).is_empty(), "triggered once");
+        memory.settle("due", 1, Due::At(now + Duration::from_secs(1)));
+        let later = now + Duration::from_secs(60);
+        assert_eq!(
+            memory.due_resyncs(later),
+            HashSet::from(["due".to_owned(), "later".to_owned()])
+        );
+        // A failure in between: its backoff brings it back, and its next settle is due again.
+        memory.failed("due", 1, BackoffClass::Transient, later);
+        memory.settle("due", 1, Due::At(later));
+        assert_eq!(memory.due_resyncs(later), HashSet::from(["due".to_owned()]));
     }
 
     #[test]

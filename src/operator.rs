@@ -7,10 +7,11 @@ use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::Reporter;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use tracing::{info, warn};
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -324,14 +325,21 @@ impl Operator {
             .modify(trim)
             .reflect(writer)
             .applied_objects();
+        let (resyncs, due) = futures::channel::mpsc::unbounded();
         let controller = Controller::for_stream(objects, store.clone())
             .with_config(controller::Config::default().concurrency(self.concurrency))
             // Objects refused for want of a mapping are checked again when it changes; every
             // other object's gate answers without an AWS call.
-            .reconcile_all_on(self.context.accounts.changes());
+            .reconcile_all_on(self.context.accounts.changes())
+            .reconcile_on(due);
         self.context.metrics.attach_store(Some(store.clone()));
         self.context.objects.attach(Some(store.clone()));
         let sweep = tokio::spawn(sweep_memory(store.clone(), self.context.memory.clone()));
+        let trigger = tokio::spawn(trigger_resyncs(
+            store.clone(),
+            self.context.memory.clone(),
+            resyncs,
+        ));
         // The inventory runs while this replica leads, on this term's watch cache.
         let inventory = self.inventory.clone().map(|settings| {
             tokio::spawn(crate::inventory::run(
@@ -374,6 +382,7 @@ impl Operator {
         }
         ready.abort();
         sweep.abort();
+        trigger.abort();
         if let Some(inventory) = inventory {
             inventory.abort();
         }
@@ -484,6 +493,40 @@ const OWN_ANNOTATIONS: &str = "rekognition.aws-operators.dev/";
 
 /// How often the per-object memory is matched against the watch cache.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How often the per-object memory is looked through for resyncs that are due.
+const RESYNC_TICK: Duration = Duration::from_millis(250);
+
+/// Triggers every settled object's resync when it is due. The due times live in the per-object
+/// memory, not as one timer per object in the controller's scheduler (a delay-queue slot and two
+/// map entries, each with a copy of the object's reference: over half a KiB per object); the
+/// scheduler holds only the objects waiting on something short, a backoff or a deferred resync.
+async fn trigger_resyncs(
+    store: reflector::Store<RekognitionCollection>,
+    memory: Arc<Memory>,
+    resyncs: futures::channel::mpsc::UnboundedSender<ObjectRef<RekognitionCollection>>,
+) {
+    let mut tick = tokio::time::interval(RESYNC_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let due = memory.due_resyncs(Instant::now());
+        if due.is_empty() {
+            continue;
+        }
+        for obj in store.state() {
+            if obj
+                .metadata
+                .uid
+                .as_ref()
+                .is_some_and(|uid| due.contains(uid))
+                && resyncs.unbounded_send(ObjectRef::from_obj(&*obj)).is_err()
+            {
+                return;
+            }
+        }
+    }
+}
 
 /// Drops the memory of objects that left the watch cache, including those deleted without a
 /// finalizer (the controller never hears of them).

@@ -122,9 +122,10 @@ pub async fn reconcile<A: CollectionApi>(
     ) {
         Gate::Run(priority) => priority,
         Gate::Sleep(after) => return Ok(Action::requeue(after)),
+        // The resync trigger (`operator::trigger_resyncs`) brings it back when due.
         Gate::Resync(after) => {
             ctx.memory.settle(&uid, generation, Due::At(now + after));
-            return Ok(Action::requeue(after));
+            return Ok(Action::await_change());
         }
         Gate::AwaitChange => return Ok(Action::await_change()),
     };
@@ -459,7 +460,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                         self.ctx
                             .memory
                             .settle(uid, generation, Due::At(Instant::now() + after));
-                        Action::requeue(after)
+                        Action::await_change()
                     }
                 }));
             }

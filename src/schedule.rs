@@ -157,12 +157,13 @@ pub fn after_finish(reason: ReadyReason, phase: Duration) -> Comeback {
 pub enum Gate {
     /// Reconcile now; AWS calls carry this priority.
     Run(Priority),
-    /// No AWS call: wait this long (the backoff, or the next resync already remembered).
+    /// No AWS call: wait this long (a backoff).
     Sleep(Duration),
     /// No AWS call: the object was reconciled at this generation before (the status says so) and
     /// is next due after this long; remember that.
     Resync(Duration),
-    /// No AWS call until the object changes.
+    /// No AWS call until the object changes, or its resync remembered in the per-object memory is
+    /// due (the operator's resync trigger wakes it then).
     AwaitChange,
 }
 
@@ -210,7 +211,7 @@ pub fn gate(
         Some((settled, Due::SpecChange)) if settled == generation => Gate::AwaitChange,
         Some((settled, Due::At(due))) if settled == generation => {
             if due > now {
-                Gate::Sleep(due - now)
+                Gate::AwaitChange
             } else {
                 Gate::Run(Priority::Background)
             }
@@ -274,7 +275,7 @@ mod tests {
                 Gate::AwaitChange,
             ),
             (
-                "own status write after settling: sleep until due",
+                "own status write after settling: the resync trigger wakes it when due",
                 1,
                 false,
                 Recorded::Unsettled,
@@ -282,7 +283,7 @@ mod tests {
                     settled: Some((1, Due::At(at(now, 30)))),
                     ..fresh
                 },
-                Gate::Sleep(Duration::from_secs(30)),
+                Gate::AwaitChange,
             ),
             (
                 "resync due: background",
@@ -470,7 +471,7 @@ mod tests {
                 false,
                 pause(false, None),
                 settled,
-                Gate::Sleep(Duration::from_secs(300)),
+                Gate::AwaitChange,
             ),
             (
                 "a stale copy of a released object stays quiet even if paused",
