@@ -83,6 +83,9 @@ fn mib(kib: u64) -> String {
 /// What the benchmark sees of its objects, kept current by a watch.
 #[derive(Default)]
 struct Seen {
+    /// The watch listed the namespace and is live: every change from here on is seen as it
+    /// happens.
+    synced: bool,
     present: HashSet<String>,
     ready: HashSet<String>,
     ready_at: HashMap<String, Instant>,
@@ -117,7 +120,8 @@ impl Tracker {
                         s.present.remove(&name);
                         s.ready.remove(&name);
                     }
-                    watcher::Event::Init | watcher::Event::InitDone => {}
+                    watcher::Event::InitDone => s.synced = true,
+                    watcher::Event::Init => {}
                 }
                 drop(s);
                 notify.notify_waiters();
@@ -322,6 +326,15 @@ impl Bench {
         let emulator = BackgroundEmulator::start(config)?;
         let api: Api<RekognitionCollection> = Api::namespaced(client, &ns);
         let tracker = Tracker::start(api.clone());
+        // A scenario's clock starts once the benchmark's own watch is live, so that every Ready
+        // is timed when it happens, not when a late first list finds it.
+        tracker
+            .until(
+                "the benchmark's watch synced",
+                Duration::from_secs(60),
+                |s| s.synced,
+            )
+            .await?;
         Ok(Stage {
             ns,
             api,
