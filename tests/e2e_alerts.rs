@@ -70,7 +70,10 @@ impl Bed {
     /// on the test's Lease; with `broken_credentials`, IRSA set up wrong and no other credentials.
     async fn operator(&self, broken_credentials: bool) -> Result<testbed::OperatorProcess> {
         let mut options = self.world.operator_process_options(self.dir.path()).await?;
-        // A ceiling of 1 call/s instead of the usual one, so a burst waits for the limiter.
+        // A ceiling of 1 call/s instead of the usual one, so a burst waits for the limiter. The
+        // ceiling itself too: from a start of 1/s alone the limiter doubles every quarter second
+        // while callers wait, and on a quiet machine it reached 100/s before a resync backlog
+        // could build.
         if let Some(at) = options.args.iter().position(|a| a == "--aws-rate") {
             options.args.drain(at..at + 2);
         }
@@ -79,6 +82,8 @@ impl Bed {
                 "--metrics-addr",
                 &self.metrics_addr,
                 "--aws-rate",
+                "1",
+                "--aws-rate-ceiling",
                 "1",
                 "--resync-interval",
                 "1s",
