@@ -6,8 +6,9 @@
 //! finds the real one:
 //!
 //! - **Slow start.** Until AWS first throttles, a bucket whose callers keep it busy doubles its
-//!   rate every quarter second, up to the ceiling: an account whose quota was raised is used at
-//!   its quota within a second or two, without configuration.
+//!   rate every eighth of a second, up to the ceiling: an account whose quota was raised is used
+//!   at its quota within a second, without configuration. Callers already waiting are served at
+//!   the rate that holds when their turn comes, not the one they queued at.
 //! - **Throttled.** AWS's quotas are fixed-rate token buckets, so what AWS accepted over the last
 //!   second while it throttled is the quota. The rate drops to `BETA` times that measured rate
 //!   (never above the rate in use) and the bucket's burst is gone. Calls in flight are throttled
@@ -86,7 +87,9 @@ const ROUGH_MIN_CALLS: usize = 2;
 /// While the estimate is rough, the rate grows this much each second until the next throttle.
 const ROUGH_GROWTH: f64 = 3.0;
 /// Slow start doubles the rate this often while callers keep the bucket busy.
-const SLOW_START_STEP: Duration = Duration::from_millis(250);
+const SLOW_START_STEP: Duration = Duration::from_millis(125);
+/// A waiting foreground caller looks at the rate again this often.
+const RECHECK: Duration = Duration::from_millis(100);
 /// The window over which successful calls are counted to measure what AWS accepts.
 const MEASURE_WINDOW: Duration = Duration::from_millis(1000);
 /// The rate never drops below this fraction of the starting rate.
@@ -168,6 +171,17 @@ struct Bucket {
     /// Counts the throttles that lowered the rate: a foreground caller whose slot was reserved
     /// in an earlier one takes a new slot at the lower rate.
     epoch: u64,
+    /// Tokens credited since the bucket was made. A waiting foreground caller's turn comes when
+    /// this reaches its ticket, however the rate changed while it waited.
+    credited: f64,
+}
+
+/// A foreground caller's place in the queue.
+#[derive(Clone, Copy, Debug)]
+struct Ticket {
+    /// Its token is there once `credited` reaches this.
+    turn: f64,
+    epoch: u64,
 }
 
 impl RateLimiter {
@@ -186,6 +200,7 @@ impl RateLimiter {
                 successes: VecDeque::new(),
                 background_next: now,
                 epoch: 0,
+                credited: 0.0,
             }),
         }
     }
@@ -208,41 +223,82 @@ impl RateLimiter {
             return Duration::ZERO;
         }
         let mut waited = Duration::ZERO;
-        loop {
-            let (wait, epoch) = self.reserve_in_epoch(Instant::now());
-            if wait.is_zero() {
-                return waited;
+        'queue: loop {
+            let (mut wait, ticket) = self.take_ticket(Instant::now());
+            while !wait.is_zero() {
+                // Looks again at least every RECHECK: the rate may have risen meanwhile.
+                let nap = wait.min(RECHECK);
+                tokio::time::sleep(nap).await;
+                waited += nap;
+                match self.until_turn(ticket, Instant::now()) {
+                    Some(left) => wait = left,
+                    // AWS throttled while this caller slept: its place was counted at a rate that
+                    // no longer holds, and sending now would be throttled too.
+                    None => continue 'queue,
+                }
             }
-            tokio::time::sleep(wait).await;
-            waited += wait;
-            if self.lock().epoch == epoch {
-                return waited;
-            }
-            // AWS throttled while this caller slept: its slot was spaced at a rate that no
-            // longer holds, and sending now would be throttled too.
+            return waited;
         }
     }
 
-    /// Reserves one foreground token at `now` and returns how long until it is available.
+    /// Reserves one foreground token at `now` and returns how long until it is available at the
+    /// current rate.
     pub fn reserve(&self, now: Instant) -> Duration {
-        self.reserve_in_epoch(now).0
+        self.take_ticket(now).0
     }
 
-    /// [`Self::reserve`], and the throttle epoch the slot belongs to.
-    fn reserve_in_epoch(&self, now: Instant) -> (Duration, u64) {
+    /// Reserves one foreground token at `now`: how long until it is there at the current rate,
+    /// and the caller's place in the queue.
+    fn take_ticket(&self, now: Instant) -> (Duration, Ticket) {
         if !self.limit.enabled() {
-            return (Duration::ZERO, 0);
+            return (
+                Duration::ZERO,
+                Ticket {
+                    turn: 0.0,
+                    epoch: 0,
+                },
+            );
         }
         let mut bucket = self.lock();
         self.advance(&mut bucket, now);
         bucket.tokens -= 1.0;
-        let wait = if bucket.tokens >= 0.0 {
+        // While tokens are owed, every credit pays them off in order: the caller's token is
+        // there once all that is owed up to and including it has been credited.
+        let owed = (-bucket.tokens).max(0.0);
+        let ticket = Ticket {
+            turn: bucket.credited + owed,
+            epoch: bucket.epoch,
+        };
+        if owed > 0.0 {
+            bucket.busy = true;
+        }
+        (Self::time_for(owed, bucket.rate), ticket)
+    }
+
+    /// How long until `ticket`'s token is there at the current rate (zero: now), or None if AWS
+    /// throttled since it was taken and the caller must queue again.
+    fn until_turn(&self, ticket: Ticket, now: Instant) -> Option<Duration> {
+        let mut bucket = self.lock();
+        self.advance(&mut bucket, now);
+        if bucket.epoch != ticket.epoch {
+            return None;
+        }
+        let owed = ticket.turn - bucket.credited;
+        if owed > 0.0 {
+            // A caller still waiting keeps the bucket busy: slow start goes on climbing.
+            bucket.busy = true;
+        }
+        Some(Self::time_for(owed, bucket.rate))
+    }
+
+    /// The time `tokens` take at `rate`; below a millisecond counts as none.
+    fn time_for(tokens: f64, rate: f64) -> Duration {
+        let secs = tokens / rate;
+        if secs < 0.001 {
             Duration::ZERO
         } else {
-            bucket.busy = true;
-            Duration::from_secs_f64(-bucket.tokens / bucket.rate)
-        };
-        (wait, bucket.epoch)
+            Duration::from_secs_f64(secs)
+        }
     }
 
     /// A background call: takes a free token if one is there (none is while a foreground call
@@ -274,6 +330,7 @@ impl RateLimiter {
         let elapsed = now
             .saturating_duration_since(bucket.refilled_at)
             .as_secs_f64();
+        bucket.credited += elapsed * bucket.rate;
         bucket.tokens =
             (bucket.tokens + elapsed * bucket.rate).min(f64::from(self.limit.burst.max(1)));
         bucket.refilled_at = now;

@@ -71,7 +71,7 @@ impl Bed {
     async fn operator(&self, broken_credentials: bool) -> Result<testbed::OperatorProcess> {
         let mut options = self.world.operator_process_options(self.dir.path()).await?;
         // A ceiling of 1 call/s instead of the usual one, so a burst waits for the limiter. The
-        // ceiling itself too: from a start of 1/s alone the limiter doubles every quarter second
+        // ceiling itself too: from a start of 1/s alone the limiter doubles every eighth of a second
         // while callers wait, and on a quiet machine it reached 100/s before a resync backlog
         // could build.
         if let Some(at) = options.args.iter().position(|a| a == "--aws-rate") {

@@ -184,6 +184,71 @@ fn slow_start_doubles_only_while_callers_wait() {
     assert_eq!(l.current_rate_at(t), 100.0);
 }
 
+/// Drives `calls` successful foreground calls from `workers` concurrent callers, as the
+/// operator's workers make them: each takes a ticket, looks again every `RECHECK` while it waits
+/// (as `acquire` does), then sends; AWS answers after `latency`, and a throttled call is sent
+/// again. Virtual time; answers the seconds until the last success and the throttled calls.
+fn saturate_concurrently(
+    limiter: &RateLimiter,
+    quota: &mut Quota,
+    start: Instant,
+    calls: u32,
+    workers: usize,
+    latency: Duration,
+) -> (f64, u32) {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    enum Next {
+        Queue,
+        Check(Ticket),
+        Answer(bool),
+    }
+    // (when, worker); what each worker does next.
+    let mut events: BinaryHeap<Reverse<(Instant, usize)>> =
+        (0..workers).map(|w| Reverse((start, w))).collect();
+    let mut next: Vec<Next> = (0..workers).map(|_| Next::Queue).collect();
+    let (mut done, mut throttled, mut last) = (0, 0, start);
+    while done < calls {
+        let Reverse((now, w)) = events.pop().expect("a worker has something to do");
+        let wait = match std::mem::replace(&mut next[w], Next::Queue) {
+            Next::Queue => {
+                let (wait, ticket) = limiter.take_ticket(now);
+                Some((wait, ticket))
+            }
+            Next::Check(ticket) => match limiter.until_turn(ticket, now) {
+                Some(wait) => Some((wait, ticket)),
+                None => {
+                    // Throttled meanwhile: queue again now.
+                    events.push(Reverse((now, w)));
+                    None
+                }
+            },
+            Next::Answer(ok) => {
+                if ok {
+                    limiter.on_success_at(now);
+                    done += 1;
+                    last = now;
+                } else {
+                    limiter.on_throttle_at(now);
+                    throttled += 1;
+                }
+                events.push(Reverse((now, w)));
+                None
+            }
+        };
+        if let Some((wait, ticket)) = wait {
+            if wait.is_zero() {
+                next[w] = Next::Answer(quota.take(now));
+                events.push(Reverse((now + latency, w)));
+            } else {
+                next[w] = Next::Check(ticket);
+                events.push(Reverse((now + wait.min(RECHECK), w)));
+            }
+        }
+    }
+    (last.duration_since(start).as_secs_f64(), throttled)
+}
+
 #[test]
 fn a_burst_of_a_thousand_calls_finds_any_quota_within_five_percent_of_it() {
     // The operator's defaults: 4.5/s to start, a burst of 4, the ceiling at 100/s; AWS's side
@@ -275,4 +340,28 @@ async fn a_caller_queued_before_a_throttle_takes_a_slot_at_the_lower_rate() {
     l.on_throttle();
     let waited = queued.await.expect("caller");
     assert!(waited >= Duration::from_millis(200), "waited {waited:?}");
+}
+
+#[test]
+fn eight_workers_find_any_quota_within_five_percent_of_it() {
+    // The operator's default eight workers, each call answered 20 ms after it is sent; the
+    // limiter's defaults and AWS's burst of 5 as above. Callers that queued while the rate was
+    // low are served at the rate that holds when their turn comes, not at the one they queued at
+    // (served at the old rate, the 50/s burst took 1.040 here). Within 1.025 here leaves the
+    // real operator's start-up room under the benchmark's 1.05.
+    for quota in [2.0, 5.0, 20.0, 50.0] {
+        let start = Instant::now();
+        let l = RateLimiter::new(limit(4.5, 100.0, 4), start);
+        let mut aws = Quota::new(quota, 5.0, start);
+        let calls = 1000;
+        let (secs, throttled) =
+            saturate_concurrently(&l, &mut aws, start, calls, 8, Duration::from_millis(20));
+        let ratio = secs / (f64::from(calls) / quota);
+        let share = f64::from(throttled) / f64::from(calls + throttled);
+        assert!(
+            ratio <= 1.025 && share <= 0.03,
+            "quota {quota}/s: {calls} calls took {secs:.1} s (ratio {ratio:.3}), {throttled} throttled ({:.2}%)",
+            share * 100.0
+        );
+    }
 }
