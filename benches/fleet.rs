@@ -5,7 +5,8 @@
 //!
 //! `cargo bench --bench fleet` runs the full benchmark (release build, about half an hour on two
 //! cores); FLEET_PARTS picks parts of it, and FLEET_OPERATOR another build of the operator (the
-//! image's size-optimised one, say). `FLEET_SCALE=small cargo test --bench fleet` runs the same
+//! image's size-optimised one, say), FLEET_OPERATOR_LOGS a directory for the operators' logs.
+//! `FLEET_SCALE=small cargo test --bench fleet` runs the same
 //! scenarios at a small scale (the README's test command does, so the benchmark cannot rot); its
 //! figures are printed, never asserted. Each burst also draws a chart of itself (see `chart`).
 
@@ -362,6 +363,16 @@ impl Bench {
         // (`target/container/rekognition-operator` after scripts/image.sh).
         let binary = std::env::var_os("FLEET_OPERATOR")
             .unwrap_or_else(|| env!("CARGO_BIN_EXE_rekognition-operator").into());
+        // FLEET_OPERATOR_LOGS=DIR keeps each operator's log, at debug level, as DIR/NAMESPACE.log.
+        let logs = std::env::var_os("FLEET_OPERATOR_LOGS").map(PathBuf::from);
+        let (level, stderr) = match &logs {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)?;
+                let file = std::fs::File::create(dir.join(format!("{}.log", stage.ns)))?;
+                ("debug", Stdio::from(file))
+            }
+            None => ("warn", Stdio::null()),
+        };
         let mut command = Command::new(binary);
         command
             .args([
@@ -370,13 +381,13 @@ impl Bench {
                 "--metrics-addr",
                 metrics_addr,
                 "--log-level",
-                "warn",
+                level,
             ])
             .args(extra)
             .env("KUBECONFIG", &self.kubeconfig)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(stderr);
         for (key, value) in stage.emulator.env() {
             command.env(key, value);
         }

@@ -21,7 +21,10 @@ claim_target_dir
 bin_dir=$(tools/envtest/build.sh)
 kubectl="$bin_dir/kubectl"
 cargo build --quiet --locked -p testbed --bin testbed
-cargo build --quiet --locked --features dhat-heap --bin rekognition-operator
+# Optimised, with line tables and symbols so the profile names its frames: the debug build with
+# the profiling allocator is too slow to reach 10,000 objects.
+CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
+  cargo build --quiet --locked --release --features dhat-heap --bin rekognition-operator
 
 out=$(mktemp -d)
 pids=()
@@ -46,7 +49,7 @@ export KUBECONFIG="$out/kubeconfig"
 . "$out/aws.env"
 
 mkdir -p "$out/profile"
-(cd "$out/profile" && exec "$CARGO_TARGET_DIR/debug/rekognition-operator" --metrics-addr off \
+(cd "$out/profile" && exec "$CARGO_TARGET_DIR/release/rekognition-operator" --metrics-addr off \
   --aws-rate 500 --aws-rate-ceiling 500 --aws-burst 500 --log-level warn) 2>"$out/operator.log" &
 operator=$!
 
@@ -68,7 +71,8 @@ spec:
 EOF
 echo "applying $count objects" >&2
 "$kubectl" apply -f "$out/objects.yaml" >/dev/null
-"$kubectl" wait --for=condition=Ready --timeout=900s rekcol --all >/dev/null
+# The profiling allocator records a backtrace per allocation: a few objects a second.
+"$kubectl" wait --for=condition=Ready --timeout="$((300 + count))s" rekcol --all >/dev/null
 # Ready is the last write until the first resync: what the operator holds from here on.
 sleep 5
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$operator/status")
@@ -100,4 +104,18 @@ for pp in profile["pps"]:
 print("largest allocation sites at the heap's peak:")
 for name, bytes_ in by_site.most_common(15):
     print(f"  {bytes_/1048576:8.2f} MiB  {bytes_/count:8.0f} B/object  {name}")
+# The same sites with the first frame of the operator or kube-runtime above them: who holds them.
+def holder(pp):
+    names = [frames[f].split(": ", 1)[-1].split(" (")[0] for f in pp["fs"]]
+    here = site(pp)
+    for n in names:
+        if ("rekognition_operator::" in n or "kube_runtime::" in n) and n[:60] not in here:
+            return n[:100]
+    return "?"
+by_holder = collections.Counter()
+for pp in profile["pps"]:
+    by_holder[(site(pp)[:90], holder(pp))] += pp["gb"]
+print("largest sites by their holder:")
+for (name, who), bytes_ in by_holder.most_common(20):
+    print(f"  {bytes_/1048576:8.2f} MiB  {bytes_/count:8.0f} B/object  {name}  <-  {who}")
 EOF
