@@ -683,7 +683,7 @@ fn deployment_runs_the_operator_as_configured() -> Result<()> {
     );
     assert_eq!(config.log_format, Some(LogFormat::Json));
     assert_eq!(config.resync_interval.as_secs(), 600);
-    assert_eq!(config.concurrency, 8);
+    assert_eq!(config.concurrency, 16);
     assert_eq!(config.aws_rate, 4.5);
     assert_eq!(config.aws_rate_ceiling, 100.0);
     assert_eq!(config.aws_burst, 4);
