@@ -28,7 +28,7 @@ pub use control_plane::{ApiServerStop, ControlPlane, ControlPlaneOptions};
 pub use emulator::{
     BackgroundEmulator, aws_env_lines, emulator_config, with_generated_credentials,
 };
-pub use process::{CRASH_AT_ENV, OperatorOptions, OperatorProcess, killed_by_sigkill};
+pub use process::{CRASH_AT_ENV, OperatorOptions, OperatorProcess, killed_by_sigkill, log_tail};
 pub use rustix::process::Signal;
 pub use shared::{SharedTestbed, TestNamespace, shared};
 pub use wait::{Satisfied, wait_until};

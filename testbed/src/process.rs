@@ -29,7 +29,8 @@ pub struct OperatorOptions {
     pub binary: PathBuf,
     /// The kubeconfig it uses (`KUBECONFIG`).
     pub kubeconfig: PathBuf,
-    /// Its flags; `--metrics-addr` is added on a free loopback port unless given here.
+    /// Its flags; unless given here, `--metrics-addr 127.0.0.1:0` is added and the port the
+    /// operator bound is read from its log.
     pub args: Vec<String>,
     /// Its environment, on top of this process's (AWS endpoint and keys, crash point, …).
     pub env: Vec<(String, String)>,
@@ -86,30 +87,30 @@ impl OperatorOptions {
 pub struct OperatorProcess {
     child: Child,
     pid: u32,
-    health_url: String,
+    /// The `--metrics-addr` given, or None where the operator picked a port (see `bound_addr`).
+    metrics_addr: Option<String>,
     log: PathBuf,
+    /// Where this process's lines start in the log (restarts append to one log).
+    log_start: u64,
 }
 
 impl OperatorProcess {
     /// Starts the operator. It is not ready yet: see [`OperatorProcess::wait_ready`].
     pub fn spawn(options: &OperatorOptions) -> Result<Self> {
         let mut args = options.args.clone();
-        let metrics_addr = match flag_value(&args, "--metrics-addr") {
-            Some(addr) => addr,
-            None => {
-                let port = std::net::TcpListener::bind("127.0.0.1:0")?
-                    .local_addr()?
-                    .port();
-                let addr = format!("127.0.0.1:{port}");
-                args.extend(["--metrics-addr".to_owned(), addr.clone()]);
-                addr
-            }
-        };
+        // The operator binds a port of the kernel's choosing and logs it. A port found free here
+        // and handed over could be taken meanwhile (by any process's outgoing connection), and
+        // the readiness probe would then ask whoever holds it.
+        let metrics_addr = flag_value(&args, "--metrics-addr");
+        if metrics_addr.is_none() {
+            args.extend(["--metrics-addr".to_owned(), "127.0.0.1:0".to_owned()]);
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&options.log)
             .with_context(|| format!("opening {}", options.log.display()))?;
+        let log_start = log.metadata()?.len();
         let mut command = Command::new(&options.binary);
         command
             .args(&args)
@@ -126,8 +127,9 @@ impl OperatorProcess {
         Ok(Self {
             child,
             pid,
-            health_url: format!("http://{metrics_addr}"),
+            metrics_addr,
             log: options.log.clone(),
+            log_start,
         })
     }
 
@@ -136,9 +138,13 @@ impl OperatorProcess {
         self.pid
     }
 
-    /// Base URL of its `/livez`, `/readyz` and `/metrics`.
-    pub fn health_url(&self) -> &str {
-        &self.health_url
+    /// Base URL of its `/livez`, `/readyz` and `/metrics`; empty until it has bound its port.
+    pub fn health_url(&self) -> String {
+        self.metrics_addr
+            .clone()
+            .or_else(|| bound_addr(&self.log, self.log_start))
+            .map(|addr| format!("http://{addr}"))
+            .unwrap_or_default()
     }
 
     /// Waits until `/readyz` answers 200 (its watch cache has synced); fails early, with the
@@ -148,19 +154,26 @@ impl OperatorProcess {
             .no_proxy()
             .timeout(Duration::from_secs(2))
             .build()?;
-        let url = format!("{}/readyz", self.health_url);
+        let (given, log, log_start) = (self.metrics_addr.clone(), self.log.clone(), self.log_start);
         let child = std::sync::Mutex::new(&mut self.child);
         let waited = crate::wait_until("the operator is ready", deadline, || {
             let exited = child
                 .lock()
                 .map_err(|_| anyhow::anyhow!("poisoned"))
                 .and_then(|mut c| Ok(c.try_wait()?));
-            let request = http.get(&url).send();
+            // Until the operator has logged its port, there is nobody to ask.
+            let request = given
+                .clone()
+                .or_else(|| bound_addr(&log, log_start))
+                .map(|addr| http.get(format!("http://{addr}/readyz")).send());
             async move {
                 if let Some(status) = exited? {
                     bail!("the operator exited before it was ready ({status})");
                 }
-                Ok(request.await.is_ok_and(|r| r.status().is_success()))
+                Ok(match request {
+                    Some(request) => request.await.is_ok_and(|r| r.status().is_success()),
+                    None => false,
+                })
             }
         })
         .await;
@@ -222,9 +235,7 @@ impl OperatorProcess {
 
     /// The last `lines` lines of the log, for error messages.
     pub fn log_tail(&self, lines: usize) -> String {
-        let log = self.log();
-        let all: Vec<&str> = log.lines().collect();
-        let tail = all[all.len().saturating_sub(lines)..].join("\n");
+        let tail = log_tail(&self.log(), lines);
         format!("--- last lines of {} ---\n{tail}", self.log.display())
     }
 
@@ -232,6 +243,47 @@ impl OperatorProcess {
     pub fn log_path(&self) -> &Path {
         &self.log
     }
+}
+
+/// The address an operator logged, from `start` in its log, that it serves /readyz on (the line
+/// `serving /livez, /readyz and /metrics`, field `bound`, in JSON or text logs).
+fn bound_addr(log: &Path, start: u64) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(log).ok()?;
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    text.lines()
+        .filter(|line| line.contains("serving /livez"))
+        .find_map(bound_field)
+}
+
+/// `127.0.0.1:41234` from `… "bound":"127.0.0.1:41234" …` or `… bound=127.0.0.1:41234 …`.
+fn bound_field(line: &str) -> Option<String> {
+    let after = &line[line.find("bound")? + "bound".len()..];
+    let addr: String = after
+        .trim_start_matches(['"', ':', '='])
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+        .collect();
+    addr.contains(':').then_some(addr)
+}
+
+/// The last `lines` lines of an operator's log, less the frames of a backtrace: an operator that
+/// stops on an error prints the error, then a backtrace of thirty-odd frames, and the error is
+/// what a failed run needs shown.
+pub fn log_tail(log: &str, lines: usize) -> String {
+    let kept: Vec<&str> = log.lines().filter(|line| !backtrace_frame(line)).collect();
+    kept[kept.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A line of a Rust backtrace: `  12: function` or `             at path:line:column`.
+fn backtrace_frame(line: &str) -> bool {
+    let trimmed = line.trim_start();
+    trimmed.starts_with("at ") && line.len() > trimmed.len()
+        || trimmed
+            .split_once(": ")
+            .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Whether `status` is the exit of a process killed by SIGKILL (`kill -9`, or a crash point).
@@ -265,6 +317,25 @@ mod tests {
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_bound_address_is_read_from_json_and_text_logs() {
+        let json = r#"{"timestamp":"t","level":"INFO","fields":{"message":"serving /livez, /readyz and /metrics","bound":"127.0.0.1:41234"}}"#;
+        assert_eq!(bound_field(json).as_deref(), Some("127.0.0.1:41234"));
+        let text = "2026-12-07T04:14:53Z  INFO rekognition_operator::operator: serving /livez, /readyz and /metrics bound=127.0.0.1:38591";
+        assert_eq!(bound_field(text).as_deref(), Some("127.0.0.1:38591"));
+        assert_eq!(bound_field("serving /livez, no address"), None);
+    }
+
+    #[test]
+    fn a_log_tail_leaves_out_backtrace_frames() {
+        let log = "{\"msg\":\"ready\"}\nError: listening on 127.0.0.1:1\n\nCaused by:\n    Address in use\n\nStack backtrace:\n   0: anyhow::error::new\n             at /x/error.rs:1:2\n  12: main\n";
+        assert_eq!(
+            log_tail(log, 4),
+            "Caused by:\n    Address in use\n\nStack backtrace:"
+        );
+        assert!(log_tail(log, 10).contains("Error: listening on 127.0.0.1:1"));
     }
 
     #[test]

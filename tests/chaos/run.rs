@@ -479,9 +479,9 @@ impl<'a> Run<'a> {
                 ));
             }
             logs.push_str(&format!(
-                "--- {} (last 30 lines) ---\n{}\n",
+                "--- {} (last 30 lines, backtrace frames left out) ---\n{}\n",
                 path.display(),
-                lines[lines.len().saturating_sub(30)..].join("\n")
+                testbed::log_tail(&log, 30)
             ));
         }
         format!("--- call log (writes) ---\n{calls}\n{logs}")
