@@ -284,32 +284,13 @@ impl Bench {
     /// about 5 ms): a one-off cost of the control plane, not of the operator, that fell in
     /// whichever scenario ran first. One object created and deleted before any clock starts.
     async fn warm_up(&self) -> Result<()> {
-        use k8s_openapi::api::core::v1::Namespace;
         let client = self.plane.client().await?;
         let ns = "bench-warm-up";
-        Api::<Namespace>::all(client.clone())
-            .create(
-                &PostParams::default(),
-                &Namespace {
-                    metadata: ObjectMeta {
-                        name: Some(ns.into()),
-                        ..ObjectMeta::default()
-                    },
-                    ..Namespace::default()
-                },
-            )
-            .await?;
+        create_namespace(&client, ns).await?;
         let api: Api<RekognitionCollection> = Api::namespaced(client, ns);
-        let object = RekognitionCollection {
-            metadata: ObjectMeta {
-                name: Some("warm-up".into()),
-                ..ObjectMeta::default()
-            },
-            spec: CollectionSpec::default(),
-            status: None,
-        };
         let started = Instant::now();
-        api.create(&PostParams::default(), &object).await?;
+        api.create(&PostParams::default(), &new_object("warm-up"))
+            .await?;
         println!(
             "control plane warm-up: first create of the kind took {:.2} s",
             started.elapsed().as_secs_f64()
@@ -344,22 +325,10 @@ impl Bench {
 
     /// A new namespace and an emulator with `quota` calls per second per operation (0: off).
     async fn stage(&mut self, quota: f64) -> Result<Stage> {
-        use k8s_openapi::api::core::v1::Namespace;
         self.next_ns += 1;
         let ns = format!("bench-{}", self.next_ns);
         let client = self.plane.client().await?;
-        Api::<Namespace>::all(client.clone())
-            .create(
-                &PostParams::default(),
-                &Namespace {
-                    metadata: ObjectMeta {
-                        name: Some(ns.clone()),
-                        ..ObjectMeta::default()
-                    },
-                    ..Namespace::default()
-                },
-            )
-            .await?;
+        create_namespace(&client, &ns).await?;
         let mut config = testbed::emulator_config();
         config.quota.rate_per_sec = quota;
         config.quota.burst = 5;
@@ -440,15 +409,9 @@ impl Bench {
 
 impl Stage {
     async fn create(&self, name: &str) -> Result<()> {
-        let object = RekognitionCollection {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                ..ObjectMeta::default()
-            },
-            spec: CollectionSpec::default(),
-            status: None,
-        };
-        self.api.create(&PostParams::default(), &object).await?;
+        self.api
+            .create(&PostParams::default(), &new_object(name))
+            .await?;
         Ok(())
     }
 
@@ -507,6 +470,33 @@ impl Drop for Stage {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+async fn create_namespace(client: &kube::Client, name: &str) -> Result<()> {
+    use k8s_openapi::api::core::v1::Namespace;
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await?;
+    Ok(())
+}
+
+/// A RekognitionCollection with a default spec.
+fn new_object(name: &str) -> RekognitionCollection {
+    RekognitionCollection {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..ObjectMeta::default()
+        },
+        spec: CollectionSpec::default(),
+        status: None,
     }
 }
 
