@@ -88,7 +88,7 @@ const ROUGH_MIN_CALLS: usize = 2;
 const ROUGH_GROWTH: f64 = 3.0;
 /// Slow start doubles the rate this often while callers keep the bucket busy.
 const SLOW_START_STEP: Duration = Duration::from_millis(125);
-/// A waiting foreground caller looks at the rate again this often.
+/// A foreground caller waiting in slow start looks at the rate again this often.
 const RECHECK: Duration = Duration::from_millis(100);
 /// The window over which successful calls are counted to measure what AWS accepts.
 const MEASURE_WINDOW: Duration = Duration::from_millis(1000);
@@ -182,6 +182,10 @@ struct Ticket {
     /// Its token is there once `credited` reaches this.
     turn: f64,
     epoch: u64,
+    /// Taken in slow start, whose rate doubles while the caller waits: it looks again every
+    /// `RECHECK`. Once AWS has throttled, the rate moves slowly and a caller sleeps until its turn
+    /// at the rate it queued at, so a probe above the quota reaches AWS no sooner than before.
+    climbing: bool,
 }
 
 impl RateLimiter {
@@ -226,8 +230,12 @@ impl RateLimiter {
         'queue: loop {
             let (mut wait, ticket) = self.take_ticket(Instant::now());
             while !wait.is_zero() {
-                // Looks again at least every RECHECK: the rate may have risen meanwhile.
-                let nap = wait.min(RECHECK);
+                // In slow start, looks again at least every RECHECK: the rate doubles meanwhile.
+                let nap = if ticket.climbing {
+                    wait.min(RECHECK)
+                } else {
+                    wait
+                };
                 tokio::time::sleep(nap).await;
                 waited += nap;
                 match self.until_turn(ticket, Instant::now()) {
@@ -256,6 +264,7 @@ impl RateLimiter {
                 Ticket {
                     turn: 0.0,
                     epoch: 0,
+                    climbing: false,
                 },
             );
         }
@@ -268,6 +277,7 @@ impl RateLimiter {
         let ticket = Ticket {
             turn: bucket.credited + owed,
             epoch: bucket.epoch,
+            climbing: bucket.limit_found.is_none(),
         };
         if owed > 0.0 {
             bucket.busy = true;

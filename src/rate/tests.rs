@@ -186,7 +186,7 @@ fn slow_start_doubles_only_while_callers_wait() {
 
 /// Drives `calls` successful foreground calls from `workers` concurrent callers, as the
 /// operator's workers make them: each takes a ticket, looks again every `RECHECK` while it waits
-/// (as `acquire` does), then sends; AWS answers after `latency`, and a throttled call is sent
+/// in slow start (as `acquire` does), then sends; AWS answers after `latency`, and a throttled call is sent
 /// again. Virtual time; answers the seconds until the last success and the throttled calls.
 fn saturate_concurrently(
     limiter: &RateLimiter,
@@ -242,7 +242,12 @@ fn saturate_concurrently(
                 events.push(Reverse((now + latency, w)));
             } else {
                 next[w] = Next::Check(ticket);
-                events.push(Reverse((now + wait.min(RECHECK), w)));
+                let nap = if ticket.climbing {
+                    wait.min(RECHECK)
+                } else {
+                    wait
+                };
+                events.push(Reverse((now + nap, w)));
             }
         }
     }
