@@ -9,6 +9,7 @@
 //!   rate every eighth of a second, up to the ceiling: an account whose quota was raised is used
 //!   at its quota within a second, without configuration. Callers already waiting are served at
 //!   the rate that holds when their turn comes, not the one they queued at.
+//!   (Once AWS has throttled, a waiting caller keeps the slot it queued for.)
 //! - **Throttled.** AWS's quotas are fixed-rate token buckets, so what AWS accepted over the last
 //!   second while it throttled is the quota. The rate drops to `BETA` times that measured rate
 //!   (never above the rate in use) and the bucket's burst is gone. Calls in flight are throttled
