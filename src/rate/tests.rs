@@ -264,14 +264,27 @@ fn a_burst_of_a_thousand_calls_finds_any_quota_within_five_percent_of_it() {
         let mut aws = Quota::new(quota, 5.0, start);
         let calls = 1000;
         let (secs, throttled) = saturate(&l, &mut aws, start, calls);
-        let ratio = secs / (f64::from(calls) / quota);
-        let share = f64::from(throttled) / f64::from(calls + throttled);
-        assert!(
-            ratio <= 1.05 && share <= 0.03,
-            "quota {quota}/s: {calls} calls took {secs:.1} s (ratio {ratio:.3}), {throttled} throttled ({:.2}%)",
-            share * 100.0
+        assert_finds_quota(
+            &format!("quota {quota}/s"),
+            quota,
+            calls,
+            secs,
+            throttled,
+            1.05,
         );
     }
+}
+
+/// `calls` took `secs` under `quota` with `throttled` throttled calls: within `ratio` times the
+/// physical limit, and at most 3 % throttled.
+fn assert_finds_quota(what: &str, quota: f64, calls: u32, secs: f64, throttled: u32, ratio: f64) {
+    let took = secs / (f64::from(calls) / quota);
+    let share = f64::from(throttled) / f64::from(calls + throttled);
+    assert!(
+        took <= ratio && share <= 0.03,
+        "{what}: {calls} calls took {secs:.1} s (ratio {took:.3}), {throttled} throttled ({:.2}%)",
+        share * 100.0
+    );
 }
 
 #[test]
@@ -370,12 +383,7 @@ fn many_workers_find_any_quota_within_five_percent_of_it() {
             workers,
             Duration::from_millis(20),
         );
-        let ratio = secs / (f64::from(calls) / quota);
-        let share = f64::from(throttled) / f64::from(calls + throttled);
-        assert!(
-            ratio <= 1.025 && share <= 0.03,
-            "quota {quota}/s, {workers} workers: {calls} calls took {secs:.1} s (ratio {ratio:.3}), {throttled} throttled ({:.2}%)",
-            share * 100.0
-        );
+        let what = format!("quota {quota}/s, {workers} workers");
+        assert_finds_quota(&what, quota, calls, secs, throttled, 1.025);
     }
 }
