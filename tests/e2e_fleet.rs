@@ -393,7 +393,10 @@ async fn a_burst_under_a_5_per_second_quota_costs_few_throttles() -> Result<()> 
     let (counters, throttled, total) = (calls.counters, calls.throttled, calls.total);
     assert_eq!(counters.get("CreateCollection", "Ok"), 200);
     // Finding the quota costs a few throttled calls in its first seconds (slow start overshoots
-    // it once, then AWS's accepted rate is measured); after that a throttle is a rare probe.
+    // it once, then AWS's accepted rate is measured); after that a throttle is a probe, at most
+    // one every 50 calls (the limiter's `RECOVERY_CALLS`; the simulation
+    // `once_the_quota_is_found_a_throttle_is_a_probe_at_most_every_fifty_calls` has this burst's
+    // shape, where one in a hundred is not a bound the design keeps).
     let log = world.admin().calls().await?;
     let first = log.first().context("calls")?.at;
     let (early, late): (Vec<_>, Vec<_>) = log
@@ -406,13 +409,18 @@ async fn a_burst_under_a_5_per_second_quota_costs_few_throttles() -> Result<()> 
             .count()
     };
     let (early_throttled, late_throttled) = (throttled_in(&early), throttled_in(&late));
+    println!(
+        "first 5 s: {early_throttled} of {} calls throttled; after: {late_throttled} of {}",
+        early.len(),
+        late.len()
+    );
     assert!(
         early_throttled <= 10,
         "finding the quota cost {early_throttled} throttled calls in the first 5 s"
     );
     assert!(
-        late_throttled * 100 <= late.len(),
-        "after the first 5 s, {late_throttled} of {} calls were throttled (at most 1 %)",
+        late_throttled * 50 <= late.len(),
+        "after the first 5 s, {late_throttled} of {} calls were throttled (at most 1 in 50)",
         late.len()
     );
     assert!(
