@@ -937,7 +937,8 @@ async fn latency(
             beyond[beyond.len() * 9 / 10],
             percentile(&beyond, 0.99),
             waits.len(),
-            waits.iter().sum::<f64>()
+            // From 0.0, not `sum`: an empty float sum is -0.0 and prints as "-0".
+            waits.iter().fold(0.0, |all, w| all + w)
         ),
         target: "≤ 15 ms / — / ≤ 50 ms",
     });
