@@ -29,12 +29,37 @@
 //! for the next token. Background calls (periodic resyncs) never queue: they take a token only when
 //! one is free and no foreground call waits, else they get a later slot and give their worker
 //! back. So resyncs use what the budget leaves and never delay a create.
+//!
+//! **Fair share.** Namespaces that share an account share its buckets, so foreground callers queue
+//! by tenant (the namespace a reconcile runs for, see [`as_tenant`]): each tenant holds at most
+//! one place in a bucket's queue at a time, and its other callers wait in its own lane behind it.
+//! Tokens then go round the tenants that wait, one each, so a namespace that floods the operator
+//! with work (a burst of reconcile requests, say) delays another's next call by one token per
+//! flooding namespace, not by the flood.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::Semaphore;
+
 use crate::sync::lock;
+
+tokio::task_local! {
+    /// The tenant (namespace) whose reconcile makes the calls of this task.
+    static TENANT: Arc<str>;
+}
+
+/// Runs `work` as `tenant`: its foreground calls queue in that tenant's lane ([`RateLimiter`]).
+pub async fn as_tenant<F: Future>(tenant: Arc<str>, work: F) -> F::Output {
+    TENANT.scope(tenant, work).await
+}
+
+/// The tenant the current task works for, if any.
+pub fn current_tenant() -> Option<Arc<str>> {
+    TENANT.try_with(Arc::clone).ok()
+}
 
 /// Settings of every bucket.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -149,6 +174,28 @@ pub enum Admission {
 pub struct RateLimiter {
     limit: RateLimit,
     state: Mutex<Bucket>,
+    /// One lane per tenant with callers waiting: a single place in the queue, held by one of
+    /// them at a time. A lane leaves the table with its last caller.
+    lanes: Mutex<HashMap<Arc<str>, Arc<Semaphore>>>,
+}
+
+/// Removes a tenant's lane once no caller holds or waits for it, however the caller leaves
+/// (served, or its reconcile cancelled while it waited).
+struct LaneExit<'a> {
+    lanes: &'a Mutex<HashMap<Arc<str>, Arc<Semaphore>>>,
+    tenant: Arc<str>,
+}
+
+impl Drop for LaneExit<'_> {
+    fn drop(&mut self) {
+        let mut lanes = lock(self.lanes);
+        if lanes
+            .get(&self.tenant)
+            .is_some_and(|lane| Arc::strong_count(lane) == 1)
+        {
+            lanes.remove(&self.tenant);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -207,7 +254,35 @@ impl RateLimiter {
                 epoch: 0,
                 credited: 0.0,
             }),
+            lanes: Mutex::default(),
         }
+    }
+
+    /// Takes a foreground token for `tenant` (see "Fair share" above): first its lane's one place
+    /// in the queue, then the token. Returns how long it waited in all.
+    pub async fn acquire_for(&self, tenant: Option<&Arc<str>>) -> Duration {
+        let Some(tenant) = tenant.filter(|_| self.limit.enabled()) else {
+            return self.acquire().await;
+        };
+        let started = Instant::now();
+        // Declared first, dropped last: the lane leaves after this caller's permit is gone.
+        let _exit = LaneExit {
+            lanes: &self.lanes,
+            tenant: tenant.clone(),
+        };
+        let lane = lock(&self.lanes)
+            .entry(tenant.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(1)))
+            .clone();
+        // The lane is never closed; were it, the caller would queue without it.
+        let _place = lane.acquire_owned().await.ok();
+        self.acquire().await;
+        started.elapsed()
+    }
+
+    /// How many tenants have a lane now (callers holding or waiting for their place).
+    pub fn lanes(&self) -> usize {
+        lock(&self.lanes).len()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Bucket> {

@@ -169,7 +169,11 @@ impl SdkCollectionApi {
         R: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let waited = self.limiter(target, operation).acquire().await;
+        let tenant = crate::rate::current_tenant();
+        let waited = self
+            .limiter(target, operation)
+            .acquire_for(tenant.as_ref())
+            .await;
         self.metrics.observe_limiter_wait(operation, waited);
         self.send(target, client, operation, request).await
     }

@@ -441,3 +441,56 @@ fn once_the_quota_is_found_a_throttle_is_a_probe_at_most_every_fifty_calls() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_flooding_tenant_delays_another_by_a_token_not_by_its_flood() {
+    // 20/s and no burst beyond one: twelve callers of one tenant queue at once, then one of
+    // another tenant arrives. Served round the waiting tenants, it is among the next two served,
+    // not behind the whole flood.
+    let l = Arc::new(RateLimiter::new(limit(20.0, 20.0, 1), Instant::now()));
+    let served: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+    let call = |tenant: &'static str| {
+        let (l, served) = (l.clone(), served.clone());
+        tokio::spawn(async move {
+            let key: Arc<str> = Arc::from(tenant);
+            l.acquire_for(Some(&key)).await;
+            served.lock().expect("served").push(tenant);
+        })
+    };
+    let flood: Vec<_> = (0..12).map(|_| call("flood")).collect();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let other = call("other");
+    other.await.expect("other");
+    for caller in flood {
+        caller.await.expect("flood");
+    }
+    let served = served.lock().expect("served").clone();
+    let position = served.iter().position(|t| *t == "other").expect("served");
+    assert!(
+        position <= 3,
+        "the other tenant was served {position}th of {}: {served:?}",
+        served.len()
+    );
+    assert_eq!(served.len(), 13);
+    assert_eq!(l.lanes(), 0, "every lane leaves with its last caller");
+}
+
+#[tokio::test]
+async fn without_a_tenant_callers_are_served_in_arrival_order() {
+    let l = Arc::new(RateLimiter::new(limit(50.0, 50.0, 1), Instant::now()));
+    let served: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let mut callers = Vec::new();
+    for i in 0..6 {
+        let (l, served) = (l.clone(), served.clone());
+        callers.push(tokio::spawn(async move {
+            l.acquire_for(None).await;
+            served.lock().expect("served").push(i);
+        }));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    for caller in callers {
+        caller.await.expect("caller");
+    }
+    assert_eq!(*served.lock().expect("served"), vec![0, 1, 2, 3, 4, 5]);
+    assert_eq!(l.lanes(), 0);
+}
