@@ -26,7 +26,7 @@ pub struct CollectionDescription {
 }
 
 /// Where a call goes: the account (through whose identity) and the region.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Target {
     pub identity: Identity,
     pub region: String,

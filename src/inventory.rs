@@ -7,6 +7,7 @@
 //! delete` or `release` they are acted on once this process has seen them orphaned for
 //! `--orphan-grace`, after their tags are read again and the watch cache is asked again.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,14 +16,14 @@ use kube::ResourceExt;
 use kube::runtime::reflector::Store;
 use tracing::{info, warn};
 
-use crate::accounts::collection_account;
+use crate::accounts::{Identity, Mapping, Pin, RoleTarget, collection_account, resolve};
 use crate::aws::{CollectionApi, Described, Target};
 use crate::crd::RekognitionCollection;
 use crate::orphans::{Live, Orphan, OrphanPolicy, orphan_claim, sibling_arn};
 use crate::ownership::object_part;
 use crate::plan::release_keys;
 use crate::rate::Priority;
-use crate::reconcile::Context;
+use crate::reconcile::{Context, pinned_region};
 
 /// How the inventory runs.
 #[derive(Clone, Debug)]
@@ -87,7 +88,7 @@ async fn scan<A: CollectionApi>(
 ) {
     let mut candidates: Vec<(Target, Orphan)> = Vec::new();
     let mut counts = std::collections::BTreeMap::new();
-    for (target, sample) in ctx.inventory.targets() {
+    for (target, sample) in targets_to_scan(ctx, store, settings) {
         let ids = match ctx.aws.list_collections(&target).await {
             Ok(ids) => ids,
             Err(error) => {
@@ -193,6 +194,79 @@ async fn scan<A: CollectionApi>(
     {
         act(ctx, store, settings, &target, &orphan).await;
     }
+}
+
+/// Every (account, region) that may hold a collection of this cluster, whether or not an object
+/// reconciled there since this process started: those the reconciles noted; every identity the
+/// account mapping names (current and former roles) and the operator's own, in the default
+/// region and every allowed region; and where each live object in the watch cache lives (its
+/// pinned or asked-for region, under the identity the mapping gives it). So a restart forgets no
+/// account, and an orphan beside steady objects is found before any of them is resynced. A region
+/// or identity the policy or the mapping refuses is never scanned.
+fn targets_to_scan<A: CollectionApi>(
+    ctx: &Context<A>,
+    store: &Store<RekognitionCollection>,
+    settings: &Settings,
+) -> Vec<(Target, Option<String>)> {
+    let mut targets: BTreeMap<Target, Option<String>> =
+        ctx.inventory.targets().into_iter().collect();
+    let Some(mapping) = ctx.accounts.current() else {
+        return targets.into_iter().collect();
+    };
+    let mut add = |identity: Identity, region: &str| {
+        if ctx.policy.rules.region_refusal(region).is_none() {
+            targets
+                .entry(Target {
+                    identity,
+                    region: region.to_owned(),
+                })
+                .or_default();
+        }
+    };
+    let regions: BTreeSet<&str> = std::iter::once(ctx.default_region.as_str())
+        .chain(ctx.policy.rules.allowed_regions.iter().map(String::as_str))
+        .collect();
+    let identities = mapped_identities(&mapping, settings.watched.as_deref());
+    for region in &regions {
+        for identity in &identities {
+            add(identity.clone(), region);
+        }
+    }
+    for obj in store.state() {
+        let Some(namespace) = obj.namespace() else {
+            continue;
+        };
+        let (recorded_region, pinned_role) = obj.recorded_pin();
+        let (region, _) = pinned_region(
+            obj.spec.region.as_deref(),
+            recorded_region,
+            &ctx.default_region,
+        );
+        let pin = Pin::of(recorded_region, pinned_role);
+        if let Ok(identity) = resolve(&pin, &mapping, &namespace, ctx.require_mapping)
+            && crate::policy::is_region_name(&region)
+        {
+            add(identity, &region);
+        }
+    }
+    targets.into_iter().collect()
+}
+
+/// The operator's own identity and every role the mapping names (for the watched namespace only,
+/// in one-namespace mode).
+fn mapped_identities(mapping: &Mapping, watched: Option<&str>) -> BTreeSet<Identity> {
+    let mut identities = BTreeSet::from([Identity::Own]);
+    for (namespace, entry) in &mapping.namespaces {
+        if watched.is_some_and(|w| w != namespace) {
+            continue;
+        }
+        identities.insert(Identity::Role(RoleTarget {
+            role_arn: entry.role_arn.clone(),
+            external_id: entry.external_id.clone(),
+        }));
+        identities.extend(entry.former_roles.iter().cloned().map(Identity::Role));
+    }
+    identities
 }
 
 /// Deletes or releases one orphan, after proving once more that it is one.
