@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::backoff::BackoffPolicy;
 use crate::error::BackoffClass;
+use crate::plan::Proven;
 use crate::schedule::{Due, Remembered};
 use crate::sync::lock;
 
@@ -21,9 +22,15 @@ struct Entry {
     failures: u32,
     backoff_until: Option<(i64, Instant)>,
     released: bool,
-    /// When this process last read (or set, creating it) the collection's tags, and for which
-    /// collection (the reconciler's proof key: identity, region, collection ID).
+    /// When this process last proved by the collection's tags (read, or set by creating or
+    /// claiming it) that this object holds it, and which collection (the reconciler's proof key:
+    /// identity, region, collection ID). A tag read that names anyone else clears it.
     tags_read_at: Option<(Instant, u64)>,
+    /// The collection (proof key) whose tags this process saw name the same object in another
+    /// cluster: a handover it may trust once the collection is gone. The status cannot prove it.
+    handed_over: Option<u64>,
+    /// When this process last handled a reconcile request for the object.
+    request_handled_at: Option<Instant>,
     /// Its due resync was triggered ([`Memory::due_resyncs`]); the reconcile that follows
     /// settles it again.
     resync_triggered: bool,
@@ -35,6 +42,8 @@ impl Entry {
             && self.failures == 0
             && !self.released
             && self.tags_read_at.is_none()
+            && self.handed_over.is_none()
+            && self.request_handled_at.is_none()
     }
 }
 
@@ -75,6 +84,8 @@ impl Memory {
             backoff_until: entry.backoff_until,
             released: entry.released,
             tags_read_at: entry.tags_read_at,
+            handed_over: entry.handed_over,
+            request_handled_at: entry.request_handled_at,
         }
     }
 
@@ -144,9 +155,18 @@ impl Memory {
         delay
     }
 
-    /// The tags of the collection `proof` names were read (or set by its creation) at `now`.
-    pub fn tags_read(&self, uid: &str, now: Instant, proof: u64) {
-        self.update(uid, |e| e.tags_read_at = Some((now, proof)));
+    /// The tags of the collection `proof` names were read (or set by creating or claiming it)
+    /// at `now`, and say what `proven` says.
+    pub fn tags_read(&self, uid: &str, now: Instant, proof: u64, proven: Proven) {
+        self.update(uid, |e| {
+            e.tags_read_at = (proven == Proven::Ours).then_some((now, proof));
+            e.handed_over = (proven == Proven::HandedOver).then_some(proof);
+        });
+    }
+
+    /// A reconcile request for the object was handled at `now`.
+    pub fn request_handled(&self, uid: &str, now: Instant) {
+        self.update(uid, |e| e.request_handled_at = Some(now));
     }
 
     /// This process removed the object's finalizer.
@@ -254,10 +274,30 @@ mod tests {
     }
 
     #[test]
+    fn a_tag_read_that_names_anyone_else_proves_nothing_and_forgets_an_earlier_proof() {
+        let memory = Memory::new(policy());
+        let now = Instant::now();
+        memory.tags_read("a", now, 7, Proven::Ours);
+        assert_eq!(memory.recall("a").tags_read_at, Some((now, 7)));
+        memory.tags_read("a", now, 7, Proven::Nothing);
+        assert_eq!(memory.recall("a"), Remembered::default());
+        memory.tags_read("a", now, 7, Proven::HandedOver);
+        assert_eq!(
+            (
+                memory.recall("a").tags_read_at,
+                memory.recall("a").handed_over
+            ),
+            (None, Some(7))
+        );
+        memory.tags_read("a", now, 7, Proven::Ours);
+        assert_eq!(memory.recall("a").handed_over, None);
+    }
+
+    #[test]
     fn when_the_tags_were_read_outlives_a_failure_but_not_a_release() {
         let memory = Memory::new(policy());
         let now = Instant::now();
-        memory.tags_read("a", now, 7);
+        memory.tags_read("a", now, 7, Proven::Ours);
         memory.failed("a", 1, BackoffClass::Transient, now);
         memory.succeeded("a");
         assert_eq!(memory.recall("a").tags_read_at, Some((now, 7)));

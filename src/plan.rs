@@ -97,6 +97,21 @@ pub struct Observed {
     /// The tag check interval (`--tag-check-interval`) has passed since the tags were last read:
     /// a steady object reads them too, so edits made behind the operator's back are put right.
     pub tags_due: bool,
+    /// This process read the collection's tags naming the same object in another cluster: a
+    /// `HandedOver` in the status is the operator's own finding, not only a tenant's word.
+    pub handover_proven: bool,
+}
+
+/// What a read of the collection's tags proves, for the per-object memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proven {
+    /// This object holds the collection: later reconciles may skip reading the tags.
+    Ours,
+    /// The same object in another cluster holds it: a handover, trusted once the collection is
+    /// gone.
+    HandedOver,
+    /// Anything else (another owner, nobody): nothing may be skipped next time.
+    Nothing,
 }
 
 /// What the operator's configuration and memory say of an object, found before it is observed:
@@ -112,6 +127,7 @@ pub struct Facts<'a> {
     pub policy_denied: Option<String>,
     pub pin_refused: Option<String>,
     pub tags_due: bool,
+    pub handover_proven: bool,
     pub cluster: Arc<ClusterIdentity>,
 }
 
@@ -153,6 +169,7 @@ impl Observed {
             paused: obj.paused(),
             requested: obj.pending_reconcile_request().map(str::to_owned),
             tags_due: facts.tags_due || obj.pending_reconcile_request().is_some(),
+            handover_proven: facts.handover_proven,
             last: LastStatus {
                 arn,
                 created_at: status.created_at.clone(),
@@ -264,24 +281,20 @@ impl Observed {
         holder(tags, &self.uid, &self.claim, &self.cluster, self.owner_live)
     }
 
+    /// What the collection's tags, as this reconcile knows them, prove for later reconciles.
+    pub fn proven(&self) -> Proven {
+        match self.tags.as_ref().map(|tags| self.holder(tags)) {
+            Some(Holder::Us) => Proven::Ours,
+            Some(Holder::SameObjectElsewhere { .. }) => Proven::HandedOver,
+            _ => Proven::Nothing,
+        }
+    }
+
     fn arn(&self) -> Option<&str> {
         match &self.collection {
             Collection::Exists { arn: Some(arn), .. } => Some(arn),
             _ => None,
         }
-    }
-
-    /// Refused by AWS or by the object's own spec at this generation. A policy refusal is not
-    /// remembered here: `policy_denied` says afresh whether the policy still refuses.
-    fn refused_at_this_generation(&self) -> bool {
-        self.requested.is_none()
-            && self.last.reason.is_some_and(|r| {
-                r.waits_for_spec_change()
-                && !r.is_policy_refusal()
-                // Let through by the gate only when a handover may have been set up since.
-                && r != ReadyReason::AwaitingHandover
-            })
-            && self.last.reason_generation == Some(self.generation)
     }
 }
 
@@ -435,18 +448,9 @@ fn plan_manage(o: &Observed) -> Step {
     if !o.has_finalizer {
         return Step::AddFinalizer;
     }
-    if o.refused_at_this_generation() {
-        // Just unpaused: the refusal still holds, and Synced says so again without an AWS call.
-        if o.last.paused
-            && let Some(reason) = o.last.reason
-        {
-            return Step::Finish {
-                reason,
-                message: o.last.message.clone(),
-            };
-        }
-        return Step::Wait;
-    }
+    // A refusal in the status is not trusted: anyone with status access can write one, and one
+    // that held would stop drift repair. The gate keeps a refusal this process found from coming
+    // back before a spec change; whatever reaches the plan is looked at again in AWS.
     let arn = match &o.collection {
         // A collection the status never recorded is created straight away: CreateCollection's
         // "already exists" answer is as good as a describe, and saves a call for new objects.
@@ -458,8 +462,11 @@ fn plan_manage(o: &Observed) -> Step {
         }
         Collection::Unknown => return Step::Describe,
         // Handed over to another cluster, which since deleted the collection: that is its
-        // decision to make, not this object's.
-        Collection::Missing if o.last.reason == Some(ReadyReason::HandedOver) => {
+        // decision to make, not this object's. Only a handover this process saw in the tags
+        // counts; one the status alone claims may be forged, and the collection is recreated.
+        Collection::Missing
+            if o.last.reason == Some(ReadyReason::HandedOver) && o.handover_proven =>
+        {
             return Step::Finish {
                 reason: ReadyReason::HandedOver,
                 message: format!(

@@ -135,9 +135,11 @@ pub async fn reconcile<A: CollectionApi>(
         name = %obj.name_any(),
         collection_id = %obj.collection_id(),
     );
-    let result = async { Reconciler::new(&obj, &ctx, priority)?.run().await }
-        .instrument(span)
-        .await;
+    // Calls queue in the namespace's lane of each rate limiter: namespaces sharing an account
+    // share its budget fairly.
+    let tenant: Arc<str> = Arc::from(obj.namespace().unwrap_or_default());
+    let work = async { Reconciler::new(&obj, &ctx, priority)?.run().await };
+    let result = crate::rate::as_tenant(tenant, work.instrument(span)).await;
     let label = match &result {
         Ok(_) => "ok",
         Err(error) => error.category(),
@@ -145,6 +147,9 @@ pub async fn reconcile<A: CollectionApi>(
     ctx.metrics.observe_reconcile(label, started.elapsed());
     if result.is_ok() {
         ctx.memory.succeeded(&uid);
+    }
+    if obj.pending_reconcile_request().is_some() && !obj.paused() {
+        ctx.memory.request_handled(&uid, Instant::now());
     }
     result
 }
@@ -231,6 +236,7 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
         let pin_refused =
             pin_refused.or_else(|| ctx.policy.rules.recorded_region_refusal(recorded_region));
         let proof = proof_key(&identity, &region, &obj.collection_id());
+        let remembered = ctx.memory.recall(&uid);
         let observed = Observed::of(
             obj,
             Facts {
@@ -242,11 +248,12 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
                 policy_denied: ctx.policy.check(&namespace, obj, &region).or(unmapped),
                 pin_refused,
                 tags_due: tags_due(
-                    ctx.memory.recall(&uid).tags_read_at,
+                    remembered.tags_read_at,
                     proof,
                     ctx.tag_check_interval,
                     Instant::now(),
                 ),
+                handover_proven: remembered.handed_over == Some(proof),
                 cluster: ctx.cluster.clone(),
             },
         );
@@ -352,7 +359,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                         .get(OWNER_TAG)
                         .is_some_and(|u| *u != self.observed.uid && self.ctx.objects.is_live(u));
                     self.observed.tags = Some(tags);
-                    self.remember_tags_read();
+                    self.remember_proof();
                 }
                 None => {
                     self.observed.collection = Collection::Missing;
@@ -368,6 +375,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 crash_point!(AfterTagResource);
                 let known = self.observed.tags.get_or_insert_with(BTreeMap::new);
                 known.extend(tags.clone());
+                self.remember_proof();
                 let acted = match &purpose {
                     TagPurpose::Adopt => {
                         self.observed.adopted = true;
@@ -489,7 +497,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                     description: None,
                 };
                 self.observed.tags = Some(tags);
-                self.remember_tags_read();
+                self.remember_proof();
                 self.observed.created = true;
                 self.created = Some(created);
             }
@@ -507,9 +515,10 @@ impl<A: CollectionApi> Reconciler<'_, A> {
     /// Records an AWS failure on the object, keeping what this reconcile learned, and lets its
     /// disposition decide whether the error policy retries it or the object waits for a spec
     /// change.
-    /// The collection's tags were just read (or set by its creation): ownership is proven, in this
-    /// process, for the collection this reconcile uses.
-    fn remember_tags_read(&self) {
+    /// The collection's tags were just read, or set by creating or claiming it: remembers, in this
+    /// process, what they prove of the collection this reconcile uses. Only tags that name this
+    /// object prove ownership; any other owner's leave nothing to skip next time.
+    fn remember_proof(&self) {
         self.ctx.memory.tags_read(
             &self.observed.uid,
             Instant::now(),
@@ -518,6 +527,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 &self.target.region,
                 &self.observed.collection_id,
             ),
+            self.observed.proven(),
         );
     }
 

@@ -32,9 +32,13 @@ pub struct Remembered {
     pub backoff_until: Option<(i64, Instant)>,
     /// This process removed the object's finalizer: any copy still marked for deletion is stale.
     pub released: bool,
-    /// When this process last read (or set, creating it) the collection's tags, and for which
-    /// collection (a proof key).
+    /// When this process last proved by the collection's tags that this object holds it, and
+    /// for which collection (a proof key).
     pub tags_read_at: Option<(Instant, u64)>,
+    /// The collection (a proof key) whose tags named the same object in another cluster.
+    pub handed_over: Option<u64>,
+    /// When this process last handled a reconcile request for the object.
+    pub request_handled_at: Option<Instant>,
 }
 
 /// What the object's own status says about its last reconcile.
@@ -152,6 +156,9 @@ pub fn after_finish(reason: ReadyReason, phase: Duration) -> Comeback {
     }
 }
 
+/// The least time between two reconcile requests handled for one object.
+pub const REQUEST_SPACING: Duration = Duration::from_secs(5);
+
 /// What a trigger does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gate {
@@ -196,6 +203,13 @@ pub fn gate(
         (false, None) => {}
     }
     if requested {
+        // One request per object per REQUEST_SPACING: a flood of new values costs AWS no more
+        // than that; the values in between are coalesced into the next one handled.
+        if let Some(handled) = memory.request_handled_at
+            && handled + REQUEST_SPACING > now
+        {
+            return Gate::Sleep(handled + REQUEST_SPACING - now);
+        }
         return Gate::Run(Priority::Foreground);
     }
     if let Some((failed_at, until)) = memory.backoff_until
@@ -216,11 +230,14 @@ pub fn gate(
                 Gate::Run(Priority::Background)
             }
         }
+        // Nothing remembered at this generation (a restart, a failover): the status says what the
+        // operator did, but anyone with status access may have written it, so a verdict is looked
+        // at again at the object's own phase. A refusal or a handover this process itself found
+        // is remembered above and waits for a spec change.
         _ => match recorded {
-            Recorded::Settled => Gate::Resync(phase),
-            Recorded::Refused => Gate::AwaitChange,
+            Recorded::Settled | Recorded::Refused => Gate::Resync(phase),
             Recorded::AwaitsHandover if takes_over => Gate::Run(Priority::Background),
-            Recorded::AwaitsHandover => Gate::AwaitChange,
+            Recorded::AwaitsHandover => Gate::Resync(phase),
             Recorded::Unsettled => Gate::Run(Priority::Foreground),
         },
     }
@@ -267,12 +284,12 @@ mod tests {
                 Gate::Resync(PHASE),
             ),
             (
-                "refused at this generation",
+                "restart over an object refused at this generation: looked at again at its phase",
                 2,
                 false,
                 Recorded::Refused,
                 fresh,
-                Gate::AwaitChange,
+                Gate::Resync(PHASE),
             ),
             (
                 "own status write after settling: the resync trigger wakes it when due",
@@ -371,7 +388,7 @@ mod tests {
                     settled: Some((1, Due::At(at(now, 300)))),
                     backoff_until: Some((1, at(now, 300))),
                     released: false,
-                    tags_read_at: None,
+                    ..fresh
                 },
                 fg,
             ),
@@ -568,7 +585,7 @@ mod tests {
 
     #[test]
     fn a_reconcile_request_runs_at_once_in_the_foreground_unless_paused() {
-        let now = Instant::now();
+        let now = Instant::now() + Duration::from_secs(60);
         let settled = Recorded::Settled;
         let run = |recorded, pause, memory| {
             gate(1, false, recorded, pause, memory, now, PHASE, false, true)
@@ -590,6 +607,20 @@ mod tests {
         assert_eq!(run(settled, Pause::default(), resyncs_later), fg);
         assert_eq!(run(Recorded::Refused, Pause::default(), waits), fg);
         assert_eq!(run(Recorded::Unsettled, Pause::default(), backing_off), fg);
+        // One request handled per object per REQUEST_SPACING: the next waits out the rest.
+        let just_handled = Remembered {
+            request_handled_at: Some(now - Duration::from_secs(2)),
+            ..Remembered::default()
+        };
+        assert_eq!(
+            run(settled, Pause::default(), just_handled),
+            Gate::Sleep(REQUEST_SPACING - Duration::from_secs(2))
+        );
+        let handled_long_ago = Remembered {
+            request_handled_at: Some(now - REQUEST_SPACING),
+            ..Remembered::default()
+        };
+        assert_eq!(run(settled, Pause::default(), handled_long_ago), fg);
         let paused = Pause {
             annotated: true,
             recorded_at: Some(1),
@@ -616,7 +647,8 @@ mod tests {
                 false,
             )
         };
-        assert_eq!(run(Remembered::default(), false), Gate::AwaitChange);
+        // A restart: the status may be forged, so it is looked at again at its phase.
+        assert_eq!(run(Remembered::default(), false), Gate::Resync(PHASE));
         assert_eq!(
             run(Remembered::default(), true),
             Gate::Run(Priority::Background)

@@ -550,3 +550,203 @@ async fn a_reconcile_request_is_handled_at_once_and_recorded() -> Result<()> {
     world.stop_operator().await?;
     Ok(())
 }
+
+/// The terminal-looking reasons a tenant with status access can write at the current generation.
+const FORGEABLE: [&str; 5] = [
+    "AlreadyExists",
+    "InvalidParameter",
+    "RegionConflict",
+    "HandedOver",
+    "AwaitingHandover",
+];
+
+fn forged_name(reason: &str) -> String {
+    format!("forged-{}", reason.to_lowercase())
+}
+
+/// Writes Ready and Synced False with `reason` at the object's current generation, through the
+/// status subresource, as a tenant allowed to write it would.
+async fn forge_reason(world: &World, name: &str, reason: &str) -> Result<()> {
+    use kube::api::{Patch, PatchParams};
+    let generation = world.api.get(name).await?.metadata.generation;
+    let condition = |type_: &str| {
+        serde_json::json!({
+            "type": type_, "status": "False", "reason": reason,
+            "message": "written by hand", "observedGeneration": generation,
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+        })
+    };
+    let status = serde_json::json!({ "status": {
+        "observedGeneration": generation,
+        "conditions": [condition("Ready"), condition("Synced")],
+    }});
+    world
+        .api
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await?;
+    Ok(())
+}
+
+/// Deletes the object's collection behind the operator's back.
+async fn delete_behind_the_operators_back(world: &World, name: &str) -> Result<()> {
+    world
+        .rekognition()
+        .await
+        .delete_collection()
+        .collection_id(name)
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Waits until every forged object's collection exists again and the object says Available.
+async fn wait_repaired(world: &World, names: &[String]) -> Result<()> {
+    for name in names {
+        world.wait_reason(name, "Available").await?;
+        eventually(
+            &format!("{name}'s collection is back"),
+            support::WAIT,
+            || world.aws_has(name),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A reconcile request looks at AWS whatever the status says: each terminal-looking reason, forged
+/// on an object whose collection is then deleted behind the operator's back, is checked against
+/// AWS, and the collection is recreated. (`HandedOver` was once trusted as the operator's own word,
+/// so its collection stayed gone.)
+#[tokio::test]
+async fn a_reconcile_request_looks_at_aws_whatever_terminal_reason_the_status_claims() -> Result<()>
+{
+    use kube::api::{Patch, PatchParams};
+    use rekognition_operator::crd::RECONCILE_REQUEST_ANNOTATION;
+    // Resyncs far off, so nothing but the request explains a repair.
+    let options = Options {
+        resync_interval: Duration::from_secs(3600),
+        ..Options::default()
+    };
+    let mut world = World::without_operator("forged-request", options.clone()).await?;
+    world.start_operator(&options).await?;
+    let names: Vec<String> = FORGEABLE.iter().map(|r| forged_name(r)).collect();
+    for name in &names {
+        world.create(name, CollectionSpec::default()).await?;
+    }
+    for name in &names {
+        world.wait_reason(name, "Available").await?;
+    }
+    for (reason, name) in FORGEABLE.iter().zip(&names) {
+        forge_reason(&world, name, reason).await?;
+        delete_behind_the_operators_back(&world, name).await?;
+    }
+    // Nothing repairs them on its own before the resync an hour away.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for name in &names {
+        assert!(!world.aws_has(name).await?, "{name} stays gone until asked");
+    }
+    let request =
+        serde_json::json!({"metadata": {"annotations": {RECONCILE_REQUEST_ANNOTATION: "1"}}});
+    for name in &names {
+        world
+            .api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&request))
+            .await?;
+    }
+    wait_repaired(&world, &names).await?;
+    world.stop_operator().await?;
+    Ok(())
+}
+
+/// A forged terminal reason stops drift repair for one resync interval at most: while the
+/// operator runs (the status is not its memory of what it found), and across a restart (where the
+/// status is all it has, so each verdict is looked at again at the object's own phase).
+#[tokio::test]
+async fn a_forged_terminal_reason_holds_off_drift_repair_one_resync_at_most() -> Result<()> {
+    let options = Options {
+        resync_interval: Duration::from_secs(3),
+        ..Options::default()
+    };
+    let mut world = World::without_operator("forged-resync", options.clone()).await?;
+    world.start_operator(&options).await?;
+    let names: Vec<String> = FORGEABLE.iter().map(|r| forged_name(r)).collect();
+    for name in &names {
+        world.create(name, CollectionSpec::default()).await?;
+    }
+    for name in &names {
+        world.wait_reason(name, "Available").await?;
+    }
+    // While the operator runs.
+    for (reason, name) in FORGEABLE.iter().zip(&names) {
+        forge_reason(&world, name, reason).await?;
+        delete_behind_the_operators_back(&world, name).await?;
+    }
+    wait_repaired(&world, &names).await?;
+    // Across a restart.
+    world.stop_operator().await?;
+    for (reason, name) in FORGEABLE.iter().zip(&names) {
+        forge_reason(&world, name, reason).await?;
+        delete_behind_the_operators_back(&world, name).await?;
+    }
+    world.start_operator(&options).await?;
+    wait_repaired(&world, &names).await?;
+    world.stop_operator().await?;
+    Ok(())
+}
+
+/// A flood of reconcile requests on one object costs AWS one reconcile per
+/// [`REQUEST_SPACING`](rekognition_operator::schedule::REQUEST_SPACING): the values set in between
+/// are coalesced, and the last one is handled.
+#[tokio::test]
+async fn reconcile_requests_for_one_object_are_spaced() -> Result<()> {
+    use kube::api::{Patch, PatchParams};
+    use rekognition_operator::crd::RECONCILE_REQUEST_ANNOTATION;
+    use rekognition_operator::schedule::REQUEST_SPACING;
+    let options = Options {
+        resync_interval: Duration::from_secs(3600),
+        ..Options::default()
+    };
+    let mut world = World::without_operator("request-flood", options.clone()).await?;
+    world.start_operator(&options).await?;
+    world.create("flooded", CollectionSpec::default()).await?;
+    world.wait_reason("flooded", "Available").await?;
+    let before = world.admin().calls_for("flooded").await?.len();
+    let flood = 20;
+    for i in 1..=flood {
+        let request = serde_json::json!({"metadata": {"annotations": {RECONCILE_REQUEST_ANNOTATION: i.to_string()}}});
+        world
+            .api
+            .patch("flooded", &PatchParams::default(), &Patch::Merge(&request))
+            .await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let last = flood.to_string();
+    eventually("the last request handled", support::WAIT, || async {
+        let obj = world.api.get("flooded").await?;
+        Ok(obj.status.and_then(|s| s.last_handled_reconcile_at) == Some(last.clone()))
+    })
+    .await?;
+    let describes: Vec<_> = world.admin().calls_for("flooded").await?[before..]
+        .iter()
+        .filter(|c| c.operation == "DescribeCollection")
+        .map(|c| c.at)
+        .collect();
+    eprintln!(
+        "{flood} request values over {:?}: {} DescribeCollection calls",
+        Duration::from_millis(100) * flood,
+        describes.len()
+    );
+    assert!(
+        (2..=3).contains(&describes.len()),
+        "one describe per {REQUEST_SPACING:?} at most: {describes:?}"
+    );
+    for pair in describes.windows(2) {
+        let gap = (pair[1] - pair[0]).to_std()?;
+        assert!(
+            gap >= REQUEST_SPACING - Duration::from_millis(100),
+            "describes {gap:?} apart: {describes:?}"
+        );
+    }
+    world.stop_operator().await?;
+    Ok(())
+}

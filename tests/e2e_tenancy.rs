@@ -688,6 +688,156 @@ async fn a_status_forged_to_claim_another_owners_collection_is_refused() -> Resu
     Ok(())
 }
 
+/// The forgery of [`a_status_forged_to_claim_another_owners_collection_is_refused`], made after the
+/// operator has already refused the object: it read the other owner's tags once, which must prove
+/// nothing for the next reconcile. The tenant names the collection of a live object in its own
+/// namespace, and one claimed by an object of another namespace on the same AWS identity; it pauses
+/// each refused object, writes its status as Ready and Available at the current generation with the
+/// other collection's ARN and creation time, and unpauses. Each stays `AlreadyExists`, and nothing
+/// of the other owner's collection reaches the tenant's status.
+#[tokio::test]
+async fn a_status_forged_after_the_refusal_still_shows_nothing_of_another_owners_collection()
+-> Result<()> {
+    use rekognition_operator::crd::{CLAIM_TAG, OWNER_TAG};
+    let options = Options::default();
+    let mut world = World::without_operator("forge-after", options.clone()).await?;
+    // Another namespace's object on the same identity (the operator's own): its collection,
+    // claimed for it, as the operator serving that namespace tagged it.
+    let cluster = support::default_cluster_name(&world.ns.client).await?;
+    let elsewhere = "9d1f2a3b-4c5d-4e6f-8a7b-0c1d2e3f4a5b";
+    world
+        .rekognition()
+        .await
+        .create_collection()
+        .collection_id("theirs-elsewhere")
+        .tags(OWNER_TAG, elsewhere)
+        .tags(CLAIM_TAG, format!("{cluster}/team-b/theirs"))
+        .send()
+        .await?;
+    world.start_operator(&options).await?;
+    // A live object of the same namespace, with its own collection.
+    world
+        .create(
+            "neighbour",
+            CollectionSpec {
+                collection_id: Some("theirs-here".into()),
+                ..CollectionSpec::default()
+            },
+        )
+        .await?;
+    world.wait_reason("neighbour", "Available").await?;
+
+    let tenant: Api<RekognitionCollection> = Api::namespaced(
+        generous_namespace_admin(&world.ns.client, &world.ns.name).await?,
+        &world.ns.name,
+    );
+    for (name, victim) in [
+        ("copy-here", "theirs-here"),
+        ("copy-elsewhere", "theirs-elsewhere"),
+    ] {
+        let obj = RekognitionCollection::new(
+            name,
+            CollectionSpec {
+                collection_id: Some(victim.into()),
+                ..CollectionSpec::default()
+            },
+        );
+        tenant.create(&PostParams::default(), &obj).await?;
+        world.wait_reason(name, "AlreadyExists").await?;
+
+        let pause = json!({ "metadata": { "annotations": { PAUSED_ANNOTATION: "true" } } });
+        tenant
+            .patch(name, &PatchParams::default(), &Patch::Merge(&pause))
+            .await?;
+        let paused = world.wait_synced(name, "Paused").await?;
+        let generation = paused.metadata.generation.context("generation")?;
+        let created_at = world
+            .admin()
+            .collections()
+            .await?
+            .into_iter()
+            .find(|c| c.collection_id == victim)
+            .context("the victim's collection")?
+            .created_at;
+        // Synced keeps saying Paused, as the operator wrote it, so the pause is not said again.
+        let condition = |type_: &str, status: &str, reason: &str| {
+            json!({
+                "type": type_, "status": status, "reason": reason,
+                "message": format!("collection {victim} is available"),
+                "observedGeneration": generation,
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+            })
+        };
+        let conditions = [
+            condition("Ready", "True", "Available"),
+            condition("Synced", "False", "Paused"),
+        ];
+        tenant
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({ "status": {
+                    "collectionArn": world.arn(victim),
+                    "collectionId": victim,
+                    "createdAt": created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    "region": world.emulator.config().region,
+                    "observedGeneration": generation,
+                    "conditions": conditions,
+                }})),
+            )
+            .await?;
+        let unpause = json!({ "metadata": { "annotations": { PAUSED_ANNOTATION: null } } });
+        tenant
+            .patch(name, &PatchParams::default(), &Patch::Merge(&unpause))
+            .await?;
+
+        // The unpause is handled once Synced no longer says Paused; its verdict is the refusal.
+        let what = format!("{name}'s unpause handled");
+        support::eventually(&what, support::WAIT, || async {
+            let obj = world.api.get(name).await?;
+            Ok(obj.synced_condition().is_some_and(|c| c.reason != "Paused"))
+        })
+        .await?;
+        let obj = world.api.get(name).await?;
+        let status = obj.status.clone().context("status")?;
+        let ready = obj.ready_condition().context("Ready")?;
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "AlreadyExists"),
+            "{name} (naming {victim}) is refused again, not shown as its own: {status:?}"
+        );
+        assert_eq!(
+            (
+                status.face_model_version.as_deref(),
+                status.face_count,
+                status.user_count
+            ),
+            (None, None, None),
+            "nothing of {victim} in {name}'s status: {status:?}"
+        );
+    }
+    for (victim, owner) in [
+        (
+            "theirs-here",
+            world
+                .api
+                .get("neighbour")
+                .await?
+                .metadata
+                .uid
+                .context("uid")?,
+        ),
+        ("theirs-elsewhere", elsewhere.to_owned()),
+    ] {
+        assert_eq!(
+            world.aws_tags(victim).await?.get(OWNER_TAG),
+            Some(&owner),
+            "{victim} keeps its owner"
+        );
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // the chart's tenant roles
 

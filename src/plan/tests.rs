@@ -176,9 +176,18 @@ fn foreign_collection_is_never_taken_silently() {
 }
 
 #[test]
-fn refused_objects_make_no_aws_call_until_the_spec_changes() {
+fn a_refusal_in_the_status_is_looked_at_again_in_aws_and_a_spec_change_creates() {
+    // The status is writable by tenants: a refusal there is never taken on its word. (The gate
+    // keeps a refusal this process found from reaching the plan before a spec change.)
     for reason in [ReadyReason::AlreadyExists, ReadyReason::InvalidParameter] {
-        assert_eq!(plan(&refused(reason)), Step::Wait, "{reason}");
+        assert_eq!(
+            plan(&refused(reason)),
+            Step::Create {
+                tags: owned(&[]),
+                recreate: false
+            },
+            "{reason}"
+        );
         let changed = Observed {
             generation: 2,
             ..refused(reason)
@@ -855,8 +864,32 @@ fn a_paused_object_makes_no_aws_call_and_keeps_its_finalizer_whatever_its_state(
 }
 
 #[test]
-fn an_unpaused_refusal_is_said_again_without_an_aws_call() {
-    let unpaused = Observed {
+fn an_unpaused_object_is_looked_at_again_whatever_its_status_says() {
+    // Pausing is how a tenant gets time to write a status the operator will read back: what was
+    // written while paused is checked in AWS, refusal or Ready alike.
+    let refused_then_forged = Observed {
+        last: LastStatus {
+            reason: Some(ReadyReason::Available),
+            arn: Some(ARN.into()),
+            reason_generation: Some(1),
+            observed_generation: Some(1),
+            paused: true,
+            ..LastStatus::default()
+        },
+        ..fresh()
+    };
+    assert_eq!(plan(&refused_then_forged), Step::Describe);
+    let described = Observed {
+        collection: exists(),
+        ..refused_then_forged
+    };
+    assert_eq!(plan(&described), Step::ListTags { arn: ARN.into() });
+    let foreign = Observed {
+        tags: Some(tags(&[(OWNER_TAG, "someone-else")])),
+        ..described
+    };
+    assert_eq!(reason_of(&plan(&foreign)), Some(ReadyReason::AlreadyExists));
+    let unpaused_refusal = Observed {
         last: LastStatus {
             reason: Some(ReadyReason::AlreadyExists),
             message: "owned by another object".into(),
@@ -866,21 +899,24 @@ fn an_unpaused_refusal_is_said_again_without_an_aws_call() {
         },
         ..fresh()
     };
-    assert_eq!(
-        plan(&unpaused),
-        Step::Finish {
-            reason: ReadyReason::AlreadyExists,
-            message: "owned by another object".into()
-        }
-    );
-    let still_refused = Observed {
-        last: LastStatus {
-            paused: false,
-            ..unpaused.last.clone()
-        },
-        ..unpaused
+    assert!(matches!(plan(&unpaused_refusal), Step::Create { .. }));
+}
+
+#[test]
+fn what_a_tag_read_proves_for_the_next_reconcile() {
+    let read = |t: Tags| Observed {
+        collection: exists(),
+        tags: Some(t),
+        ..fresh()
     };
-    assert_eq!(plan(&still_refused), Step::Wait);
+    assert_eq!(fresh().proven(), Proven::Nothing, "no tags read");
+    assert_eq!(read(owned(&[])).proven(), Proven::Ours);
+    assert_eq!(
+        read(tags(&[(OWNER_TAG, "someone-else")])).proven(),
+        Proven::Nothing,
+        "another owner's tags prove nothing: the next reconcile reads them again"
+    );
+    assert_eq!(read(tags(&[])).proven(), Proven::Nothing);
 }
 
 #[test]
@@ -1270,7 +1306,8 @@ fn the_old_cluster_hands_over_and_never_deletes_retags_or_recreates() {
         reason_of(&plan(&handed_over())),
         Some(ReadyReason::HandedOver)
     );
-    // HandedOver waits: nothing at this generation reaches AWS.
+    assert_eq!(handed_over().proven(), Proven::HandedOver);
+    // Looked at again (a resync after a restart, a request): the tags are read once more.
     let said = Observed {
         last: LastStatus {
             reason: Some(ReadyReason::HandedOver),
@@ -1280,16 +1317,31 @@ fn the_old_cluster_hands_over_and_never_deletes_retags_or_recreates() {
         collection: Collection::Unknown,
         tags: None,
         already_existed: false,
+        handover_proven: true,
         ..handed_over()
     };
-    assert_eq!(plan(&said), Step::Wait);
-    // A spec change later: the collection, gone since, is not recreated.
+    assert_eq!(plan(&said), Step::Describe);
+    // A spec change later: the collection, gone since, is not recreated, as this process saw
+    // the handover in the tags.
     let gone = Observed {
         generation: 2,
         collection: Collection::Missing,
         ..said.clone()
     };
     assert_eq!(reason_of(&plan(&gone)), Some(ReadyReason::HandedOver));
+    // A HandedOver that only the status claims (a tenant can write it) is no proof: the
+    // collection is recreated.
+    let claimed_only = Observed {
+        handover_proven: false,
+        ..gone.clone()
+    };
+    assert_eq!(
+        plan(&claimed_only),
+        Step::Create {
+            tags: claimed_only.owner_tags(),
+            recreate: true
+        }
+    );
     // Deleted with deletionPolicy Delete: the finalizer goes, the collection stays.
     for deletion_policy in [DeletionPolicy::Delete, DeletionPolicy::Retain] {
         let deleting = Observed {
@@ -1405,6 +1457,7 @@ fn an_object_is_observed_from_its_status_once_with_foreign_arns_dropped() {
         policy_denied: None,
         pin_refused: None,
         tags_due: false,
+        handover_proven: false,
         cluster: Arc::new(ClusterIdentity {
             name: "blue".into(),
             take_over_from: Default::default(),
