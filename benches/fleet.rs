@@ -303,24 +303,36 @@ impl Bench {
     /// included) the API server has served so far, by its own `apiserver_request_total`. Only
     /// the operator writes to them once they exist, and scenarios run one at a time.
     async fn api_writes(&self) -> Result<u64> {
+        self.api_requests("rekognitioncollections", &["PATCH", "UPDATE", "APPLY"])
+            .await
+    }
+
+    /// Events written (created or patched) so far: the operator's, as scenarios run one at a time.
+    async fn events_written(&self) -> Result<u64> {
+        self.api_requests("events", &["POST", "PATCH", "CREATE"])
+            .await
+    }
+
+    /// Requests for `resource` with one of `verbs`, by the API server's `apiserver_request_total`.
+    async fn api_requests(&self, resource: &str, verbs: &[&str]) -> Result<u64> {
         let client = self.plane.client().await?;
         let text = client
             .request_text(http::Request::get("/metrics").body(Vec::new())?)
             .await?;
-        let mut writes = 0.0;
+        let mut requests = 0.0;
         for line in text.lines() {
             let Some(labels) = line.strip_prefix("apiserver_request_total{") else {
                 continue;
             };
             let has = |label: &str| labels.contains(label);
-            if has(r#"resource="rekognitioncollections""#)
-                && (has(r#"verb="PATCH""#) || has(r#"verb="UPDATE""#) || has(r#"verb="APPLY""#))
+            if has(&format!(r#"resource="{resource}""#))
+                && verbs.iter().any(|verb| has(&format!(r#"verb="{verb}""#)))
             {
                 let value = line.rsplit(' ').next().unwrap_or("0");
-                writes += value.parse::<f64>().unwrap_or(0.0);
+                requests += value.parse::<f64>().unwrap_or(0.0);
             }
         }
-        Ok(writes as u64)
+        Ok(requests as u64)
     }
 
     /// A new namespace and an emulator with `quota` calls per second per operation (0: off).
@@ -383,15 +395,12 @@ impl Bench {
             None => ("warn", Stdio::null()),
         };
         let mut command = Command::new(binary);
+        command.args(["--namespace", &stage.ns, "--log-level", level]);
+        // A scenario may name the address itself among its flags.
+        if !extra.contains(&"--metrics-addr") {
+            command.args(["--metrics-addr", metrics_addr]);
+        }
         command
-            .args([
-                "--namespace",
-                &stage.ns,
-                "--metrics-addr",
-                metrics_addr,
-                "--log-level",
-                level,
-            ])
             .args(extra)
             .env("KUBECONFIG", &self.kubeconfig)
             .stdin(Stdio::null())
@@ -664,17 +673,21 @@ async fn ready_from_operator_start(
 async fn unlimited(bench: &mut Bench, n: usize, rows: &mut Vec<Row>) -> Result<()> {
     let mut stage = bench.stage(0.0).await?;
     let objects = names("free", n);
+    let metrics = free_local_addr()?;
+    let metrics_flag = metrics.to_string();
     let (row, _) = ready_from_operator_start(
         bench,
         &mut stage,
         &objects,
-        &[],
+        &["--metrics-addr", &metrics_flag],
         format!("{n} new objects, quotas off, default flags"),
         "≥ 90/s; 1 call, ≤ 2 writes",
     )
     .await?;
     rows.push(row);
     let (calls, _, _) = stage.calls().await?;
+    let (writes, events) = (bench.api_writes().await?, bench.events_written().await?);
+    let passes = reconcile_passes(metrics).await?;
     let started = Instant::now();
     stage.delete_all(&objects).await?;
     stage
@@ -690,6 +703,158 @@ async fn unlimited(bench: &mut Bench, n: usize, rows: &mut Vec<Row>) -> Result<(
         measure: "seconds from the first delete to all gone; AWS calls per object",
         value: format!("{secs:.1} s; {:.2}", (after - calls) as f64 / n as f64),
         target: "≤ 14.8 s at 1,000",
+    });
+    let passes = reconcile_passes(metrics).await?.since(&passes);
+    let per = |count: u64| count as f64 / n as f64;
+    rows.push(Row {
+        scenario: format!("{n} objects deleted, quotas off, default flags"),
+        measure: "per object: object writes, Events written, reconcile passes past the gate (mean ms each)",
+        value: format!(
+            "{:.2}, {:.2}, {:.2} ({:.1} ms)",
+            per(bench.api_writes().await? - writes),
+            per(bench.events_written().await? - events),
+            per(passes.count),
+            passes.mean_ms()
+        ),
+        target: "—",
+    });
+    Ok(())
+}
+
+/// Reconciles that went past the gate (the gate's own answers are not counted) and their time.
+#[derive(Clone, Copy, Default)]
+struct Passes {
+    count: u64,
+    seconds: f64,
+}
+
+impl Passes {
+    fn since(&self, before: &Passes) -> Passes {
+        Passes {
+            count: self.count - before.count,
+            seconds: self.seconds - before.seconds,
+        }
+    }
+
+    fn mean_ms(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.seconds * 1000.0 / self.count as f64
+        }
+    }
+}
+
+/// The operator's reconcile duration histogram's count and sum, from its /metrics.
+async fn reconcile_passes(metrics: SocketAddr) -> Result<Passes> {
+    let text = reqwest::get(format!("http://{metrics}/metrics"))
+        .await?
+        .text()
+        .await?;
+    let sample = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    Ok(Passes {
+        count: sample("rekognition_operator_reconcile_duration_seconds_count") as u64,
+        seconds: sample("rekognition_operator_reconcile_duration_seconds_sum"),
+    })
+}
+
+/// The API server's own ceiling for the operator's writes: a minimal client, no AWS and no logic,
+/// makes exactly the writes the operator makes per object, at each of a few concurrencies, and
+/// the best rate counts. Creation: the finalizer with the region and role pins (a merge patch
+/// with the resourceVersion), then the status (server-side apply, forced). Deletion: every object
+/// marked for deletion, then its finalizer removed (a merge patch). Events are left out (the
+/// operator publishes one per created or deleted collection, to another resource).
+async fn ceiling(bench: &mut Bench, n: usize, rows: &mut Vec<Row>) -> Result<()> {
+    use kube::api::{Patch, PatchParams};
+    use rekognition_operator::crd::{FINALIZER, REGION_PIN_ANNOTATION, ROLE_PIN_ANNOTATION};
+    let mut best: Option<(usize, f64, f64)> = None;
+    for concurrency in [16, 64, 256] {
+        let stage = bench.stage(0.0).await?;
+        let objects = names("ceiling", n);
+        stage.create_all(&objects).await?;
+        let api = &stage.api;
+        // The operator patches from its watch cache: the versions are read before the clock.
+        let versions: HashMap<String, Option<String>> = api
+            .list(&Default::default())
+            .await?
+            .items
+            .into_iter()
+            .map(|o| {
+                (
+                    o.metadata.name.unwrap_or_default(),
+                    o.metadata.resource_version,
+                )
+            })
+            .collect();
+        let versions = &versions;
+        let started = Instant::now();
+        futures::stream::iter(&objects)
+            .map(|name| async move {
+                let finalizer = serde_json::json!({"metadata": {
+                    "finalizers": [FINALIZER],
+                    "resourceVersion": versions.get(name).cloned().flatten(),
+                    "annotations": {REGION_PIN_ANNOTATION: "us-east-1", ROLE_PIN_ANNOTATION: null},
+                }});
+                api.patch(name, &PatchParams::default(), &Patch::Merge(&finalizer))
+                    .await?;
+                let status = serde_json::json!({
+                    "apiVersion": "rekognition.aws-operators.dev/v1alpha1",
+                    "kind": "RekognitionCollection",
+                    "status": {
+                        "collectionArn": format!("arn:aws:rekognition:us-east-1:123456789012:collection/{name}"),
+                        "faceModelVersion": "7.0",
+                        "region": "us-east-1",
+                        "observedGeneration": 1,
+                        "conditions": [{
+                            "type": "Ready", "status": "True", "reason": "Available",
+                            "message": "available", "observedGeneration": 1,
+                            "lastTransitionTime": "2026-12-07T00:00:00Z",
+                        }],
+                    },
+                });
+                api.patch_status(
+                    name,
+                    &PatchParams::apply("rekognition-operator").force(),
+                    &Patch::Apply(&status),
+                )
+                .await?;
+                Ok::<_, anyhow::Error>(())
+            })
+            .buffer_unordered(concurrency)
+            .try_collect::<Vec<_>>()
+            .await?;
+        let create_rate = n as f64 / started.elapsed().as_secs_f64();
+        stage.delete_all(&objects).await?;
+        let started = Instant::now();
+        futures::stream::iter(&objects)
+            .map(|name| async move {
+                let release = serde_json::json!({"metadata": {"finalizers": null}});
+                api.patch(name, &PatchParams::default(), &Patch::Merge(&release))
+                    .await?;
+                Ok::<_, anyhow::Error>(())
+            })
+            .buffer_unordered(concurrency)
+            .try_collect::<Vec<_>>()
+            .await?;
+        let delete_rate = n as f64 / started.elapsed().as_secs_f64();
+        println!(
+            "API server ceiling, {n} objects, {concurrency} at once: creation {create_rate:.0}/s, deletion {delete_rate:.0}/s"
+        );
+        best = Some(match best {
+            Some((c, cr, dr)) if cr.max(dr) >= create_rate.max(delete_rate) => (c, cr, dr),
+            _ => (concurrency, create_rate, delete_rate),
+        });
+    }
+    let (concurrency, create_rate, delete_rate) = best.context("no concurrency ran")?;
+    rows.push(Row {
+        scenario: format!("API server ceiling: the operator's writes alone, {n} objects"),
+        measure: "objects/s created (finalizer, status); deleted (finalizer removal); best concurrency",
+        value: format!("{create_rate:.0}/s; {delete_rate:.0}/s; {concurrency}"),
+        target: "the bound for the rows with no quota",
     });
     Ok(())
 }
@@ -964,7 +1129,7 @@ async fn main() -> Result<()> {
         .install_default()
         .ok();
     // FLEET_PARTS picks parts to run (comma-separated: default-quota, other-quotas, unlimited,
-    // latency, fleet); all of them by default.
+    // latency, fleet, ceiling); all of them by default.
     let parts = std::env::var("FLEET_PARTS").unwrap_or_default();
     let wanted = |part: &str| parts.is_empty() || parts.split(',').any(|p| p == part);
     let mut bench = Bench::start().await?;
@@ -995,6 +1160,9 @@ async fn main() -> Result<()> {
     }
     if wanted("fleet") {
         fleet(&mut bench, &scale, &mut rows).await?;
+    }
+    if wanted("ceiling") {
+        ceiling(&mut bench, scale.fleet, &mut rows).await?;
     }
 
     println!(

@@ -400,9 +400,6 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 self.publish(notice).await;
             }
             Step::Untag { arn, keys, purpose } => {
-                if purpose == TagPurpose::Release && self.observed.deleting {
-                    self.write_deleting().await?;
-                }
                 aws.untag(&self.target, &arn, &keys).await?;
                 crash_point!(AfterUntagResource);
                 if let Some(known) = self.observed.tags.as_mut() {
@@ -419,8 +416,9 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 };
                 self.publish(action_event(&acted)).await;
             }
+            // No status is written before the cleanup: an object whose cleanup succeeds is gone
+            // a moment later, and one whose cleanup fails says `Deleting` with the failure.
             Step::Delete => {
-                self.write_deleting().await?;
                 let deleted = aws.delete(&self.target, &id).await?;
                 crash_point!(AfterDeleteCollection);
                 if deleted {
@@ -569,19 +567,6 @@ impl<A: CollectionApi> Reconciler<'_, A> {
     /// The status as this reconcile last wrote or found it.
     fn current_status(&self) -> Option<&CollectionStatus> {
         self.written.as_ref().or(self.obj.status.as_ref())
-    }
-
-    async fn write_deleting(&mut self) -> Result<(), Error> {
-        let deleting = self
-            .current_status()
-            .and_then(|s| s.condition(status::READY))
-            .is_some_and(|c| c.reason == ReadyReason::Deleting.as_str());
-        if deleting {
-            return Ok(());
-        }
-        let outcome =
-            Outcome::InProgress(ReadyReason::Deleting, "cleaning up the collection".into());
-        self.write(outcome, false).await
     }
 
     /// The object was deleted while this reconcile created or claimed its collection. A finalizer
