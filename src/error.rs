@@ -17,6 +17,11 @@ pub enum Error {
     RemoveFinalizer(#[source] kube::Error),
     #[error("writing status: {0}")]
     WriteStatus(#[source] kube::Error),
+    #[error("reading the object afresh: {0}")]
+    ReadObject(#[source] kube::Error),
+    /// The object's spec changed while this reconcile worked on the previous one.
+    #[error("the object changed while it was being reconciled")]
+    ObjectChanged,
     #[error("object has no {0}")]
     MalformedObject(&'static str),
     #[error("reconcile did not settle within {0} steps")]
@@ -55,6 +60,7 @@ impl Error {
             Self::Aws(error) => error.kind.as_str(),
             Self::AddFinalizer(_) | Self::RemoveFinalizer(_) => "finalizer",
             Self::WriteStatus(_) => "status",
+            Self::ReadObject(_) | Self::ObjectChanged => "object_changed",
             Self::MalformedObject(_) => "malformed_object",
             Self::PlanDidNotSettle(_) => "did_not_settle",
             Self::Fenced => "fenced",
@@ -73,6 +79,8 @@ impl Error {
             Self::AddFinalizer(_)
             | Self::RemoveFinalizer(_)
             | Self::WriteStatus(_)
+            | Self::ReadObject(_)
+            | Self::ObjectChanged
             | Self::Fenced
             | Self::AccountMappingUnavailable => BackoffClass::Transient,
             Self::MalformedObject(_) | Self::PlanDidNotSettle(_) => BackoffClass::Long,

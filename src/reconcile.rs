@@ -327,6 +327,17 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                     self.write(outcome, false).await?;
                     self.pin_recorded = true;
                 }
+                // The watch cache's copy may be behind: another replica (two operators on one
+                // namespace, or a failover) may already have deleted this collection for a
+                // deletion this copy does not show yet. A create that no write of this reconcile
+                // has just checked against the object is made only for an object that a fresh
+                // read shows still live at this generation.
+                if self.resource_version == self.obj.resource_version() {
+                    self.read_afresh().await?;
+                    if self.observed.deleting {
+                        return Ok(None);
+                    }
+                }
                 self.claimed = true;
                 self.create(tags, recreate).await?;
             }
@@ -472,6 +483,33 @@ impl<A: CollectionApi> Reconciler<'_, A> {
             }
         }
         Ok(None)
+    }
+
+    /// Reads the object from the API server (a quorum read): a deletion the watch cache has not
+    /// delivered yet is observed, and a spec change ends this reconcile for a fresh one.
+    async fn read_afresh(&mut self) -> Result<(), Error> {
+        let fresh = self
+            .api
+            .get_opt(&self.obj.name_any())
+            .await
+            .map_err(Error::ReadObject)?;
+        match fresh {
+            Some(fresh) if fresh.uid().as_deref() == Some(self.observed.uid.as_str()) => {
+                if fresh.metadata.deletion_timestamp.is_some() {
+                    self.observed.deleting = true;
+                    self.observed.has_finalizer = fresh.finalizers().iter().any(|f| f == FINALIZER);
+                } else if fresh.metadata.generation != Some(self.observed.generation) {
+                    return Err(Error::ObjectChanged);
+                }
+                self.resource_version = fresh.resource_version();
+            }
+            // Gone, or another object under the same name: nothing of this one is left to do.
+            _ => {
+                self.observed.deleting = true;
+                self.observed.has_finalizer = false;
+            }
+        }
+        Ok(())
     }
 
     async fn create(&mut self, tags: crate::aws::Tags, recreate: bool) -> Result<(), Error> {

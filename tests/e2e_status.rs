@@ -599,6 +599,28 @@ async fn delete_behind_the_operators_back(world: &World, name: &str) -> Result<(
     Ok(())
 }
 
+/// Creates an object per forgeable reason and waits until each is Available; answers their names.
+async fn create_one_per_reason(world: &World) -> Result<Vec<String>> {
+    let names: Vec<String> = FORGEABLE.iter().map(|r| forged_name(r)).collect();
+    for name in &names {
+        world.create(name, CollectionSpec::default()).await?;
+    }
+    for name in &names {
+        world.wait_reason(name, "Available").await?;
+    }
+    Ok(names)
+}
+
+/// Forges each object's reason (one per forgeable reason) and deletes its collection behind the
+/// operator's back.
+async fn forge_and_delete(world: &World, names: &[String]) -> Result<()> {
+    for (reason, name) in FORGEABLE.iter().zip(names) {
+        forge_reason(world, name, reason).await?;
+        delete_behind_the_operators_back(world, name).await?;
+    }
+    Ok(())
+}
+
 /// Waits until every forged object's collection exists again and the object says Available.
 async fn wait_repaired(world: &World, names: &[String]) -> Result<()> {
     for name in names {
@@ -629,17 +651,8 @@ async fn a_reconcile_request_looks_at_aws_whatever_terminal_reason_the_status_cl
     };
     let mut world = World::without_operator("forged-request", options.clone()).await?;
     world.start_operator(&options).await?;
-    let names: Vec<String> = FORGEABLE.iter().map(|r| forged_name(r)).collect();
-    for name in &names {
-        world.create(name, CollectionSpec::default()).await?;
-    }
-    for name in &names {
-        world.wait_reason(name, "Available").await?;
-    }
-    for (reason, name) in FORGEABLE.iter().zip(&names) {
-        forge_reason(&world, name, reason).await?;
-        delete_behind_the_operators_back(&world, name).await?;
-    }
+    let names = create_one_per_reason(&world).await?;
+    forge_and_delete(&world, &names).await?;
     // Nothing repairs them on its own before the resync an hour away.
     tokio::time::sleep(Duration::from_secs(2)).await;
     for name in &names {
@@ -669,25 +682,13 @@ async fn a_forged_terminal_reason_holds_off_drift_repair_one_resync_at_most() ->
     };
     let mut world = World::without_operator("forged-resync", options.clone()).await?;
     world.start_operator(&options).await?;
-    let names: Vec<String> = FORGEABLE.iter().map(|r| forged_name(r)).collect();
-    for name in &names {
-        world.create(name, CollectionSpec::default()).await?;
-    }
-    for name in &names {
-        world.wait_reason(name, "Available").await?;
-    }
+    let names = create_one_per_reason(&world).await?;
     // While the operator runs.
-    for (reason, name) in FORGEABLE.iter().zip(&names) {
-        forge_reason(&world, name, reason).await?;
-        delete_behind_the_operators_back(&world, name).await?;
-    }
+    forge_and_delete(&world, &names).await?;
     wait_repaired(&world, &names).await?;
     // Across a restart.
     world.stop_operator().await?;
-    for (reason, name) in FORGEABLE.iter().zip(&names) {
-        forge_reason(&world, name, reason).await?;
-        delete_behind_the_operators_back(&world, name).await?;
-    }
+    forge_and_delete(&world, &names).await?;
     world.start_operator(&options).await?;
     wait_repaired(&world, &names).await?;
     world.stop_operator().await?;

@@ -605,11 +605,33 @@ fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', r"'\''"))
 }
 
+/// Free loopback ports for the control plane, chosen below the kernel's ephemeral range: a
+/// restarted API server or etcd binds its port again, and a port the kernel hands out for `:0`
+/// binds (every emulator, operator and client connection on the machine) could be taken by
+/// another process in the moment it was down. (A chaos campaign saw exactly that: "bind: address
+/// already in use" on an API server restart, with ten campaigns and a build beside it.)
 fn free_ports<const N: usize>() -> Result<[u16; N]> {
-    let listeners = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<Vec<_>>>()
-        .context("reserving loopback ports")?;
+    use rand::Rng;
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let candidates = 10_000..ephemeral_start.max(10_001);
+    let mut listeners = Vec::with_capacity(N);
+    let mut rng = rand::rng();
+    for _ in 0..1000 {
+        if listeners.len() == N {
+            break;
+        }
+        // Held until all are chosen, so none is chosen twice.
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", rng.random_range(candidates.clone())))
+        {
+            listeners.push(listener);
+        }
+    }
+    if listeners.len() < N {
+        bail!("no {N} free loopback ports below {ephemeral_start}");
+    }
     let mut ports = [0u16; N];
     for (port, listener) in ports.iter_mut().zip(&listeners) {
         *port = listener.local_addr()?.port();
