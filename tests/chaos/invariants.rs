@@ -29,7 +29,12 @@
 //!   is the campaign's own and foreign (I6), and any other claim of a cluster the campaign does
 //!   not run is a violation.
 //! - I3 at most one successful CreateCollection per object UID per existence of its collection,
-//!   counting the objects of every cluster of the run.
+//!   counting the objects of every cluster of the run. Without leader election (two operators at
+//!   once, a misconfiguration) one more is allowed per incarnation of an object that is gone and
+//!   whose collection is gone too: one operator reads the object a few milliseconds before its
+//!   deletion is marked and creates; the other has deleted the collection in between for the
+//!   deletion. Nothing between the API server and AWS can lock that window but a Lease; the
+//!   collection is deleted again, which I2 and I4 check.
 //! - I4 every Delete object's collection is gone once the object is, in every cluster of the
 //!   run, unless the collection carries another object's owner tag (handed over to another
 //!   cluster, or taken by someone else).
@@ -330,12 +335,28 @@ fn no_collection_is_created_twice_for_one_existence(
                     .map(|p| p.incarnations.get(id).copied().unwrap_or(0))
                     .sum::<u32>()
                 + run.repairs.get(id).copied().unwrap_or(0)
-                + run.own_creates.get(id).copied().unwrap_or(0);
+                + run.own_creates.get(id).copied().unwrap_or(0)
+                + remade_in_its_deletion(run, observed, id);
             (count > allowed).then(|| {
                 format!("I3 collection {id} created {count} times, at most {allowed} allowed")
             })
         })
         .collect()
+}
+
+/// Creates I3 allows for `id` beyond one per incarnation when two operators run without leader
+/// election: one per incarnation, once the object and its collection are both gone.
+fn remade_in_its_deletion(run: &Run<'_>, observed: &Observed, id: &str) -> u32 {
+    let object_gone = !observed
+        .objects
+        .iter()
+        .any(|o| o.metadata.name.as_deref() == Some(id));
+    let collection_gone = !observed.collections.iter().any(|c| c.collection_id == id);
+    if run.without_leader_election && object_gone && collection_gone {
+        run.incarnations.get(id).copied().unwrap_or(0)
+    } else {
+        0
+    }
 }
 
 fn deleted_objects_leave_no_collection_behind(run: &Run<'_>, observed: &Observed) -> Vec<String> {

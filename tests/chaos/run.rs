@@ -120,6 +120,10 @@ pub struct Run<'a> {
     /// Objects that, by the scenario's design, own no collection (it belongs to someone else):
     /// they are exempt from I1's "converges to its own collection" and from I4.
     pub not_owned: BTreeSet<String>,
+    /// Two operators act at once without a Lease (a misconfiguration the campaign runs on
+    /// purpose): I3 then allows a deleted object's collection to be made once more in the moment
+    /// of its deletion, provided it is gone again (see `invariants`).
+    pub without_leader_election: bool,
     /// When the scenario struck (its first fault); convergence is timed from then.
     struck_at: Option<Instant>,
 }
@@ -172,6 +176,7 @@ impl<'a> Run<'a> {
             peers: Vec::new(),
             incarnations: BTreeMap::new(),
             not_owned: BTreeSet::new(),
+            without_leader_election: false,
             struck_at: None,
         })
     }
