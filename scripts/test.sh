@@ -13,7 +13,7 @@ step() { printf '\n==> [%ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
 
 step "prerequisites: what the machine itself must have (the rest is built below)"
 missing=()
-for tool in cargo go git tar readelf unshare sha256sum; do
+for tool in cargo go git tar readelf unshare nsenter flock ip sha256sum; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -24,13 +24,16 @@ fi
 # that completes go.sum, a generator run in place) works only where an earlier run did the same.
 tree_before=$(git status --porcelain --untracked-files=all)
 
-step "control plane (kube-apiserver, etcd, kubectl, kube-controller-manager), helm, crane, kstatus, Prometheus and actionlint from the pinned Go modules"
+step "control plane (kube-apiserver, etcd, kubectl, kube-controller-manager, kube-scheduler) and node (kubelet, kube-proxy), helm, crane, kstatus, Prometheus and actionlint from the pinned Go modules"
 tools/envtest/build.sh >/dev/null
 tools/helm/build.sh >/dev/null
 tools/crane/build.sh >/dev/null
 tools/kstatus/build.sh >/dev/null
 tools/prometheus/build.sh >/dev/null
 actionlint="$(tools/actionlint/build.sh)/actionlint"
+
+step "the node's runtime: containerd, runc, CNI plugins, iptables, nftables (Debian packages, installed when missing) and the pause image"
+tools/node/build.sh >/dev/null
 
 step "cargo-deny and cargo-auditable (pinned, from crates.io)"
 cargo_tools=$(tools/cargo/install.sh cargo-deny cargo-auditable)
@@ -71,7 +74,7 @@ fi
 step "operator image without a daemon (scripts/image.sh: release build, crane)"
 scripts/image.sh >/dev/null
 
-step "cargo test (unit, emulator, test bed, chart, Helm lifecycle, image boot, end to end)"
+step "cargo test (unit, emulator, test bed, chart, Helm lifecycle, image, end to end, the chart's pods on the node)"
 cargo test --workspace --locked
 
 step "fleet benchmark at a small scale (figures printed, not asserted; the full run: cargo bench --bench fleet)"

@@ -9,9 +9,13 @@ pub struct ControlPlaneBinaries {
     pub etcd: PathBuf,
     pub kube_apiserver: PathBuf,
     pub kubectl: PathBuf,
-    /// Not part of the test bed's control plane: tests that need a controller of its own (the
-    /// ClusterRole aggregation controller) start it themselves.
+    /// Runs only with a node; tests that need a controller of their own (the ClusterRole
+    /// aggregation controller) start it themselves.
     pub kube_controller_manager: PathBuf,
+    /// The node's (see [`crate::node`]).
+    pub kube_scheduler: PathBuf,
+    pub kubelet: PathBuf,
+    pub kube_proxy: PathBuf,
 }
 
 /// The workspace root: the directory holding `crds/`, `tools/` and `target/`.
@@ -46,12 +50,18 @@ impl ControlPlaneBinaries {
             kube_apiserver: dir.join("kube-apiserver"),
             kubectl: dir.join("kubectl"),
             kube_controller_manager: dir.join("kube-controller-manager"),
+            kube_scheduler: dir.join("kube-scheduler"),
+            kubelet: dir.join("kubelet"),
+            kube_proxy: dir.join("kube-proxy"),
         };
         for path in [
             &binaries.etcd,
             &binaries.kube_apiserver,
             &binaries.kubectl,
             &binaries.kube_controller_manager,
+            &binaries.kube_scheduler,
+            &binaries.kubelet,
+            &binaries.kube_proxy,
         ] {
             if !path.is_file() {
                 bail!(

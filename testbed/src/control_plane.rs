@@ -25,6 +25,7 @@ use kube::runtime::wait::{await_condition, conditions};
 use serde::Deserialize;
 
 use crate::binaries::ControlPlaneBinaries;
+use crate::node::{KUBERNETES_SERVICE_IP, Node, NodeCredentials, SERVICE_CIDR};
 use crate::pki::Pki;
 
 /// How to start a control plane.
@@ -34,6 +35,12 @@ pub struct ControlPlaneOptions {
     pub crd_dirs: Vec<PathBuf>,
     /// How long to wait for `/readyz`.
     pub start_timeout: Duration,
+    /// Also run a node (see [`crate::node`]): kubelet, kube-proxy and containerd in namespaces of
+    /// their own, with kube-scheduler and the controllers pods need (Deployments, ReplicaSets,
+    /// disruption budgets, ServiceAccounts and their tokens, namespaces, garbage collection,
+    /// endpoints). The API server then listens on the host's end of the node's link instead of
+    /// loopback.
+    pub node: bool,
 }
 
 impl Default for ControlPlaneOptions {
@@ -41,6 +48,7 @@ impl Default for ControlPlaneOptions {
         Self {
             crd_dirs: vec![crate::workspace_root().join("crds")],
             start_timeout: Duration::from_secs(90),
+            node: false,
         }
     }
 }
@@ -56,6 +64,7 @@ pub struct ControlPlane {
     // etcd's, then the API server's; the latter changes on restart.
     pids: Mutex<Vec<u32>>,
     binaries: ControlPlaneBinaries,
+    node: Option<Node>,
 }
 
 /// How [`ControlPlane::restart_api_server`] stops the running API server.
@@ -70,10 +79,10 @@ pub enum ApiServerStop {
 
 // The supervisor's pipes. Its stdout is kept open for the answers to commands (a closed pipe
 // would kill it with SIGPIPE on its next answer).
-struct Supervisor {
-    child: Option<Child>,
-    stdin: Option<ChildStdin>,
-    stdout: Option<BufReader<ChildStdout>>,
+pub(crate) struct Supervisor {
+    pub(crate) child: Option<Child>,
+    pub(crate) stdin: Option<ChildStdin>,
+    pub(crate) stdout: Option<BufReader<ChildStdout>>,
 }
 
 impl Supervisor {
@@ -100,7 +109,7 @@ impl Supervisor {
     }
 }
 
-fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // The guarded values stay consistent even if a holder panicked.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -124,6 +133,13 @@ start_api() {
   api_pid=$!
 }
 start_api
+# With a node: kube-controller-manager and kube-scheduler.
+extras=""
+for extra in "$dir"/extra-*.sh; do
+  [ -x "$extra" ] || continue
+  ( trap - INT TERM HUP; exec "$extra" ) >"${extra%.sh}.log" 2>&1 </dev/null &
+  extras="$extras $!"
+done
 # Signals to the whole process group (Ctrl-C, timeout(1)) may stop the servers, but never this
 # script: only the closed pipe ends it, so the clean-up below always runs. Set after the servers
 # start, so that they keep the default dispositions.
@@ -149,6 +165,7 @@ while read -r command how; do
     *) echo "unknown command $command" ;;
   esac
 done
+for pid in $extras; do stop "$pid" TERM; done
 stop "$api_pid" TERM
 stop "$etcd_pid" TERM
 rm -rf "$dir"
@@ -165,7 +182,11 @@ impl ControlPlane {
             .context("creating the control plane's temp directory")?
             // The supervisor owns removal, so that it happens even when this process is killed.
             .keep();
-        let mut plane = Self::spawn(binaries, dir).await?;
+        let node = match options.node {
+            true => Some(Node::prepare(&binaries.kubelet, &binaries.kube_proxy).await?),
+            false => None,
+        };
+        let mut plane = Self::spawn(binaries, dir, node).await?;
         if let Err(error) = plane.wait_ready(options.start_timeout).await {
             let logs = plane.log_tails(40);
             plane.stop_blocking();
@@ -173,6 +194,14 @@ impl ControlPlane {
         }
         for crd_dir in &options.crd_dirs {
             plane.install_crds(crd_dir).await?;
+        }
+        if let Some(node) = &plane.node {
+            let kubeconfig = plane.kubeconfig_yaml()?;
+            let credentials = NodeCredentials {
+                kubeconfig_yaml: &kubeconfig,
+                client_ca_pem: &plane.ca_cert_pem,
+            };
+            node.join(credentials, plane.client().await?).await?;
         }
         tracing::info!(
             server = %plane.server,
@@ -182,8 +211,19 @@ impl ControlPlane {
         Ok(plane)
     }
 
-    async fn spawn(binaries: ControlPlaneBinaries, dir: PathBuf) -> Result<Self> {
-        let pki = Pki::generate()?;
+    async fn spawn(
+        binaries: ControlPlaneBinaries,
+        dir: PathBuf,
+        node: Option<Node>,
+    ) -> Result<Self> {
+        let listen = node
+            .as_ref()
+            .map_or(std::net::Ipv4Addr::LOCALHOST, |n| n.addresses().host);
+        let extra_ips: Vec<std::net::IpAddr> = match &node {
+            Some(_) => vec![listen.into(), KUBERNETES_SERVICE_IP.into()],
+            None => Vec::new(),
+        };
+        let pki = Pki::generate(&extra_ips)?;
         let admin_token = random_token();
         let write = |name: &str, contents: &str| -> Result<PathBuf> {
             let path = dir.join(name);
@@ -196,6 +236,8 @@ impl ControlPlane {
         let serving_key = write("serving.key", &pki.serving_key_pem)?;
         let sa_key = write("sa.key", &pki.sa_private_key_pem)?;
         let sa_pub = write("sa.pub", &pki.sa_public_key_pem)?;
+        let kubelet_client_cert = write("kubelet-client.crt", &pki.kubelet_client_cert_pem)?;
+        let kubelet_client_key = write("kubelet-client.key", &pki.kubelet_client_key_pem)?;
         let tokens = write(
             "tokens.csv",
             &format!("{admin_token},testbed-admin,testbed-admin,\"system:masters\"\n"),
@@ -217,10 +259,10 @@ impl ControlPlane {
             "--unsafe-no-fsync=true".into(),
             "--log-level=warn".into(),
         ];
-        let api_args: Vec<String> = vec![
+        let mut api_args: Vec<String> = vec![
             format!("--etcd-servers={etcd_url}"),
-            "--bind-address=127.0.0.1".into(),
-            "--advertise-address=127.0.0.1".into(),
+            format!("--bind-address={listen}"),
+            format!("--advertise-address={listen}"),
             format!("--secure-port={api_port}"),
             format!("--cert-dir={}", dir.join("certs").display()),
             format!("--tls-cert-file={}", serving_cert.display()),
@@ -233,18 +275,75 @@ impl ControlPlane {
             format!("--service-account-signing-key-file={}", sa_key.display()),
             "--service-account-issuer=https://testbed.local".into(),
             "--api-audiences=https://testbed.local".into(),
-            "--service-cluster-ip-range=10.0.0.0/24".into(),
+            format!("--service-cluster-ip-range={SERVICE_CIDR}"),
             "--allow-privileged=true".into(),
-            // No Service endpoints to maintain: nothing here runs as a pod.
-            "--endpoint-reconciler-type=none".into(),
+            format!(
+                "--kubelet-client-certificate={}",
+                kubelet_client_cert.display()
+            ),
+            format!("--kubelet-client-key={}", kubelet_client_key.display()),
+            // The node's name resolves nowhere: the API server dials the kubelet by address.
+            "--kubelet-preferred-address-types=InternalIP".into(),
             "--v=1".into(),
         ];
+        let server = format!("https://{listen}:{api_port}");
+        match &node {
+            // The `kubernetes` Service's endpoint, which kube-proxy sends pods to.
+            Some(_) => api_args.push("--endpoint-reconciler-type=lease".into()),
+            // No Service endpoints to maintain: nothing here runs as a pod.
+            None => api_args.push("--endpoint-reconciler-type=none".into()),
+        }
         write_launcher(&dir.join("etcd.sh"), &binaries.etcd, &etcd_args)?;
         write_launcher(
             &dir.join("kube-apiserver.sh"),
             &binaries.kube_apiserver,
             &api_args,
         )?;
+        if node.is_some() {
+            let kubeconfig = write(
+                "admin.kubeconfig",
+                &kubeconfig_text(&server, &pki.ca_cert_pem, "testbed-admin", &admin_token),
+            )?;
+            let controllers = [
+                "deployment-controller",
+                "replicaset-controller",
+                "disruption-controller",
+                "serviceaccount-controller",
+                "serviceaccount-token-controller",
+                "root-ca-certificate-publisher-controller",
+                "namespace-controller",
+                "garbage-collector-controller",
+                "endpoints-controller",
+                "endpointslice-controller",
+                "clusterrole-aggregation-controller",
+                "pod-garbage-collector-controller",
+                // Lifts the not-ready taint a new node starts with.
+                "node-lifecycle-controller",
+            ];
+            write_launcher(
+                &dir.join("extra-kube-controller-manager.sh"),
+                &binaries.kube_controller_manager,
+                &[
+                    format!("--kubeconfig={}", kubeconfig.display()),
+                    format!("--controllers={}", controllers.join(",")),
+                    format!("--root-ca-file={}", ca.display()),
+                    format!("--service-account-private-key-file={}", sa_key.display()),
+                    "--leader-elect=false".into(),
+                    "--secure-port=0".into(),
+                    "--v=1".into(),
+                ],
+            )?;
+            write_launcher(
+                &dir.join("extra-kube-scheduler.sh"),
+                &binaries.kube_scheduler,
+                &[
+                    format!("--kubeconfig={}", kubeconfig.display()),
+                    "--leader-elect=false".into(),
+                    "--secure-port=0".into(),
+                    "--v=1".into(),
+                ],
+            )?;
+        }
 
         let mut supervisor = Command::new("sh")
             .arg("-c")
@@ -275,11 +374,12 @@ impl ControlPlane {
             })),
             pids: Mutex::new(parse_pids(&line)),
             dir,
-            server: format!("https://127.0.0.1:{api_port}"),
+            server,
             etcd_url,
             ca_cert_pem: pki.ca_cert_pem,
             admin_token,
             binaries,
+            node,
         })
     }
 
@@ -407,13 +507,14 @@ impl ControlPlane {
 
     /// A kubeconfig that authenticates with `token` (for example a ServiceAccount token).
     pub fn kubeconfig_for_token(&self, user: &str, token: &str) -> Kubeconfig {
-        let ca = base64::engine::general_purpose::STANDARD.encode(&self.ca_cert_pem);
-        let yaml = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: testbed\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: {user}\n  user:\n    token: {token}\ncontexts:\n- name: testbed\n  context:\n    cluster: testbed\n    user: {user}\ncurrent-context: testbed\n",
-            server = self.server,
-        );
-        // The text above is built from known-good parts; a failure here is a bug in this function.
+        let yaml = kubeconfig_text(&self.server, &self.ca_cert_pem, user, token);
+        // The text is built from known-good parts; a failure here is a bug in `kubeconfig_text`.
         Kubeconfig::from_yaml(&yaml).unwrap_or_default()
+    }
+
+    /// The node, when the control plane was started with one.
+    pub fn node(&self) -> Option<&Node> {
+        self.node.as_ref()
     }
 
     /// The kubeconfig as YAML, ready to write to a file for kubectl or another process.
@@ -481,6 +582,8 @@ impl ControlPlane {
 
     /// Stops both processes and removes the temporary directory, waiting for the supervisor.
     pub fn stop_blocking(&mut self) {
+        // The node first: its kubelet would otherwise retry a gone API server while stopping.
+        drop(self.node.take());
         let mut supervisor = locked(&self.supervisor);
         // Closing the pipe is the supervisor's signal to shut down.
         if let Some(mut stdin) = supervisor.stdin.take() {
@@ -585,7 +688,14 @@ impl Etcd {
     }
 }
 
-fn write_launcher(path: &Path, program: &Path, args: &[String]) -> Result<()> {
+fn kubeconfig_text(server: &str, ca_pem: &str, user: &str, token: &str) -> String {
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: testbed\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: {user}\n  user:\n    token: {token}\ncontexts:\n- name: testbed\n  context:\n    cluster: testbed\n    user: {user}\ncurrent-context: testbed\n"
+    )
+}
+
+pub(crate) fn write_launcher(path: &Path, program: &Path, args: &[String]) -> Result<()> {
     let mut script = format!(
         "#!/bin/sh\nexec {}",
         shell_quote(&program.to_string_lossy())
@@ -601,7 +711,7 @@ fn write_launcher(path: &Path, program: &Path, args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn shell_quote(value: &str) -> String {
+pub(crate) fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', r"'\''"))
 }
 

@@ -20,6 +20,12 @@ pub struct BackgroundEmulator {
 impl BackgroundEmulator {
     /// Starts an emulator on free loopback ports.
     pub fn start(config: Config) -> Result<Self> {
+        Self::start_on(config, std::net::Ipv4Addr::LOCALHOST)
+    }
+
+    /// Starts an emulator whose AWS endpoint listens on `address` (with a node, the host's end
+    /// of its link, where pods reach it); its admin endpoint stays on loopback.
+    pub fn start_on(config: Config, address: std::net::Ipv4Addr) -> Result<Self> {
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(String, String)>>();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let thread_config = config.clone();
@@ -38,8 +44,9 @@ impl BackgroundEmulator {
                     }
                 };
                 runtime.block_on(async move {
-                    let any: SocketAddr = ([127, 0, 0, 1], 0).into();
-                    match Emulator::start(thread_config, any, any).await {
+                    let endpoint: SocketAddr = (address, 0).into();
+                    let admin: SocketAddr = ([127, 0, 0, 1], 0).into();
+                    match Emulator::start(thread_config, endpoint, admin).await {
                         Ok(emulator) => {
                             let _ =
                                 ready_tx.send(Ok((emulator.endpoint_url(), emulator.admin_url())));

@@ -17,6 +17,7 @@
 mod binaries;
 mod control_plane;
 mod emulator;
+pub mod node;
 mod pki;
 mod process;
 mod shared;

@@ -36,6 +36,11 @@ enum Command {
         /// Emulator state file, so collections survive restarts of the test bed.
         #[arg(long)]
         emulator_state_file: Option<PathBuf>,
+        /// Also run a node (kubelet, kube-proxy, containerd) and kube-scheduler, so that pods
+        /// run; needs root. The API server and the emulator then listen on the host's end of
+        /// the node's link, which pods reach.
+        #[arg(long)]
+        node: bool,
     },
 }
 
@@ -57,7 +62,8 @@ async fn main() -> Result<()> {
             crd_dirs,
             emulator_rate,
             emulator_state_file,
-        } => up(out_dir, crd_dirs, emulator_rate, emulator_state_file).await,
+            node,
+        } => up(out_dir, crd_dirs, emulator_rate, emulator_state_file, node).await,
     }
 }
 
@@ -66,8 +72,12 @@ async fn up(
     crd_dirs: Vec<PathBuf>,
     emulator_rate: f64,
     emulator_state_file: Option<PathBuf>,
+    node: bool,
 ) -> Result<()> {
-    let mut options = ControlPlaneOptions::default();
+    let mut options = ControlPlaneOptions {
+        node,
+        ..ControlPlaneOptions::default()
+    };
     if !crd_dirs.is_empty() {
         options.crd_dirs = crd_dirs;
     }
@@ -75,7 +85,10 @@ async fn up(
     let mut config = testbed::emulator_config();
     config.quota.rate_per_sec = emulator_rate;
     config.state_file = emulator_state_file;
-    let emulator = BackgroundEmulator::start(config)?;
+    let emulator = match control_plane.node() {
+        Some(node) => BackgroundEmulator::start_on(config, node.addresses().host)?,
+        None => BackgroundEmulator::start(config)?,
+    };
 
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let kubeconfig = out_dir.join("kubeconfig");
@@ -86,6 +99,14 @@ async fn up(
     println!("kube-apiserver:  {}", control_plane.server());
     println!("emulator:        {}", emulator.endpoint_url());
     println!("emulator admin:  {}", emulator.admin_url());
+    if let Some(node) = control_plane.node() {
+        println!(
+            "node:            {} at {} (logs in {})",
+            testbed::node::NODE_NAME,
+            node.addresses().node,
+            node.dir().display()
+        );
+    }
     println!("export KUBECONFIG={}", kubeconfig.display());
     println!(". {}", aws_env.display());
     println!("testbed ready");

@@ -1,5 +1,6 @@
-//! Key material for one control plane: a CA, the API server's serving certificate and the
-//! service-account signing key. Generated fresh for every start; nothing is reused across runs.
+//! Key material for one control plane: a CA, the API server's serving certificate, its client
+//! certificate for kubelets and the service-account signing key. Generated fresh for every
+//! start; nothing is reused across runs.
 
 use anyhow::{Context, Result};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
@@ -8,12 +9,17 @@ pub struct Pki {
     pub ca_cert_pem: String,
     pub serving_cert_pem: String,
     pub serving_key_pem: String,
+    /// The API server's identity towards kubelets (logs, exec): `system:masters`.
+    pub kubelet_client_cert_pem: String,
+    pub kubelet_client_key_pem: String,
     pub sa_private_key_pem: String,
     pub sa_public_key_pem: String,
 }
 
 impl Pki {
-    pub fn generate() -> Result<Self> {
+    /// `extra_ips` are further addresses the serving certificate names: with a node, the host
+    /// address pods reach it on and the `kubernetes` Service's cluster IP.
+    pub fn generate(extra_ips: &[std::net::IpAddr]) -> Result<Self> {
         let ca_key = KeyPair::generate().context("generating CA key")?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params
@@ -35,9 +41,27 @@ impl Pki {
         serving_params
             .subject_alt_names
             .push(SanType::DnsName("kubernetes.default.svc".try_into()?));
+        for ip in extra_ips {
+            serving_params
+                .subject_alt_names
+                .push(SanType::IpAddress(*ip));
+        }
         let serving_cert = serving_params
             .signed_by(&serving_key, &issuer)
             .context("signing serving certificate")?;
+
+        let client_key = KeyPair::generate().context("generating kubelet client key")?;
+        let mut client_params = CertificateParams::new(Vec::<String>::new())?;
+        client_params
+            .distinguished_name
+            .push(DnType::CommonName, "kube-apiserver-kubelet-client");
+        client_params
+            .distinguished_name
+            .push(DnType::OrganizationName, "system:masters");
+        client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let client_cert = client_params
+            .signed_by(&client_key, &issuer)
+            .context("signing kubelet client certificate")?;
 
         let sa_key = KeyPair::generate().context("generating service-account key")?;
 
@@ -45,6 +69,8 @@ impl Pki {
             ca_cert_pem: ca_cert.pem(),
             serving_cert_pem: serving_cert.pem(),
             serving_key_pem: serving_key.serialize_pem(),
+            kubelet_client_cert_pem: client_cert.pem(),
+            kubelet_client_key_pem: client_key.serialize_pem(),
             sa_private_key_pem: sa_key.serialize_pem(),
             sa_public_key_pem: sa_key.public_key_pem(),
         })

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, etcd, kubectl and kube-controller-manager (the tests run only its
-# ClusterRole aggregation controller) from the Go modules pinned in go.mod, with the machine's
-# own Go toolchain, into a cache outside git keyed by the pinned versions. Does nothing when that
+# Builds kube-apiserver, etcd, kubectl and kube-controller-manager, and the node's kubelet,
+# kube-scheduler and kube-proxy, from the Go modules pinned in go.mod, with the machine's own Go
+# toolchain, into a cache outside git keyed by the pinned versions. Does nothing when that
 # cache is already complete. Prints the directory that holds the binaries on its last line.
 set -euo pipefail
 
@@ -9,7 +9,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache_root=${RKO_CACHE_DIR:-"$HOME/.cache/rekognition-operator"}
 key=$(cat "$here/go.mod" "$here/go.sum" "$here/build.sh" | sha256sum | cut -c1-16)
 out="$cache_root/envtest/$key"
-tools=(kube-apiserver etcd kubectl kube-controller-manager)
+tools=(kube-apiserver etcd kubectl kube-controller-manager kubelet kube-scheduler kube-proxy)
 
 complete() {
   for t in "${tools[@]}"; do [ -x "$out/$t" ] || return 1; done
@@ -37,7 +37,9 @@ echo "build.sh: building ${tools[*]} into $out (first run takes several minutes)
 go build -trimpath -ldflags="$stamp" -o "$tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
 go build -trimpath -ldflags='-s -w' -o "$tmp/etcd" go.etcd.io/etcd/server/v3
 go build -trimpath -ldflags="$stamp" -o "$tmp/kubectl" k8s.io/kubernetes/cmd/kubectl
-go build -trimpath -ldflags="$stamp" -o "$tmp/kube-controller-manager" k8s.io/kubernetes/cmd/kube-controller-manager
+for t in kube-controller-manager kubelet kube-scheduler kube-proxy; do
+  go build -trimpath -ldflags="$stamp" -o "$tmp/$t" "k8s.io/kubernetes/cmd/$t"
+done
 rm -rf "$out"
 mv "$tmp" "$out"
 echo "build.sh: built in $(( $(date +%s) - start ))s" >&2
