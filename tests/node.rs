@@ -13,17 +13,24 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
-use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Secret};
+use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
 use rekognition_operator::crd::RekognitionCollection;
 use support::helm::{CHART, NAMESPACE, RELEASE, helm_ok, kubeconfig_file};
 use testbed::{BackgroundEmulator, ControlPlane, ControlPlaneOptions, wait_until};
 
 /// Where the chart's default values look for the image; the test imports it under that name.
 const DEFAULT_IMAGE: &str = "ghcr.io/aws-operators/rekognition-operator";
+
+/// One node at a time in this process, so that the teardown test reads the machine with no other
+/// node on it (the node's supervisor also takes a machine-wide lock).
+static ONE_NODE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn control_plane_with_node() -> Result<ControlPlane> {
     ensure!(
@@ -72,6 +79,8 @@ struct ContainerProcess {
     pid: u32,
     status: String,
     root_mount_options: String,
+    /// Its memory cgroup's path, which names the pod's UID.
+    cgroup: String,
     memory_limit: u64,
     memory_usage: u64,
 }
@@ -130,6 +139,7 @@ impl ContainerProcess {
                 status,
                 root_mount_options,
                 memory_limit: read("memory.limit_in_bytes")?,
+                cgroup: memory.clone(),
                 memory_usage: read("memory.usage_in_bytes")?,
             });
         }
@@ -139,6 +149,7 @@ impl ContainerProcess {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm_install_runs_the_pods_locked_down_and_makes_myphotos_ready() -> Result<()> {
+    let _one_node = ONE_NODE.lock().await;
     let plane = control_plane_with_node().await?;
     let node = plane.node().context("a node")?;
     // The emulator listens where pods reach it: the host's end of the node's link.
@@ -148,24 +159,7 @@ async fn helm_install_runs_the_pods_locked_down_and_makes_myphotos_ready() -> Re
     let (dir, kubeconfig) = kubeconfig_file(&plane.kubeconfig())?;
 
     // The release namespace enforces Pod Security `restricted`.
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let namespace = Namespace {
-        metadata: ObjectMeta {
-            name: Some(NAMESPACE.into()),
-            labels: Some(
-                [(
-                    "pod-security.kubernetes.io/enforce".to_string(),
-                    "restricted".to_string(),
-                )]
-                .into(),
-            ),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    namespaces
-        .create(&PostParams::default(), &namespace)
-        .await?;
+    restricted_namespace(&client, NAMESPACE).await?;
     // What points the chart at the emulator: its endpoint and region, and its keys in a Secret
     // (on EKS, IRSA or Pod Identity gives credentials instead).
     let config = emulator.config();
@@ -345,6 +339,345 @@ async fn helm_install_runs_the_pods_locked_down_and_makes_myphotos_ready() -> Re
         logs.contains("created collection myphotos"),
         "the leader's log: {logs}"
     );
+
+    let pod_of = |identity: &str| -> String {
+        // The operator's Lease identity is `<pod>-<n>`.
+        identity
+            .rsplit_once('-')
+            .map_or(identity, |(pod, _)| pod)
+            .to_owned()
+    };
+    let admin = emulator.admin()?;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), NAMESPACE);
+    let holder = || async {
+        let lease = leases.get_opt(RELEASE).await?;
+        anyhow::Ok(
+            lease
+                .and_then(|l| l.spec?.holder_identity)
+                .unwrap_or_default(),
+        )
+    };
+    // While the pods change below, myphotos is read every 100 ms: it must never lose Ready.
+    let watching = Arc::new(AtomicBool::new(true));
+    let not_ready = Arc::new(AtomicU32::new(0));
+    let watcher = tokio::spawn({
+        let (watching, not_ready, objects) = (watching.clone(), not_ready.clone(), objects.clone());
+        async move {
+            while watching.load(Ordering::Relaxed) {
+                if let Ok(object) = objects.get("myphotos").await
+                    && object.ready_condition().is_none_or(|c| c.status != "True")
+                {
+                    not_ready.fetch_add(1, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    });
+
+    // kubectl rollout restart: the old pods get SIGTERM, the leader releases the Lease, a new pod
+    // leads.
+    let leader = holder().await?;
+    ensure!(!leader.is_empty(), "a leader holds the Lease");
+    let started = Instant::now();
+    kubectl(
+        &plane,
+        &kubeconfig,
+        &[
+            "rollout",
+            "restart",
+            "--namespace",
+            NAMESPACE,
+            "deployment/rekognition-operator",
+        ],
+    )?;
+    kubectl(
+        &plane,
+        &kubeconfig,
+        &[
+            "rollout",
+            "status",
+            "--namespace",
+            NAMESPACE,
+            "deployment/rekognition-operator",
+            "--timeout=3m",
+        ],
+    )?;
+    let rolled = started.elapsed();
+    let new_leader = wait_until("a new pod to lead", Duration::from_secs(60), || async {
+        let now = holder().await?;
+        if now.is_empty() || pod_of(&now) == pod_of(&leader) {
+            return Ok(None);
+        }
+        let live = pods.get_opt(&pod_of(&now)).await?.is_some();
+        Ok(live.then_some(now))
+    })
+    .await?;
+    eprintln!(
+        "rollout restart: complete in {:.1} s; leader {leader} -> {new_leader}",
+        rolled.as_secs_f64()
+    );
+
+    // kubectl delete pod on the leader: it stops on SIGTERM and releases the Lease; the standby
+    // leads.
+    let started = Instant::now();
+    pods.delete(&pod_of(&new_leader), &DeleteParams::default())
+        .await?;
+    let after_delete = wait_until(
+        "the standby to lead after the leader's pod is deleted",
+        Duration::from_secs(60),
+        || async {
+            let now = holder().await?;
+            Ok((!now.is_empty() && pod_of(&now) != pod_of(&new_leader)).then_some(now))
+        },
+    )
+    .await?;
+    eprintln!(
+        "kubectl delete pod {}: {after_delete} leads after {:.1} s",
+        pod_of(&new_leader),
+        started.elapsed().as_secs_f64()
+    );
+
+    // kill -9 of the leader's container: it releases nothing. The kubelet restarts the container;
+    // the restarted process has the same identity (pod name and PID 1), so it may take the Lease
+    // back before the standby can, once it expires. Either way a live replica leads within the
+    // Lease duration and renews it.
+    let leader_pod = pods.get(&pod_of(&after_delete)).await?;
+    let uid = leader_pod.metadata.uid.clone().unwrap_or_default();
+    let process = ContainerProcess::find("/rekognition-operator")?
+        .into_iter()
+        .find(|p| p.cgroup.contains(&uid) || p.cgroup.contains(&uid.replace('-', "_")))
+        .context("the leader's container process")?;
+    let renewed_before = leases.get(RELEASE).await?.metadata.resource_version;
+    let started = Instant::now();
+    kill_9(process.pid)?;
+    let after_kill = wait_until(
+        "a live replica to renew the Lease after kill -9",
+        Duration::from_secs(60),
+        || async {
+            let lease = leases.get(RELEASE).await?;
+            let now = lease
+                .spec
+                .and_then(|s| s.holder_identity)
+                .unwrap_or_default();
+            if now.is_empty() || lease.metadata.resource_version == renewed_before {
+                return Ok(None);
+            }
+            let pod = pods.get(&pod_of(&now)).await?;
+            let restarted = pod
+                .status
+                .and_then(|s| s.container_statuses)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| {
+                    c.ready && (pod_of(&now) != pod_of(&after_delete) || c.restart_count >= 1)
+                });
+            Ok(restarted.then_some(now))
+        },
+    )
+    .await?;
+    let how = match pod_of(&after_kill) == pod_of(&after_delete) {
+        true => "the restarted container leads again",
+        false => "the standby leads",
+    };
+    eprintln!(
+        "kill -9 of {}'s container: {how} ({after_kill}) after {:.1} s",
+        pod_of(&after_delete),
+        started.elapsed().as_secs_f64()
+    );
+
+    // kubectl drain: the PodDisruptionBudget lets one replica go and refuses the last ready one.
+    kubectl(
+        &plane,
+        &kubeconfig,
+        &[
+            "rollout",
+            "status",
+            "--namespace",
+            NAMESPACE,
+            "deployment/rekognition-operator",
+            "--timeout=2m",
+        ],
+    )?;
+    let drain = Command::new(&plane.binaries().kubectl)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args([
+            "drain",
+            testbed::node::NODE_NAME,
+            "--ignore-daemonsets",
+            "--timeout=25s",
+        ])
+        .output()?;
+    let drain_text = String::from_utf8_lossy(&drain.stderr).into_owned()
+        + &String::from_utf8_lossy(&drain.stdout);
+    ensure!(
+        !drain.status.success(),
+        "drain must not evict the last ready replica: {drain_text}"
+    );
+    let refusal = drain_text
+        .lines()
+        .find(|l| l.contains("disruption budget"))
+        .with_context(|| format!("drain's refusal names the disruption budget: {drain_text}"))?;
+    eprintln!("kubectl drain: {}", refusal.trim());
+    let running = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/name=rekognition-operator"))
+        .await?
+        .items
+        .into_iter()
+        .filter(|p| {
+            p.metadata.deletion_timestamp.is_none()
+                && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+        })
+        .count();
+    ensure!(
+        running == 1,
+        "one replica still runs while the node is drained, found {running}"
+    );
+    kubectl(&plane, &kubeconfig, &["uncordon", testbed::node::NODE_NAME])?;
+    kubectl(
+        &plane,
+        &kubeconfig,
+        &[
+            "rollout",
+            "status",
+            "--namespace",
+            NAMESPACE,
+            "deployment/rekognition-operator",
+            "--timeout=2m",
+        ],
+    )?;
+
+    watching.store(false, Ordering::Relaxed);
+    watcher.await?;
+    ensure!(
+        not_ready.load(Ordering::Relaxed) == 0,
+        "myphotos lost Ready {} times while pods changed",
+        not_ready.load(Ordering::Relaxed)
+    );
+    let creates = admin
+        .calls()
+        .await?
+        .into_iter()
+        .filter(|c| {
+            c.operation == "CreateCollection"
+                && c.outcome == "Ok"
+                && c.collection_id.as_deref() == Some("myphotos")
+        })
+        .count();
+    ensure!(
+        creates == 1,
+        "CreateCollection for myphotos {creates} times across the restarts"
+    );
+
+    plane.stop().await;
+    Ok(())
+}
+
+/// A namespace that enforces Pod Security `restricted`, as the chart's docs ask for.
+async fn restricted_namespace(client: &kube::Client, name: &str) -> Result<()> {
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(
+                [(
+                    "pod-security.kubernetes.io/enforce".to_string(),
+                    "restricted".to_string(),
+                )]
+                .into(),
+            ),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await?;
+    Ok(())
+}
+
+/// The messages of the Events `reason` in `namespace`, once there is one.
+async fn events(client: &kube::Client, namespace: &str, reason: &str) -> Result<Vec<String>> {
+    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    wait_until(
+        &format!("a {reason} Event in {namespace}"),
+        Duration::from_secs(90),
+        || async {
+            let found: Vec<String> = api
+                .list(&ListParams::default().fields(&format!("reason={reason}")))
+                .await?
+                .items
+                .into_iter()
+                .filter_map(|e| e.message)
+                .collect();
+            Ok((!found.is_empty()).then_some(found))
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_values_show_the_user_where_to_look() -> Result<()> {
+    let _one_node = ONE_NODE.lock().await;
+    let plane = control_plane_with_node().await?;
+    import_operator_image(&plane)?;
+    let client = plane.client().await?;
+    let (_dir, kubeconfig) = kubeconfig_file(&plane.kubeconfig())?;
+
+    // An image that does not exist: `helm install --wait` fails, and the pod's Events say why.
+    restricted_namespace(&client, "missing-image").await?;
+    let install = support::helm::helm_with(
+        Some(&kubeconfig),
+        &[
+            "install",
+            "missing-image",
+            CHART,
+            "--namespace",
+            "missing-image",
+            "--set",
+            "image.tag=0.0.0-missing",
+            "--wait",
+            "--timeout",
+            "30s",
+        ],
+    )?;
+    ensure!(
+        !install.status.success(),
+        "helm install --wait of a missing image must fail"
+    );
+    eprintln!(
+        "helm install --wait: {}",
+        String::from_utf8_lossy(&install.stderr).trim()
+    );
+    let failed = events(&client, "missing-image", "Failed").await?;
+    let pull = failed
+        .iter()
+        .find(|m| m.contains("0.0.0-missing"))
+        .with_context(|| format!("a Failed Event names the image: {failed:?}"))?;
+    eprintln!("pod Event Failed: {pull}");
+
+    // Values that ask for a privileged container: Pod Security refuses the pods, and the
+    // ReplicaSet's FailedCreate Event quotes why.
+    restricted_namespace(&client, "privileged").await?;
+    helm_ok(
+        Some(&kubeconfig),
+        &[
+            "install",
+            "privileged",
+            CHART,
+            "--namespace",
+            "privileged",
+            "--set",
+            "securityContext.privileged=true",
+            "--set",
+            "securityContext.allowPrivilegeEscalation=true",
+        ],
+    )?;
+    let refused = events(&client, "privileged", "FailedCreate").await?;
+    let refusal = refused
+        .iter()
+        .find(|m| m.contains("violates PodSecurity") && m.contains("privileged"))
+        .with_context(|| format!("FailedCreate quotes Pod Security: {refused:?}"))?;
+    eprintln!("ReplicaSet Event FailedCreate: {refusal}");
     plane.stop().await;
     Ok(())
 }
@@ -464,15 +797,8 @@ fn processes_under(dir: &Path) -> Vec<u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_node_leaves_nothing_behind() -> Result<()> {
-    // Waits for the other test's node (one node at a time on a machine) before reading.
-    let lock = std::fs::File::create(std::env::temp_dir().join("testbed-node.lock"))?;
-    let before = tokio::task::spawn_blocking(move || {
-        lock.lock()?;
-        let state = HostState::read();
-        drop(lock);
-        state
-    })
-    .await??;
+    let _one_node = ONE_NODE.lock().await;
+    let before = HostState::read()?;
     let plane = control_plane_with_node().await?;
     let node = plane.node().context("a node")?;
     let dir: PathBuf = node.dir().to_path_buf();
@@ -525,6 +851,15 @@ async fn a_stopped_node_leaves_nothing_behind() -> Result<()> {
         before == after,
         "the machine changed:\nbefore {before:#?}\nafter {after:#?}"
     );
+    Ok(())
+}
+
+/// SIGKILL, as the kernel's OOM killer or a crash ends a container.
+fn kill_9(pid: u32) -> Result<()> {
+    let status = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()?;
+    ensure!(status.success(), "kill -KILL {pid}");
     Ok(())
 }
 
