@@ -41,6 +41,10 @@ enum Command {
         /// the node's link, which pods reach.
         #[arg(long)]
         node: bool,
+        /// With --node: images to import into the node's runtime, as NAME=TARBALL (a `docker
+        /// save` tarball), so that pods find NAME without a registry.
+        #[arg(long = "image", value_name = "NAME=TARBALL", requires = "node")]
+        images: Vec<String>,
     },
 }
 
@@ -63,17 +67,39 @@ async fn main() -> Result<()> {
             emulator_rate,
             emulator_state_file,
             node,
-        } => up(out_dir, crd_dirs, emulator_rate, emulator_state_file, node).await,
+            images,
+        } => {
+            let options = Up {
+                out_dir,
+                crd_dirs,
+                emulator_rate,
+                emulator_state_file,
+                node,
+                images,
+            };
+            up(options).await
+        }
     }
 }
 
-async fn up(
+struct Up {
     out_dir: PathBuf,
     crd_dirs: Vec<PathBuf>,
     emulator_rate: f64,
     emulator_state_file: Option<PathBuf>,
     node: bool,
-) -> Result<()> {
+    images: Vec<String>,
+}
+
+async fn up(up: Up) -> Result<()> {
+    let Up {
+        out_dir,
+        crd_dirs,
+        emulator_rate,
+        emulator_state_file,
+        node,
+        images,
+    } = up;
     let mut options = ControlPlaneOptions {
         node,
         ..ControlPlaneOptions::default()
@@ -82,6 +108,14 @@ async fn up(
         options.crd_dirs = crd_dirs;
     }
     let control_plane = ControlPlane::start(options).await?;
+    if let Some(node) = control_plane.node() {
+        for image in &images {
+            let (name, tarball) = image
+                .split_once('=')
+                .with_context(|| format!("--image {image}: expected NAME=TARBALL"))?;
+            node.import_image(std::path::Path::new(tarball), name)?;
+        }
+    }
     let mut config = testbed::emulator_config();
     config.quota.rate_per_sec = emulator_rate;
     config.state_file = emulator_state_file;
