@@ -18,9 +18,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Secret};
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
+use rekognition_emulator::{OidcProviderConfig, RoleConfig, TrustRule};
 use rekognition_operator::crd::RekognitionCollection;
 use support::helm::{CHART, NAMESPACE, RELEASE, helm_ok, kubeconfig_file};
 use testbed::{BackgroundEmulator, ControlPlane, ControlPlaneOptions, wait_until};
@@ -147,6 +149,87 @@ impl ContainerProcess {
     }
 }
 
+/// `helm install` of the chart into [`NAMESPACE`] with `values` and `--wait`; on failure, the
+/// cluster's Events and the kubelet's log say why.
+async fn install_chart(
+    plane: &ControlPlane,
+    kubeconfig: &Path,
+    dir: &Path,
+    values: &serde_json::Value,
+) -> Result<()> {
+    let values_file = dir.join("values.json");
+    std::fs::write(&values_file, values.to_string())?;
+    let installed = helm_ok(
+        Some(kubeconfig),
+        &[
+            "install",
+            RELEASE,
+            CHART,
+            "--namespace",
+            NAMESPACE,
+            "--values",
+            &values_file.to_string_lossy(),
+            "--wait",
+            "--timeout",
+            "3m",
+        ],
+    );
+    if let Err(error) = installed {
+        let node = plane.node().context("a node")?;
+        bail!(
+            "{error:#}\n{}\n{}",
+            kubectl(plane, kubeconfig, &["get", "events", "-A"]).unwrap_or_default(),
+            node.log_tail("kubelet", 30)
+        );
+    }
+    Ok(())
+}
+
+/// The chart's pods: both replicas on the node, Running and Ready.
+async fn operator_pods_ready(pods: &Api<Pod>) -> Result<Vec<Pod>> {
+    let listed = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/name=rekognition-operator"))
+        .await?;
+    ensure!(
+        listed.items.len() == 2,
+        "the chart's default is two replicas"
+    );
+    for pod in &listed.items {
+        let status = pod.status.clone().unwrap_or_default();
+        let ready = status
+            .conditions
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        ensure!(
+            status.phase.as_deref() == Some("Running") && ready,
+            "pod not Running and Ready: {:?}",
+            pod.metadata.name
+        );
+        ensure!(
+            pod.spec.as_ref().and_then(|s| s.node_name.as_deref())
+                == Some(testbed::node::NODE_NAME)
+        );
+    }
+    Ok(listed.items)
+}
+
+/// Waits until `name` in `objects` is Ready and returns it.
+async fn ready(objects: &Api<RekognitionCollection>, name: &str) -> Result<RekognitionCollection> {
+    wait_until(
+        &format!("{name} Ready"),
+        Duration::from_secs(60),
+        || async {
+            let object = objects.get(name).await?;
+            Ok(object
+                .ready_condition()
+                .is_some_and(|c| c.status == "True")
+                .then_some(object))
+        },
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm_install_runs_the_pods_locked_down_and_makes_myphotos_ready() -> Result<()> {
     let _one_node = ONE_NODE.lock().await;
@@ -190,58 +273,12 @@ async fn helm_install_runs_the_pods_locked_down_and_makes_myphotos_ready() -> Re
         "aws": { "region": config.region, "endpointUrl": emulator.endpoint_url() },
         "extraEnv": [credential("AWS_ACCESS_KEY_ID"), credential("AWS_SECRET_ACCESS_KEY")],
     });
-    let values_file = dir.path().join("emulator-values.json");
-    std::fs::write(&values_file, values.to_string())?;
-    let installed = helm_ok(
-        Some(&kubeconfig),
-        &[
-            "install",
-            RELEASE,
-            CHART,
-            "--namespace",
-            NAMESPACE,
-            "--values",
-            &values_file.to_string_lossy(),
-            "--wait",
-            "--timeout",
-            "3m",
-        ],
-    );
-    if let Err(error) = installed {
-        bail!(
-            "{error:#}\n{}\n{}",
-            kubectl(&plane, &kubeconfig, &["get", "events", "-A"]).unwrap_or_default(),
-            node.log_tail("kubelet", 30)
-        );
-    }
+    install_chart(&plane, &kubeconfig, dir.path(), &values).await?;
 
     // Both replicas scheduled on the node, Running and Ready: the kubelet's readiness and
     // liveness probes answered.
     let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
-    let listed = pods
-        .list(&ListParams::default().labels("app.kubernetes.io/name=rekognition-operator"))
-        .await?;
-    ensure!(
-        listed.items.len() == 2,
-        "the chart's default is two replicas"
-    );
-    for pod in &listed.items {
-        let status = pod.status.clone().unwrap_or_default();
-        let ready = status
-            .conditions
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True");
-        ensure!(
-            status.phase.as_deref() == Some("Running") && ready,
-            "pod not Running and Ready: {:?}",
-            pod.metadata.name
-        );
-        ensure!(
-            pod.spec.as_ref().and_then(|s| s.node_name.as_deref())
-                == Some(testbed::node::NODE_NAME)
-        );
-    }
+    operator_pods_ready(&pods).await?;
 
     // What runc made of the pod: the image's non-root user, no capabilities, no privilege
     // escalation, the runtime's seccomp profile, a read-only root, the chart's memory limit.
@@ -680,6 +717,304 @@ async fn bad_values_show_the_user_where_to_look() -> Result<()> {
     eprintln!("ReplicaSet Event FailedCreate: {refusal}");
     plane.stop().await;
     Ok(())
+}
+
+/// IRSA as EKS does it: the EKS Pod Identity Webhook (built from its Go module, served with a
+/// certificate the test bed issues) mutates the chart's pods from the ServiceAccount's role
+/// annotation; the kubelet projects a token with audience `sts.amazonaws.com`; the operator
+/// exchanges it at the emulator's STS (AssumeRoleWithWebIdentity), which checks it against the
+/// API server's keys. The pods hold no static keys. A role IAM refuses leaves the objects
+/// `CredentialsUnavailable`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn irsa_gives_the_pods_credentials_through_the_eks_webhook() -> Result<()> {
+    let _one_node = ONE_NODE.lock().await;
+    let plane = control_plane_with_node().await?;
+    let host = plane.node().context("a node")?.addresses().host;
+    let emulator = BackgroundEmulator::start_on(testbed::emulator_config(), host)?;
+    import_operator_image(&plane)?;
+    let client = plane.client().await?;
+    let (dir, kubeconfig) = kubeconfig_file(&plane.kubeconfig())?;
+    let config = emulator.config().clone();
+
+    // The emulator's IAM trusts the API server's tokens for the chart's ServiceAccount.
+    let jwks = client
+        .request_text(http::Request::get("/openid/v1/jwks").body(Vec::new())?)
+        .await?;
+    let admin = emulator.admin()?;
+    admin
+        .put_oidc_provider(&OidcProviderConfig {
+            account_id: config.account_id.clone(),
+            issuer: "https://testbed.local".into(),
+            client_ids: vec!["sts.amazonaws.com".into()],
+            jwks: serde_json::from_str(&jwks)?,
+        })
+        .await?;
+    let role = admin
+        .put_role(&RoleConfig {
+            account_id: config.account_id.clone(),
+            name: "rekognition-operator".into(),
+            max_session_duration_seconds: 3600,
+            trust: vec![TrustRule::WebIdentity {
+                issuer: "https://testbed.local".into(),
+                subject: format!("system:serviceaccount:{NAMESPACE}:rekognition-operator"),
+            }],
+        })
+        .await?;
+
+    // The webhook, beside the API server on the host's end of the node's link.
+    let webhook = PodIdentityWebhook::start(&plane, &kubeconfig, dir.path()).await?;
+    restricted_namespace(&client, NAMESPACE).await?;
+    // Only the role annotation and what points at the emulator (its endpoints for Rekognition
+    // and STS): no keys.
+    let values = serde_json::json!({
+        "aws": { "region": config.region, "endpointUrl": emulator.endpoint_url() },
+        "serviceAccount": { "annotations": { "eks.amazonaws.com/role-arn": role.arn } },
+        "extraEnv": [{ "name": "AWS_ENDPOINT_URL_STS", "value": emulator.endpoint_url() }],
+    });
+    install_chart(&plane, &kubeconfig, dir.path(), &values).await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
+    for pod in operator_pods_ready(&pods).await? {
+        let spec = pod.spec.context("a pod spec")?;
+        let container = spec.containers.first().context("a container")?;
+        let env: Vec<&str> = container
+            .env
+            .iter()
+            .flatten()
+            .map(|e| e.name.as_str())
+            .collect();
+        ensure!(
+            env.contains(&"AWS_ROLE_ARN") && env.contains(&"AWS_WEB_IDENTITY_TOKEN_FILE"),
+            "the webhook set the web identity variables: {env:?}"
+        );
+        ensure!(
+            !env.iter()
+                .any(|name| name.contains("ACCESS_KEY") || name.contains("SECRET")),
+            "no static keys in the pod: {env:?}"
+        );
+        let audience = spec
+            .volumes
+            .iter()
+            .flatten()
+            .filter_map(|v| v.projected.as_ref())
+            .flat_map(|p| p.sources.iter().flatten())
+            .filter_map(|s| s.service_account_token.as_ref())
+            .filter_map(|t| t.audience.clone())
+            .collect::<Vec<_>>();
+        ensure!(
+            audience.contains(&"sts.amazonaws.com".to_string()),
+            "a projected token for sts.amazonaws.com: {audience:?}"
+        );
+    }
+    // And none in the processes' environment either.
+    for process in ContainerProcess::find("/rekognition-operator")? {
+        let environ = std::fs::read(format!("/proc/{}/environ", process.pid))?;
+        let environ = String::from_utf8_lossy(&environ);
+        ensure!(
+            !environ.contains("AWS_ACCESS_KEY_ID") && !environ.contains("AWS_SECRET_ACCESS_KEY"),
+            "a static key in pid {}'s environment",
+            process.pid
+        );
+    }
+
+    kubectl(
+        &plane,
+        &kubeconfig,
+        &[
+            "apply",
+            "--namespace",
+            "default",
+            "-f",
+            "deploy/examples/myphotos.yaml",
+        ],
+    )?;
+    let objects: Api<RekognitionCollection> = Api::namespaced(client.clone(), "default");
+    ready(&objects, "myphotos").await?;
+    let exchanged = admin
+        .calls()
+        .await?
+        .into_iter()
+        .filter(|c| c.operation == "AssumeRoleWithWebIdentity" && c.outcome == "Ok")
+        .count();
+    ensure!(exchanged >= 1, "the operator exchanged its token at STS");
+    eprintln!(
+        "IRSA: myphotos Ready; AssumeRoleWithWebIdentity Ok {exchanged} times; no static key in the pods"
+    );
+
+    // A role the emulator's IAM refuses (its trust names no web identity of this cluster): the
+    // new pods' exchange fails, and an object shows CredentialsUnavailable.
+    helm_ok(
+        Some(&kubeconfig),
+        &[
+            "upgrade",
+            RELEASE,
+            CHART,
+            "--namespace",
+            NAMESPACE,
+            "--reuse-values",
+            "--set",
+            &format!(
+                "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::{}:role/not-trusted",
+                config.account_id
+            ),
+            "--wait",
+            "--timeout",
+            "3m",
+        ],
+    )?;
+    // The webhook sets the role when a pod is created: the pods restart to take the new one.
+    // Its ServiceAccount cache follows a watch, so a restart right after the upgrade may still
+    // get the old role; restart until the pods carry the new one.
+    let refused_role = format!("arn:aws:iam::{}:role/not-trusted", config.account_id);
+    wait_until(
+        "the pods to carry the refused role",
+        Duration::from_secs(120),
+        || async {
+            for verb in ["restart", "status"] {
+                kubectl(
+                    &plane,
+                    &kubeconfig,
+                    &[
+                        "rollout",
+                        verb,
+                        "--namespace",
+                        NAMESPACE,
+                        "deployment/rekognition-operator",
+                        "--request-timeout=2m",
+                    ],
+                )?;
+            }
+            let roles = kubectl(
+                &plane,
+                &kubeconfig,
+                &[
+                    "get",
+                    "pods",
+                    "--namespace",
+                    NAMESPACE,
+                    "--field-selector=status.phase=Running",
+                    "-o",
+                    "jsonpath={.items[*].spec.containers[0].env[?(@.name=='AWS_ROLE_ARN')].value}",
+                ],
+            )?;
+            Ok(roles.split_whitespace().all(|role| role == refused_role))
+        },
+    )
+    .await?;
+    let objects_after: Api<RekognitionCollection> = Api::namespaced(client.clone(), "default");
+    let refused: RekognitionCollection = serde_json::from_value(serde_json::json!({
+        "apiVersion": "rekognition.aws-operators.dev/v1alpha1",
+        "kind": "RekognitionCollection",
+        "metadata": { "name": "refused" },
+        "spec": {},
+    }))?;
+    objects_after
+        .create(&PostParams::default(), &refused)
+        .await?;
+    let shown = wait_until(
+        "refused shows CredentialsUnavailable",
+        Duration::from_secs(90),
+        || async {
+            let object = objects_after.get("refused").await?;
+            Ok(object
+                .ready_condition()
+                .filter(|c| c.reason == "CredentialsUnavailable")
+                .map(|c| c.message.clone()))
+        },
+    )
+    .await?;
+    eprintln!("a role IAM refuses: CredentialsUnavailable: {shown}");
+    drop(webhook);
+    plane.stop().await;
+    Ok(())
+}
+
+/// The EKS Pod Identity Webhook as a process beside the API server, registered as a
+/// MutatingWebhookConfiguration for pods. Stops on drop.
+struct PodIdentityWebhook {
+    child: std::process::Child,
+}
+
+impl PodIdentityWebhook {
+    async fn start(plane: &ControlPlane, kubeconfig: &Path, dir: &Path) -> Result<Self> {
+        let bin = testbed::build_with_script(
+            &testbed::workspace_root().join("tools/pod-identity-webhook/build.sh"),
+        )?;
+        let host = plane.node().context("a node")?.addresses().host;
+        let certificate = testbed::pki::serving_certificate(&[host.into()])?;
+        std::fs::write(dir.join("webhook.crt"), &certificate.cert_pem)?;
+        std::fs::write(dir.join("webhook.key"), &certificate.key_pem)?;
+        let port = free_port()?;
+        let metrics_port = free_port()?;
+        let child = Command::new(bin.join("amazon-eks-pod-identity-webhook"))
+            .arg("--in-cluster=false")
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .arg(format!("--tls-cert={}", dir.join("webhook.crt").display()))
+            .arg(format!("--tls-key={}", dir.join("webhook.key").display()))
+            .arg(format!("--port={port}"))
+            .arg(format!("--metrics-port={metrics_port}"))
+            .arg("--service-account-lookup-grace-period=5s")
+            .stdout(std::fs::File::create(dir.join("webhook.log"))?)
+            .stderr(std::fs::File::create(dir.join("webhook.err"))?)
+            .spawn()
+            .context("starting amazon-eks-pod-identity-webhook")?;
+        let webhook = Self { child };
+        let mut configuration: MutatingWebhookConfiguration = serde_json::from_value(
+            serde_json::json!({
+                "metadata": { "name": "pod-identity-webhook" },
+                "webhooks": [{
+                    "name": "iam-for-pods.amazonaws.com",
+                    "clientConfig": {
+                        "url": format!("https://{host}:{port}/mutate"),
+                                            },
+                    "rules": [{ "operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"] }],
+                    // As EKS registers it: a webhook that is down never blocks pods.
+                    "failurePolicy": "Ignore",
+                    "sideEffects": "None",
+                    "admissionReviewVersions": ["v1beta1"],
+                }],
+            }),
+        )?;
+        for webhook in configuration.webhooks.iter_mut().flatten() {
+            webhook.client_config.ca_bundle = Some(k8s_openapi::ByteString(
+                certificate.ca_pem.clone().into_bytes(),
+            ));
+        }
+        Api::<MutatingWebhookConfiguration>::all(plane.client().await?)
+            .create(&PostParams::default(), &configuration)
+            .await?;
+        // Serving: /healthz answers on the webhook's TLS port.
+        let http = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(
+                certificate.ca_pem.as_bytes(),
+            )?)
+            .no_proxy()
+            .build()?;
+        let healthz = format!("https://{host}:{port}/healthz");
+        wait_until("the webhook to serve", Duration::from_secs(30), || async {
+            Ok(http
+                .get(&healthz)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success()))
+        })
+        .await
+        .with_context(|| std::fs::read_to_string(dir.join("webhook.err")).unwrap_or_default())?;
+        Ok(webhook)
+    }
+}
+
+impl Drop for PodIdentityWebhook {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free port below the kernel's ephemeral range is not needed here: the webhook binds once.
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
 }
 
 /// Everything of the machine a node could leave changed.

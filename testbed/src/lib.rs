@@ -18,7 +18,7 @@ mod binaries;
 mod control_plane;
 mod emulator;
 pub mod node;
-mod pki;
+pub mod pki;
 mod process;
 mod shared;
 mod wait;

@@ -76,3 +76,38 @@ impl Pki {
         })
     }
 }
+
+/// A serving certificate for a server the test bed runs beside the API server (a webhook), with
+/// the CA that signed it, for a `caBundle`.
+pub struct ServingCertificate {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// Issues a fresh CA and a serving certificate for `ips` from it.
+pub fn serving_certificate(ips: &[std::net::IpAddr]) -> Result<ServingCertificate> {
+    let ca_key = KeyPair::generate().context("generating CA key")?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "testbed-webhook-ca");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca_params.self_signed(&ca_key).context("signing CA")?;
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().context("generating serving key")?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "testbed-webhook");
+    params.subject_alt_names = ips.iter().map(|ip| SanType::IpAddress(*ip)).collect();
+    let cert = params
+        .signed_by(&key, &issuer)
+        .context("signing serving certificate")?;
+    Ok(ServingCertificate {
+        ca_pem: ca_cert.pem(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
