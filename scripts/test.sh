@@ -24,12 +24,13 @@ fi
 # that completes go.sum, a generator run in place) works only where an earlier run did the same.
 tree_before=$(git status --porcelain --untracked-files=all)
 
-step "control plane (kube-apiserver, etcd, kubectl, kube-controller-manager, kube-scheduler) and node (kubelet, kube-proxy), helm, crane, kstatus, Prometheus and actionlint from the pinned Go modules"
+step "control plane (kube-apiserver, etcd, kubectl, kube-controller-manager, kube-scheduler) and node (kubelet, kube-proxy), helm, crane, kstatus, Prometheus, the EKS pod identity webhook and actionlint from the pinned Go modules"
 tools/envtest/build.sh >/dev/null
 tools/helm/build.sh >/dev/null
 tools/crane/build.sh >/dev/null
 tools/kstatus/build.sh >/dev/null
 tools/prometheus/build.sh >/dev/null
+tools/pod-identity-webhook/build.sh >/dev/null
 actionlint="$(tools/actionlint/build.sh)/actionlint"
 
 step "the node's runtime: containerd, runc, CNI plugins, iptables, nftables (Debian packages, installed when missing) and the pause image"
