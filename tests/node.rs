@@ -606,6 +606,11 @@ async fn helm_install_runs_the_pods_locked_down_and_makes_myphotos_ready() -> Re
         "CreateCollection for myphotos {creates} times across the restarts"
     );
 
+    // 2,000 objects with the chart's defaults: the leader's memory stays under the chart's limit,
+    // read from its container's cgroup beside its RSS.
+    let fleet_objects = 2_000;
+    holds_a_fleet_under_the_memory_limit(&client, &pods, &holder().await?, fleet_objects).await?;
+
     plane.stop().await;
     Ok(())
 }
@@ -716,6 +721,84 @@ async fn bad_values_show_the_user_where_to_look() -> Result<()> {
         .with_context(|| format!("FailedCreate quotes Pod Security: {refused:?}"))?;
     eprintln!("ReplicaSet Event FailedCreate: {refusal}");
     plane.stop().await;
+    Ok(())
+}
+
+/// Creates `count` objects in a namespace of their own, waits until all are Ready, and checks the
+/// leader's container: cgroup memory (now and its peak) under the chart's limit.
+async fn holds_a_fleet_under_the_memory_limit(
+    client: &kube::Client,
+    pods: &Api<Pod>,
+    leader: &str,
+    count: usize,
+) -> Result<()> {
+    use futures::{StreamExt, TryStreamExt};
+    restricted_namespace(client, "fleet").await?;
+    let objects: Api<RekognitionCollection> = Api::namespaced(client.clone(), "fleet");
+    let started = Instant::now();
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let objects = objects.clone();
+            async move {
+                let object: RekognitionCollection = serde_json::from_value(serde_json::json!({
+                    "apiVersion": "rekognition.aws-operators.dev/v1alpha1",
+                    "kind": "RekognitionCollection",
+                    "metadata": { "name": format!("fleet-{i:04}") },
+                    "spec": {},
+                }))?;
+                objects.create(&PostParams::default(), &object).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await?;
+    wait_until(
+        "every fleet object Ready",
+        Duration::from_secs(300),
+        || async {
+            let ready = objects
+                .list(&ListParams::default())
+                .await?
+                .items
+                .iter()
+                .filter(|o| o.ready_condition().is_some_and(|c| c.status == "True"))
+                .count();
+            Ok(ready == count)
+        },
+    )
+    .await?;
+    let elapsed = started.elapsed();
+    let leader_pod = pods
+        .get(leader.rsplit_once('-').map_or(leader, |(pod, _)| pod))
+        .await?;
+    let uid = leader_pod.metadata.uid.unwrap_or_default();
+    let process = ContainerProcess::find("/rekognition-operator")?
+        .into_iter()
+        .find(|p| p.cgroup.contains(&uid) || p.cgroup.contains(&uid.replace('-', "_")))
+        .context("the leader's container process")?;
+    let peak = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory{}/memory.max_usage_in_bytes",
+        process.cgroup
+    ))?
+    .trim()
+    .parse::<u64>()?;
+    let mib = |bytes: u64| bytes as f64 / 1048576.0;
+    eprintln!(
+        "{count} objects Ready in {:.1} s ({:.0} objects/s, chart defaults); leader's container: \
+         cgroup memory {:.1} MiB now, {:.1} MiB at peak, limit {:.0} MiB; VmRSS {}, VmHWM {}",
+        elapsed.as_secs_f64(),
+        count as f64 / elapsed.as_secs_f64(),
+        mib(process.memory_usage),
+        mib(peak),
+        mib(process.memory_limit),
+        process.field("VmRSS"),
+        process.field("VmHWM"),
+    );
+    ensure!(
+        peak < process.memory_limit,
+        "the leader's memory peaked at the limit"
+    );
     Ok(())
 }
 
