@@ -22,6 +22,7 @@ use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Secret};
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
+use rekognition_emulator::admin::PodIdentityAssociationConfig;
 use rekognition_emulator::{OidcProviderConfig, RoleConfig, TrustRule};
 use rekognition_operator::crd::RekognitionCollection;
 use support::helm::{CHART, NAMESPACE, RELEASE, helm_ok, kubeconfig_file};
@@ -845,7 +846,7 @@ async fn irsa_gives_the_pods_credentials_through_the_eks_webhook() -> Result<()>
         .await?;
 
     // The webhook, beside the API server on the host's end of the node's link.
-    let webhook = PodIdentityWebhook::start(&plane, &kubeconfig, dir.path()).await?;
+    let webhook = PodIdentityWebhook::start(&plane, &kubeconfig, dir.path(), &[]).await?;
     restricted_namespace(&client, NAMESPACE).await?;
     // Only the role annotation and what points at the emulator (its endpoints for Rekognition
     // and STS): no keys.
@@ -856,48 +857,12 @@ async fn irsa_gives_the_pods_credentials_through_the_eks_webhook() -> Result<()>
     });
     install_chart(&plane, &kubeconfig, dir.path(), &values).await?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
-    for pod in operator_pods_ready(&pods).await? {
-        let spec = pod.spec.context("a pod spec")?;
-        let container = spec.containers.first().context("a container")?;
-        let env: Vec<&str> = container
-            .env
-            .iter()
-            .flatten()
-            .map(|e| e.name.as_str())
-            .collect();
-        ensure!(
-            env.contains(&"AWS_ROLE_ARN") && env.contains(&"AWS_WEB_IDENTITY_TOKEN_FILE"),
-            "the webhook set the web identity variables: {env:?}"
-        );
-        ensure!(
-            !env.iter()
-                .any(|name| name.contains("ACCESS_KEY") || name.contains("SECRET")),
-            "no static keys in the pod: {env:?}"
-        );
-        let audience = spec
-            .volumes
-            .iter()
-            .flatten()
-            .filter_map(|v| v.projected.as_ref())
-            .flat_map(|p| p.sources.iter().flatten())
-            .filter_map(|s| s.service_account_token.as_ref())
-            .filter_map(|t| t.audience.clone())
-            .collect::<Vec<_>>();
-        ensure!(
-            audience.contains(&"sts.amazonaws.com".to_string()),
-            "a projected token for sts.amazonaws.com: {audience:?}"
-        );
-    }
-    // And none in the processes' environment either.
-    for process in ContainerProcess::find("/rekognition-operator")? {
-        let environ = std::fs::read(format!("/proc/{}/environ", process.pid))?;
-        let environ = String::from_utf8_lossy(&environ);
-        ensure!(
-            !environ.contains("AWS_ACCESS_KEY_ID") && !environ.contains("AWS_SECRET_ACCESS_KEY"),
-            "a static key in pid {}'s environment",
-            process.pid
-        );
-    }
+    credentials_without_keys(
+        &pods,
+        &["AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"],
+        "sts.amazonaws.com",
+    )
+    .await?;
 
     kubectl(
         &plane,
@@ -1011,6 +976,184 @@ async fn irsa_gives_the_pods_credentials_through_the_eks_webhook() -> Result<()>
     Ok(())
 }
 
+/// The chart's pods, Running and Ready, have the credential variables `variables` from the
+/// webhook and a projected token for `audience`, and no static key in their spec or their
+/// processes' environment.
+async fn credentials_without_keys(
+    pods: &Api<Pod>,
+    variables: &[&str],
+    audience: &str,
+) -> Result<()> {
+    for pod in operator_pods_ready(pods).await? {
+        let spec = pod.spec.context("a pod spec")?;
+        let container = spec.containers.first().context("a container")?;
+        let env: Vec<&str> = container
+            .env
+            .iter()
+            .flatten()
+            .map(|e| e.name.as_str())
+            .collect();
+        ensure!(
+            variables.iter().all(|v| env.contains(v)),
+            "the webhook set {variables:?}: {env:?}"
+        );
+        ensure!(
+            !env.iter()
+                .any(|name| name.contains("ACCESS_KEY") || name.contains("SECRET")),
+            "no static keys in the pod: {env:?}"
+        );
+        let audiences = spec
+            .volumes
+            .iter()
+            .flatten()
+            .filter_map(|v| v.projected.as_ref())
+            .flat_map(|p| p.sources.iter().flatten())
+            .filter_map(|s| s.service_account_token.as_ref())
+            .filter_map(|t| t.audience.clone())
+            .collect::<Vec<_>>();
+        ensure!(
+            audiences.iter().any(|a| a == audience),
+            "a projected token for {audience}: {audiences:?}"
+        );
+    }
+    for process in ContainerProcess::find("/rekognition-operator")? {
+        let environ = std::fs::read(format!("/proc/{}/environ", process.pid))?;
+        let environ = String::from_utf8_lossy(&environ);
+        ensure!(
+            !environ.contains("AWS_ACCESS_KEY_ID") && !environ.contains("AWS_SECRET_ACCESS_KEY"),
+            "a static key in pid {}'s environment",
+            process.pid
+        );
+    }
+    Ok(())
+}
+
+/// EKS Pod Identity: the same webhook, watching a pod identity configuration for the chart's
+/// ServiceAccount, gives the pods `AWS_CONTAINER_CREDENTIALS_FULL_URI`
+/// (`http://169.254.170.23/v1/credentials`) and a projected token for `pods.eks.amazonaws.com`.
+/// The Pod Identity agent cannot be built here (its Go module is not served), so the emulator
+/// serves the agent's endpoint with its request and response shapes, reached on the node's
+/// link-local address; it checks the token against the API server's keys and hands out the
+/// associated role's session. No annotation, no static keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eks_pod_identity_gives_the_pods_credentials_from_the_agent_endpoint() -> Result<()> {
+    let _one_node = ONE_NODE.lock().await;
+    let plane = control_plane_with_node().await?;
+    let node = plane.node().context("a node")?;
+    let host = node.addresses().host;
+    let emulator = BackgroundEmulator::start_on(testbed::emulator_config(), host)?;
+    import_operator_image(&plane)?;
+    let client = plane.client().await?;
+    let (dir, kubeconfig) = kubeconfig_file(&plane.kubeconfig())?;
+    let config = emulator.config().clone();
+
+    let jwks = client
+        .request_text(http::Request::get("/openid/v1/jwks").body(Vec::new())?)
+        .await?;
+    let admin = emulator.admin()?;
+    admin
+        .put_oidc_provider(&OidcProviderConfig {
+            account_id: config.account_id.clone(),
+            issuer: "https://testbed.local".into(),
+            client_ids: vec!["pods.eks.amazonaws.com".into()],
+            jwks: serde_json::from_str(&jwks)?,
+        })
+        .await?;
+    let role = admin
+        .put_role(&RoleConfig {
+            account_id: config.account_id.clone(),
+            name: "rekognition-operator-pod-identity".into(),
+            max_session_duration_seconds: 3600,
+            // EKS Pod Identity roles trust the service principal pods.eks.amazonaws.com, which
+            // the emulator's IAM does not model: the association is what grants the role.
+            trust: vec![TrustRule::Principal {
+                principal: format!("arn:aws:iam::{}:root", config.account_id),
+                external_id: None,
+            }],
+        })
+        .await?;
+    admin
+        .put_pod_identity_association(&PodIdentityAssociationConfig {
+            namespace: NAMESPACE.into(),
+            service_account: "rekognition-operator".into(),
+            role_arn: role.arn.clone(),
+        })
+        .await?;
+    // The agent's address on the node, served by the emulator's endpoint on the host.
+    let endpoint_port: u16 = emulator
+        .endpoint_url()
+        .rsplit_once(':')
+        .and_then(|(_, port)| port.trim_end_matches('/').parse().ok())
+        .context("the emulator's port")?;
+    node.forward(
+        "169.254.170.23:80".parse()?,
+        std::net::SocketAddrV4::new(host, endpoint_port),
+    )?;
+    let identities = dir.path().join("pod-identities.json");
+    std::fs::write(
+        &identities,
+        serde_json::json!({ "identities": [
+            { "namespace": NAMESPACE, "serviceAccount": "rekognition-operator" }
+        ]})
+        .to_string(),
+    )?;
+    let webhook = PodIdentityWebhook::start(
+        &plane,
+        &kubeconfig,
+        dir.path(),
+        &[format!(
+            "--watch-container-credentials-config={}",
+            identities.display()
+        )],
+    )
+    .await?;
+
+    restricted_namespace(&client, NAMESPACE).await?;
+    let values = serde_json::json!({
+        "aws": { "region": config.region, "endpointUrl": emulator.endpoint_url() },
+    });
+    install_chart(&plane, &kubeconfig, dir.path(), &values).await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
+    credentials_without_keys(
+        &pods,
+        &[
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        ],
+        "pods.eks.amazonaws.com",
+    )
+    .await?;
+    kubectl(
+        &plane,
+        &kubeconfig,
+        &[
+            "apply",
+            "--namespace",
+            "default",
+            "-f",
+            "deploy/examples/myphotos.yaml",
+        ],
+    )?;
+    let objects: Api<RekognitionCollection> = Api::namespaced(client.clone(), "default");
+    ready(&objects, "myphotos").await?;
+    let handed_out = admin
+        .calls()
+        .await?
+        .into_iter()
+        .filter(|c| c.operation == "AssumeRoleForPodIdentity" && c.outcome == "Ok")
+        .count();
+    ensure!(
+        handed_out >= 1,
+        "the operator took its credentials from the agent's endpoint"
+    );
+    eprintln!(
+        "EKS Pod Identity: myphotos Ready; AssumeRoleForPodIdentity Ok {handed_out} times; no static key in the pods"
+    );
+    drop(webhook);
+    plane.stop().await;
+    Ok(())
+}
+
 /// The EKS Pod Identity Webhook as a process beside the API server, registered as a
 /// MutatingWebhookConfiguration for pods. Stops on drop.
 struct PodIdentityWebhook {
@@ -1018,7 +1161,12 @@ struct PodIdentityWebhook {
 }
 
 impl PodIdentityWebhook {
-    async fn start(plane: &ControlPlane, kubeconfig: &Path, dir: &Path) -> Result<Self> {
+    async fn start(
+        plane: &ControlPlane,
+        kubeconfig: &Path,
+        dir: &Path,
+        extra_args: &[String],
+    ) -> Result<Self> {
         let bin = testbed::build_with_script(
             &testbed::workspace_root().join("tools/pod-identity-webhook/build.sh"),
         )?;
@@ -1036,6 +1184,7 @@ impl PodIdentityWebhook {
             .arg(format!("--port={port}"))
             .arg(format!("--metrics-port={metrics_port}"))
             .arg("--service-account-lookup-grace-period=5s")
+            .args(extra_args)
             .stdout(std::fs::File::create(dir.join("webhook.log"))?)
             .stderr(std::fs::File::create(dir.join("webhook.err"))?)
             .spawn()

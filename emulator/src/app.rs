@@ -19,7 +19,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::admin::CollectionView;
-use crate::config::{AccountConfig, Config, OidcProviderConfig, RoleConfig};
+use crate::config::{
+    AccountConfig, Config, OidcProviderConfig, PodIdentityAssociationConfig, RoleConfig,
+};
 use crate::error::Error;
 use crate::faults::{
     FaultRule, Faults, FaultsView, Loss, LostResponseRule, NextFailure, NextLostResponse,
@@ -474,6 +476,72 @@ impl App {
         lock(&self.directory)
             .put_oidc_provider(provider)
             .map_err(AdminRefusal::Invalid)
+    }
+
+    pub fn put_pod_identity_association(
+        &self,
+        association: &PodIdentityAssociationConfig,
+    ) -> Result<(), AdminRefusal> {
+        lock(&self.directory)
+            .put_pod_identity_association(association)
+            .map_err(AdminRefusal::Invalid)
+    }
+
+    /// The EKS Pod Identity agent's credential endpoint (`GET /v1/credentials`), as the agent
+    /// answers a pod: the `Authorization` header carries the pod's projected ServiceAccount token
+    /// (audience `pods.eks.amazonaws.com`); the answer is the associated role's session, as EKS
+    /// Auth's AssumeRoleForPodIdentity gives it to the agent, in the agent's JSON shape. Logged
+    /// as `AssumeRoleForPodIdentity` in the role's account. Refusals are 400 (no token) or 403.
+    pub fn pod_identity_credentials(
+        &self,
+        authorization: Option<&str>,
+        request_id: &str,
+    ) -> Result<Value, (u16, String)> {
+        let now = Utc::now();
+        let mut account = self.config.account_id.clone();
+        let result = match authorization.filter(|token| !token.is_empty()) {
+            None => Err((400, "Service account token cannot be empty".to_owned())),
+            Some(token) => {
+                let mut directory = lock(&self.directory);
+                match directory.pod_identity_role(token, now) {
+                    Err(rejection) => Err((403, format!("Invalid token: {rejection:?}"))),
+                    Ok(role) => {
+                        account = role.arn.split(':').nth(4).unwrap_or_default().to_owned();
+                        // EKS Auth hands out six-hour sessions.
+                        let duration = self.sts.capped(std::time::Duration::from_secs(6 * 3600));
+                        let (_, credentials) =
+                            directory.issue_session(&role, "eks-pod-identity", duration, now);
+                        Ok(serde_json::json!({
+                            "AccessKeyId": credentials.access_key_id,
+                            "SecretAccessKey": credentials.secret_access_key,
+                            "Token": credentials.session_token,
+                            "AccountId": account,
+                            "Expiration": credentials
+                                .expires_at
+                                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        }))
+                    }
+                }
+            }
+        };
+        let outcome = match &result {
+            Ok(_) => OK.to_owned(),
+            Err((status, _)) => format!("HTTP {status}"),
+        };
+        tracing::info!(operation = "AssumeRoleForPodIdentity", outcome, account_id = %account, request_id, "pod identity request");
+        let region = self.config.region.clone();
+        self.record(
+            &Scope::new(account, &region),
+            CallRecord {
+                operation: "AssumeRoleForPodIdentity".to_owned(),
+                collection_id: None,
+                outcome,
+                at: now,
+                request_id: request_id.to_owned(),
+                lost_response: None,
+            },
+        );
+        result
     }
 
     pub fn sessions(&self) -> Vec<SessionView> {

@@ -303,6 +303,18 @@ pub enum TrustRule {
     WebIdentity { issuer: String, subject: String },
 }
 
+/// An EKS Pod Identity association: pods of `service_account` in `namespace` get credentials for
+/// `role_arn` from the Pod Identity agent's endpoint (`GET /v1/credentials`), which the emulator
+/// serves on its AWS endpoint. Their token (audience `pods.eks.amazonaws.com`) is checked against
+/// an OIDC provider of the role's account that accepts that audience.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodIdentityAssociationConfig {
+    pub namespace: String,
+    pub service_account: String,
+    pub role_arn: String,
+}
+
 /// An IAM OIDC identity provider: tokens its `issuer` signs with a key of `jwks` and addressed
 /// to one of `client_ids` may be exchanged at STS for roles of `account_id` that trust it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -194,6 +194,8 @@ pub struct Directory {
     roles: BTreeMap<String, Role>,
     // Keyed by (account, issuer): a provider is registered in one account, as in IAM.
     providers: BTreeMap<(String, String), OidcProvider>,
+    // Keyed by the token's subject, `system:serviceaccount:<namespace>:<name>`: the role's ARN.
+    pod_identities: BTreeMap<String, String>,
 }
 
 impl fmt::Debug for Directory {
@@ -217,6 +219,7 @@ impl Directory {
             keys: HashMap::new(),
             roles: BTreeMap::new(),
             providers: BTreeMap::new(),
+            pod_identities: BTreeMap::new(),
         };
         directory.put_account(&AccountConfig {
             account_id: config.account_id.clone(),
@@ -352,6 +355,58 @@ impl Directory {
     pub fn oidc_provider(&self, account_id: &str, issuer: &str) -> Option<&OidcProvider> {
         self.providers
             .get(&(account_id.to_owned(), normalize_issuer(issuer).to_owned()))
+    }
+
+    /// Registers (or replaces) a Pod Identity association.
+    pub fn put_pod_identity_association(
+        &mut self,
+        config: &crate::config::PodIdentityAssociationConfig,
+    ) -> Result<(), String> {
+        if !self.roles.contains_key(&config.role_arn) {
+            return Err(format!("no role {}", config.role_arn));
+        }
+        let subject = format!(
+            "system:serviceaccount:{}:{}",
+            config.namespace, config.service_account
+        );
+        self.pod_identities.insert(subject, config.role_arn.clone());
+        Ok(())
+    }
+
+    /// The role associated with a verified token's subject, and the provider that verified it:
+    /// the token must verify against a provider of the role's account.
+    pub fn pod_identity_role(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Role, crate::oidc::TokenRejection> {
+        let issuer = crate::oidc::unverified_issuer(token)?;
+        let mut last = crate::oidc::TokenRejection::Malformed(format!(
+            "no OIDC provider accepts tokens of {issuer}"
+        ));
+        for ((account, provider_issuer), provider) in &self.providers {
+            if provider_issuer != normalize_issuer(&issuer) {
+                continue;
+            }
+            match provider.verify(token, now) {
+                Ok(verified) => {
+                    let role = self
+                        .pod_identities
+                        .get(&verified.subject)
+                        .and_then(|arn| self.roles.get(arn))
+                        .filter(|role| role.arn.split(':').nth(4) == Some(account.as_str()));
+                    if let Some(role) = role {
+                        return Ok(role.clone());
+                    }
+                    last = crate::oidc::TokenRejection::Malformed(format!(
+                        "no pod identity association for {}",
+                        verified.subject
+                    ));
+                }
+                Err(rejection) => last = rejection,
+            }
+        }
+        Err(last)
     }
 
     pub fn oidc_providers(&self) -> Vec<OidcProviderView> {

@@ -57,7 +57,8 @@ pub mod state;
 pub use config::{
     AccessKeyConfig, AccountConfig, Config, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCOUNT_ID,
     DEFAULT_REGION, DEFAULT_SECRET_ACCESS_KEY, DEFAULT_USER_NAME, DEFAULT_WEB_IDENTITY_AUDIENCE,
-    IamConfig, OidcProviderConfig, QuotaConfig, RoleConfig, ThrottleError, TrustRule,
+    IamConfig, OidcProviderConfig, PodIdentityAssociationConfig, QuotaConfig, RoleConfig,
+    ThrottleError, TrustRule,
 };
 pub use error::Error;
 pub use protocol::{ErrorKind, Operation};

@@ -88,6 +88,8 @@ pub struct Node {
     supervisor: Mutex<Supervisor>,
     dir: PathBuf,
     addresses: NodeAddresses,
+    // The process whose namespaces are the node's.
+    holder: u32,
 }
 
 const SUPERVISOR: &str = r#"
@@ -200,6 +202,7 @@ impl Node {
             supervisor: Mutex::new(supervisor),
             dir: dir.to_path_buf(),
             addresses,
+            holder,
         };
         node.wait_for_answer("ready", Duration::from_secs(10))
             .await?;
@@ -345,6 +348,34 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         .with_context(|| self.log_tail("containerd", 30))?;
         self.ctr(&["images", "import", &pause_tar.to_string_lossy()])?;
         Ok(())
+    }
+
+    /// Sends the node's traffic for `from` (as pods address it) to `to` on the host's end of the
+    /// link: how a test serves what a node-local agent serves on a link-local address (EKS Pod
+    /// Identity's `169.254.170.23:80`). The rule lives in the node's network namespace.
+    pub fn forward(&self, from: std::net::SocketAddrV4, to: std::net::SocketAddrV4) -> Result<()> {
+        let netns = format!("--net=/proc/{}/ns/net", self.holder);
+        run(
+            "nsenter",
+            &[
+                &netns,
+                "iptables",
+                "--table",
+                "nat",
+                "--append",
+                "PREROUTING",
+                "--destination",
+                &format!("{}/32", from.ip()),
+                "--protocol",
+                "tcp",
+                "--dport",
+                &from.port().to_string(),
+                "--jump",
+                "DNAT",
+                "--to-destination",
+                &to.to_string(),
+            ],
+        )
     }
 
     /// Imports an image (a `docker save` tarball) into the node's runtime as `name`, where pods

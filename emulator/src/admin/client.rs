@@ -9,7 +9,8 @@ use serde::de::DeserializeOwned;
 use super::{
     AccountConfig, AccountView, CallRecord, CollectionView, Counters, ExpireSession, FaultRule,
     FaultsView, LostResponseRule, NextFailure, NextLostResponse, OidcProviderConfig,
-    OidcProviderView, QuotaUpdate, QuotasView, RoleConfig, RoleView, SessionView,
+    OidcProviderView, PodIdentityAssociationConfig, QuotaUpdate, QuotasView, RoleConfig, RoleView,
+    SessionView,
 };
 use crate::error::Error;
 
@@ -212,6 +213,20 @@ impl AdminClient {
     ) -> Result<OidcProviderView, Error> {
         self.send(Method::PUT, "/admin/oidc-providers", Some(provider))
             .await
+    }
+
+    /// Registers (or replaces) an EKS Pod Identity association: the role that pods of a
+    /// ServiceAccount get from the agent's endpoint.
+    pub async fn put_pod_identity_association(
+        &self,
+        association: &PodIdentityAssociationConfig,
+    ) -> Result<(), Error> {
+        self.send_unit(
+            Method::PUT,
+            "/admin/pod-identity-associations",
+            Some(association),
+        )
+        .await
     }
 
     /// STS sessions not yet dropped, soonest expiry first.

@@ -24,6 +24,7 @@
 //! | `GET` / `PUT /admin/accounts` | list ([`AccountView`]) / create an account or replace its keys ([`AccountConfig`]) |
 //! | `GET` / `PUT` / `DELETE /admin/roles[?arn=]` | list ([`RoleView`]) / create or replace a role with its trust rules ([`RoleConfig`]) / delete |
 //! | `GET` / `PUT /admin/oidc-providers` | list ([`OidcProviderView`]) / register an issuer and its JWKS ([`OidcProviderConfig`]) |
+//! | `PUT /admin/pod-identity-associations` | an EKS Pod Identity association ([`PodIdentityAssociationConfig`]): the role pods of a ServiceAccount get from `GET /v1/credentials` on the AWS endpoint |
 //! | `GET /admin/sessions` | STS sessions not yet dropped ([`SessionView`]) |
 //! | `POST /admin/sessions/expire` | end a session now ([`ExpireSession`]) |
 //!
@@ -38,7 +39,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use crate::config::{
-    AccessKeyConfig, AccountConfig, IamConfig, OidcProviderConfig, RoleConfig, TrustRule,
+    AccessKeyConfig, AccountConfig, IamConfig, OidcProviderConfig, PodIdentityAssociationConfig,
+    RoleConfig, TrustRule,
 };
 pub use crate::faults::{
     DEFAULT_HOLD_MS, FaultRule, FaultsView, LostResponse, LostResponseRule, NextFailure,

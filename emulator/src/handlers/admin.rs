@@ -17,7 +17,7 @@ use crate::admin::{
     ExpireSession, FaultRule, LostResponseRule, NextFailure, NextLostResponse, QuotaUpdate,
 };
 use crate::app::{AdminRefusal, AdminScope, App};
-use crate::config::{AccountConfig, OidcProviderConfig, RoleConfig};
+use crate::config::{AccountConfig, OidcProviderConfig, PodIdentityAssociationConfig, RoleConfig};
 
 type AppState = State<Arc<App>>;
 
@@ -45,6 +45,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/admin/oidc-providers",
             get(oidc_providers).put(put_oidc_provider),
+        )
+        .route(
+            "/admin/pod-identity-associations",
+            put(put_pod_identity_association),
         )
         .route("/admin/sessions", get(sessions))
         .route("/admin/sessions/expire", post(expire_session))
@@ -200,6 +204,14 @@ async fn oidc_providers(State(app): AppState) -> Answer {
 
 async fn put_oidc_provider(State(app): AppState, body: Bytes) -> Answer {
     json(app.put_oidc_provider(&parse::<OidcProviderConfig>(&body)?)?)
+}
+
+async fn put_pod_identity_association(
+    State(app): AppState,
+    body: Bytes,
+) -> Result<StatusCode, AdminError> {
+    app.put_pod_identity_association(&parse::<PodIdentityAssociationConfig>(&body)?)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn sessions(State(app): AppState) -> Answer {

@@ -44,6 +44,9 @@ pub fn protocol_of(headers: &HeaderMap, query: Option<&str>) -> Protocol {
     }
 }
 
+/// The EKS Pod Identity agent's credential path (see `App::pod_identity_credentials`).
+pub const POD_IDENTITY_PATH: &str = "/v1/credentials";
+
 pub fn router(app: Arc<App>) -> Router {
     Router::new().fallback(handle).with_state(app)
 }
@@ -61,6 +64,20 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let request_id = new_request_id();
+    if method == Method::GET && uri.path() == POD_IDENTITY_PATH {
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let (status, body) = match app.pod_identity_credentials(authorization, &request_id) {
+            Ok(credentials) => (200, credentials),
+            Err((status, message)) => (status, serde_json::json!({ "Message": message })),
+        };
+        return Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.to_string().into())
+            .unwrap_or_default();
+    }
     let request = SignedRequest {
         method: method.as_str(),
         path: uri.path(),

@@ -223,7 +223,7 @@ impl Sts {
         ])
     }
 
-    fn capped(&self, duration: Duration) -> Duration {
+    pub(crate) fn capped(&self, duration: Duration) -> Duration {
         self.session_cap.map_or(duration, |cap| duration.min(cap))
     }
 }
