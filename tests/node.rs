@@ -455,6 +455,52 @@ async fn helm_install_runs_the_pods_locked_down_and_makes_myphotos_ready() -> Re
         rolled.as_secs_f64()
     );
 
+    // helm upgrade that changes a value (the log level): a rolling update the same way.
+    let started = Instant::now();
+    helm_ok(
+        Some(&kubeconfig),
+        &[
+            "upgrade",
+            RELEASE,
+            CHART,
+            "--namespace",
+            NAMESPACE,
+            "--reuse-values",
+            "--set",
+            "log.level=debug",
+            "--wait",
+            "--timeout",
+            "3m",
+        ],
+    )?;
+    let upgraded = wait_until(
+        "a pod of the upgrade to lead",
+        Duration::from_secs(60),
+        || async {
+            let now = holder().await?;
+            if now.is_empty() || pod_of(&now) == pod_of(&new_leader) {
+                return Ok(None);
+            }
+            let pod = pods.get_opt(&pod_of(&now)).await?;
+            let debug = pod
+                .and_then(|p| p.spec)
+                .and_then(|s| s.containers.into_iter().next())
+                .is_some_and(|c| {
+                    c.args
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|a| a.contains("debug"))
+                });
+            Ok(debug.then_some(now))
+        },
+    )
+    .await?;
+    eprintln!(
+        "helm upgrade --set log.level=debug: {upgraded} leads, {:.1} s after the upgrade began",
+        started.elapsed().as_secs_f64()
+    );
+    let new_leader = upgraded;
+
     // kubectl delete pod on the leader: it stops on SIGTERM and releases the Lease; the standby
     // leads.
     let started = Instant::now();
