@@ -1017,6 +1017,48 @@ async fn irsa_gives_the_pods_credentials_through_the_eks_webhook() -> Result<()>
     )
     .await?;
     eprintln!("a role IAM refuses: CredentialsUnavailable: {shown}");
+
+    // And the chart's credentials alert fires on a real Prometheus scraping the pods (the host
+    // routes to them over the node's link), with its `for` and window shortened for the test.
+    let targets: Vec<String> = operator_pods_ready(&pods)
+        .await?
+        .iter()
+        .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+        .map(|ip| format!("{ip}:8080"))
+        .collect();
+    let rules = support::prometheus::rules_yaml(&[
+        "--set",
+        "metrics.prometheusRule.thresholds.credentialsFor=2s",
+        "--set",
+        "metrics.prometheusRule.thresholds.window=30s",
+    ])?;
+    let prometheus =
+        support::prometheus::Prometheus::start("rekognition-operator-metrics", &targets, &rules)
+            .await?;
+    // More objects, more refused calls while Prometheus watches.
+    for i in 0..3 {
+        let object: RekognitionCollection = serde_json::from_value(serde_json::json!({
+            "apiVersion": "rekognition.aws-operators.dev/v1alpha1",
+            "kind": "RekognitionCollection",
+            "metadata": { "name": format!("refused-{i}") },
+            "spec": {},
+        }))?;
+        objects_after
+            .create(&PostParams::default(), &object)
+            .await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    let (alert, after) = prometheus
+        .wait_firing(
+            "RekognitionOperatorCredentialsFailing",
+            Duration::from_secs(120),
+        )
+        .await?;
+    eprintln!(
+        "RekognitionOperatorCredentialsFailing firing after {:.1} s: {}",
+        after.as_secs_f64(),
+        alert["labels"]
+    );
     drop(webhook);
     plane.stop().await;
     Ok(())
