@@ -76,6 +76,21 @@ fn kubectl(plane: &ControlPlane, kubeconfig: &Path, args: &[&str]) -> Result<Str
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
+/// `kubectl rollout <verb>` of the chart's Deployment (`status` waits at most three minutes).
+fn rollout(plane: &ControlPlane, kubeconfig: &Path, verb: &str) -> Result<String> {
+    let mut args = vec![
+        "rollout",
+        verb,
+        "--namespace",
+        NAMESPACE,
+        "deployment/rekognition-operator",
+    ];
+    if verb == "status" {
+        args.push("--timeout=3m");
+    }
+    kubectl(plane, kubeconfig, &args)
+}
+
 /// What the kernel says of one container's main process, from the host's `/proc`.
 #[derive(Debug)]
 struct ContainerProcess {
@@ -417,29 +432,8 @@ async fn helm_install_runs_the_pods_locked_down_and_makes_myphotos_ready() -> Re
     let leader = holder().await?;
     ensure!(!leader.is_empty(), "a leader holds the Lease");
     let started = Instant::now();
-    kubectl(
-        &plane,
-        &kubeconfig,
-        &[
-            "rollout",
-            "restart",
-            "--namespace",
-            NAMESPACE,
-            "deployment/rekognition-operator",
-        ],
-    )?;
-    kubectl(
-        &plane,
-        &kubeconfig,
-        &[
-            "rollout",
-            "status",
-            "--namespace",
-            NAMESPACE,
-            "deployment/rekognition-operator",
-            "--timeout=3m",
-        ],
-    )?;
+    rollout(&plane, &kubeconfig, "restart")?;
+    rollout(&plane, &kubeconfig, "status")?;
     let rolled = started.elapsed();
     let new_leader = wait_until("a new pod to lead", Duration::from_secs(60), || async {
         let now = holder().await?;
@@ -570,18 +564,7 @@ async fn helm_install_runs_the_pods_locked_down_and_makes_myphotos_ready() -> Re
     );
 
     // kubectl drain: the PodDisruptionBudget lets one replica go and refuses the last ready one.
-    kubectl(
-        &plane,
-        &kubeconfig,
-        &[
-            "rollout",
-            "status",
-            "--namespace",
-            NAMESPACE,
-            "deployment/rekognition-operator",
-            "--timeout=2m",
-        ],
-    )?;
+    rollout(&plane, &kubeconfig, "status")?;
     let drain = Command::new(&plane.binaries().kubectl)
         .arg("--kubeconfig")
         .arg(&kubeconfig)
@@ -618,18 +601,7 @@ async fn helm_install_runs_the_pods_locked_down_and_makes_myphotos_ready() -> Re
         "one replica still runs while the node is drained, found {running}"
     );
     kubectl(&plane, &kubeconfig, &["uncordon", testbed::node::NODE_NAME])?;
-    kubectl(
-        &plane,
-        &kubeconfig,
-        &[
-            "rollout",
-            "status",
-            "--namespace",
-            NAMESPACE,
-            "deployment/rekognition-operator",
-            "--timeout=2m",
-        ],
-    )?;
+    rollout(&plane, &kubeconfig, "status")?;
 
     watching.store(false, Ordering::Relaxed);
     watcher.await?;
@@ -849,6 +821,84 @@ async fn holds_a_fleet_under_the_memory_limit(
     Ok(())
 }
 
+/// `kubectl apply -f deploy/examples/myphotos.yaml` into `default`; returns it once Ready.
+async fn apply_myphotos(
+    plane: &ControlPlane,
+    kubeconfig: &Path,
+    client: &kube::Client,
+) -> Result<RekognitionCollection> {
+    kubectl(
+        plane,
+        kubeconfig,
+        &[
+            "apply",
+            "--namespace",
+            "default",
+            "-f",
+            "deploy/examples/myphotos.yaml",
+        ],
+    )?;
+    ready(&Api::namespaced(client.clone(), "default"), "myphotos").await
+}
+
+/// How many `operation` calls the emulator answered Ok.
+async fn ok_calls(
+    admin: &rekognition_emulator::admin::AdminClient,
+    operation: &str,
+) -> Result<usize> {
+    Ok(admin
+        .calls()
+        .await?
+        .into_iter()
+        .filter(|c| c.operation == operation && c.outcome == "Ok")
+        .count())
+}
+
+/// A node, an emulator where pods reach it, the image imported, and the emulator's IAM trusting
+/// the API server's ServiceAccount tokens for `audience` (its keys read from `/openid/v1/jwks`).
+struct CredentialsBed {
+    plane: ControlPlane,
+    emulator: BackgroundEmulator,
+    client: kube::Client,
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+    config: rekognition_emulator::Config,
+    admin: rekognition_emulator::admin::AdminClient,
+}
+
+impl CredentialsBed {
+    async fn start(audience: &str) -> Result<Self> {
+        let plane = control_plane_with_node().await?;
+        let host = plane.node().context("a node")?.addresses().host;
+        let emulator = BackgroundEmulator::start_on(testbed::emulator_config(), host)?;
+        import_operator_image(&plane)?;
+        let client = plane.client().await?;
+        let (dir, kubeconfig) = kubeconfig_file(&plane.kubeconfig())?;
+        let config = emulator.config().clone();
+        let jwks = client
+            .request_text(http::Request::get("/openid/v1/jwks").body(Vec::new())?)
+            .await?;
+        let admin = emulator.admin()?;
+        admin
+            .put_oidc_provider(&OidcProviderConfig {
+                account_id: config.account_id.clone(),
+                issuer: "https://testbed.local".into(),
+                client_ids: vec![audience.to_owned()],
+                jwks: serde_json::from_str(&jwks)?,
+            })
+            .await?;
+        Ok(Self {
+            plane,
+            emulator,
+            client,
+            dir,
+            kubeconfig,
+            config,
+            admin,
+        })
+    }
+}
+
 /// IRSA as EKS does it: the EKS Pod Identity Webhook (built from its Go module, served with a
 /// certificate the test bed issues) mutates the chart's pods from the ServiceAccount's role
 /// annotation; the kubelet projects a token with audience `sts.amazonaws.com`; the operator
@@ -858,27 +908,16 @@ async fn holds_a_fleet_under_the_memory_limit(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn irsa_gives_the_pods_credentials_through_the_eks_webhook() -> Result<()> {
     let _one_node = ONE_NODE.lock().await;
-    let plane = control_plane_with_node().await?;
-    let host = plane.node().context("a node")?.addresses().host;
-    let emulator = BackgroundEmulator::start_on(testbed::emulator_config(), host)?;
-    import_operator_image(&plane)?;
-    let client = plane.client().await?;
-    let (dir, kubeconfig) = kubeconfig_file(&plane.kubeconfig())?;
-    let config = emulator.config().clone();
-
+    let CredentialsBed {
+        plane,
+        emulator,
+        client,
+        dir,
+        kubeconfig,
+        config,
+        admin,
+    } = CredentialsBed::start("sts.amazonaws.com").await?;
     // The emulator's IAM trusts the API server's tokens for the chart's ServiceAccount.
-    let jwks = client
-        .request_text(http::Request::get("/openid/v1/jwks").body(Vec::new())?)
-        .await?;
-    let admin = emulator.admin()?;
-    admin
-        .put_oidc_provider(&OidcProviderConfig {
-            account_id: config.account_id.clone(),
-            issuer: "https://testbed.local".into(),
-            client_ids: vec!["sts.amazonaws.com".into()],
-            jwks: serde_json::from_str(&jwks)?,
-        })
-        .await?;
     let role = admin
         .put_role(&RoleConfig {
             account_id: config.account_id.clone(),
@@ -910,25 +949,8 @@ async fn irsa_gives_the_pods_credentials_through_the_eks_webhook() -> Result<()>
     )
     .await?;
 
-    kubectl(
-        &plane,
-        &kubeconfig,
-        &[
-            "apply",
-            "--namespace",
-            "default",
-            "-f",
-            "deploy/examples/myphotos.yaml",
-        ],
-    )?;
-    let objects: Api<RekognitionCollection> = Api::namespaced(client.clone(), "default");
-    ready(&objects, "myphotos").await?;
-    let exchanged = admin
-        .calls()
-        .await?
-        .into_iter()
-        .filter(|c| c.operation == "AssumeRoleWithWebIdentity" && c.outcome == "Ok")
-        .count();
+    apply_myphotos(&plane, &kubeconfig, &client).await?;
+    let exchanged = ok_calls(&admin, "AssumeRoleWithWebIdentity").await?;
     ensure!(exchanged >= 1, "the operator exchanged its token at STS");
     eprintln!(
         "IRSA: myphotos Ready; AssumeRoleWithWebIdentity Ok {exchanged} times; no static key in the pods"
@@ -964,18 +986,7 @@ async fn irsa_gives_the_pods_credentials_through_the_eks_webhook() -> Result<()>
         Duration::from_secs(120),
         || async {
             for verb in ["restart", "status"] {
-                kubectl(
-                    &plane,
-                    &kubeconfig,
-                    &[
-                        "rollout",
-                        verb,
-                        "--namespace",
-                        NAMESPACE,
-                        "deployment/rekognition-operator",
-                        "--request-timeout=2m",
-                    ],
-                )?;
+                rollout(&plane, &kubeconfig, verb)?;
             }
             let roles = kubectl(
                 &plane,
@@ -1020,9 +1031,12 @@ async fn irsa_gives_the_pods_credentials_through_the_eks_webhook() -> Result<()>
 
     // And the chart's credentials alert fires on a real Prometheus scraping the pods (the host
     // routes to them over the node's link), with its `for` and window shortened for the test.
-    let targets: Vec<String> = operator_pods_ready(&pods)
+    let targets: Vec<String> = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/name=rekognition-operator"))
         .await?
+        .items
         .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
         .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
         .map(|ip| format!("{ip}:8080"))
         .collect();
@@ -1126,27 +1140,17 @@ async fn credentials_without_keys(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eks_pod_identity_gives_the_pods_credentials_from_the_agent_endpoint() -> Result<()> {
     let _one_node = ONE_NODE.lock().await;
-    let plane = control_plane_with_node().await?;
+    let CredentialsBed {
+        plane,
+        emulator,
+        client,
+        dir,
+        kubeconfig,
+        config,
+        admin,
+    } = CredentialsBed::start("pods.eks.amazonaws.com").await?;
     let node = plane.node().context("a node")?;
     let host = node.addresses().host;
-    let emulator = BackgroundEmulator::start_on(testbed::emulator_config(), host)?;
-    import_operator_image(&plane)?;
-    let client = plane.client().await?;
-    let (dir, kubeconfig) = kubeconfig_file(&plane.kubeconfig())?;
-    let config = emulator.config().clone();
-
-    let jwks = client
-        .request_text(http::Request::get("/openid/v1/jwks").body(Vec::new())?)
-        .await?;
-    let admin = emulator.admin()?;
-    admin
-        .put_oidc_provider(&OidcProviderConfig {
-            account_id: config.account_id.clone(),
-            issuer: "https://testbed.local".into(),
-            client_ids: vec!["pods.eks.amazonaws.com".into()],
-            jwks: serde_json::from_str(&jwks)?,
-        })
-        .await?;
     let role = admin
         .put_role(&RoleConfig {
             account_id: config.account_id.clone(),
@@ -1211,25 +1215,8 @@ async fn eks_pod_identity_gives_the_pods_credentials_from_the_agent_endpoint() -
         "pods.eks.amazonaws.com",
     )
     .await?;
-    kubectl(
-        &plane,
-        &kubeconfig,
-        &[
-            "apply",
-            "--namespace",
-            "default",
-            "-f",
-            "deploy/examples/myphotos.yaml",
-        ],
-    )?;
-    let objects: Api<RekognitionCollection> = Api::namespaced(client.clone(), "default");
-    ready(&objects, "myphotos").await?;
-    let handed_out = admin
-        .calls()
-        .await?
-        .into_iter()
-        .filter(|c| c.operation == "AssumeRoleForPodIdentity" && c.outcome == "Ok")
-        .count();
+    apply_myphotos(&plane, &kubeconfig, &client).await?;
+    let handed_out = ok_calls(&admin, "AssumeRoleForPodIdentity").await?;
     ensure!(
         handed_out >= 1,
         "the operator took its credentials from the agent's endpoint"

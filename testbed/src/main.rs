@@ -23,29 +23,32 @@ struct Cli {
 enum Command {
     /// Start everything, write target/testbed/{kubeconfig,aws.env}, print `testbed ready`, and run
     /// until SIGINT or SIGTERM.
-    Up {
-        /// Where to write kubeconfig and aws.env.
-        #[arg(long, default_value_os_t = workspace_root().join("target/testbed"))]
-        out_dir: PathBuf,
-        /// Directories of CRD manifests to install (default: the repository's crds/).
-        #[arg(long = "crds")]
-        crd_dirs: Vec<PathBuf>,
-        /// Emulator quota per operation in calls per second (0 turns quotas off).
-        #[arg(long, default_value_t = 5.0)]
-        emulator_rate: f64,
-        /// Emulator state file, so collections survive restarts of the test bed.
-        #[arg(long)]
-        emulator_state_file: Option<PathBuf>,
-        /// Also run a node (kubelet, kube-proxy, containerd) and kube-scheduler, so that pods
-        /// run; needs root. The API server and the emulator then listen on the host's end of
-        /// the node's link, which pods reach.
-        #[arg(long)]
-        node: bool,
-        /// With --node: images to import into the node's runtime, as NAME=TARBALL (a `docker
-        /// save` tarball), so that pods find NAME without a registry.
-        #[arg(long = "image", value_name = "NAME=TARBALL", requires = "node")]
-        images: Vec<String>,
-    },
+    Up(Up),
+}
+
+#[derive(clap::Args)]
+struct Up {
+    /// Where to write kubeconfig and aws.env.
+    #[arg(long, default_value_os_t = workspace_root().join("target/testbed"))]
+    out_dir: PathBuf,
+    /// Directories of CRD manifests to install (default: the repository's crds/).
+    #[arg(long = "crds")]
+    crd_dirs: Vec<PathBuf>,
+    /// Emulator quota per operation in calls per second (0 turns quotas off).
+    #[arg(long, default_value_t = 5.0)]
+    emulator_rate: f64,
+    /// Emulator state file, so collections survive restarts of the test bed.
+    #[arg(long)]
+    emulator_state_file: Option<PathBuf>,
+    /// Also run a node (kubelet, kube-proxy, containerd) and kube-scheduler, so that pods
+    /// run; needs root. The API server and the emulator then listen on the host's end of
+    /// the node's link, which pods reach.
+    #[arg(long)]
+    node: bool,
+    /// With --node: images to import into the node's runtime, as NAME=TARBALL (a `docker
+    /// save` tarball), so that pods find NAME without a registry.
+    #[arg(long = "image", value_name = "NAME=TARBALL", requires = "node")]
+    images: Vec<String>,
 }
 
 #[tokio::main]
@@ -61,34 +64,8 @@ async fn main() -> Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Up {
-            out_dir,
-            crd_dirs,
-            emulator_rate,
-            emulator_state_file,
-            node,
-            images,
-        } => {
-            let options = Up {
-                out_dir,
-                crd_dirs,
-                emulator_rate,
-                emulator_state_file,
-                node,
-                images,
-            };
-            up(options).await
-        }
+        Command::Up(options) => up(options).await,
     }
-}
-
-struct Up {
-    out_dir: PathBuf,
-    crd_dirs: Vec<PathBuf>,
-    emulator_rate: f64,
-    emulator_state_file: Option<PathBuf>,
-    node: bool,
-    images: Vec<String>,
 }
 
 async fn up(up: Up) -> Result<()> {

@@ -27,8 +27,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { say "the node needs Debian packages ${missing[*]}: install them as root"; exit 1; }
   say "installing ${missing[*]} from Debian's archive"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  # Another first run on the machine may be installing at the same moment: wait for dpkg's lock.
+  apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
 if [ -f "$out/pause.tar" ]; then
