@@ -13,8 +13,8 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, Patch, PatchParams};
 use rekognition_emulator::protocol::{ErrorKind, Operation};
 use rekognition_operator::crd::{CLAIM_TAG, CollectionSpec, OWNER_TAG};
+use support::World;
 use support::prometheus::{Prometheus, rules_yaml};
-use support::{World, eventually};
 
 /// The job and namespace the chart's default selector expects of the operator's series.
 const JOB: &str = "rekognition-operator-metrics";
@@ -208,24 +208,7 @@ async fn every_alert_fires_on_its_fault_and_goes_silent_when_it_is_gone() -> Res
         .create("steady", CollectionSpec::default())
         .await?;
     bed.world.wait_reason("steady", "Available").await?;
-    // The rules select the operator's series as the chart's defaults do.
-    let up = bed
-        .prometheus
-        .query(&format!(
-            "up{{job=\"{JOB}\",namespace=\"rekognition-system\"}} == 1"
-        ))
-        .await;
-    eventually("Prometheus scrapes the operator", support::WAIT, || async {
-        Ok(!bed
-            .prometheus
-            .query(&format!(
-                "up{{job=\"{JOB}\",namespace=\"rekognition-system\"}} == 1"
-            ))
-            .await?
-            .is_empty())
-    })
-    .await
-    .with_context(|| format!("{up:?}"))?;
+    bed.prometheus.wait_scraping(JOB, 1).await?;
 
     // A burst beyond the operator's rate ceiling (--aws-rate 1): calls wait for the limiter, and
     // resyncs (every second) fall behind.

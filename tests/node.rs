@@ -1049,25 +1049,51 @@ async fn irsa_gives_the_pods_credentials_through_the_eks_webhook() -> Result<()>
     let prometheus =
         support::prometheus::Prometheus::start("rekognition-operator-metrics", &targets, &rules)
             .await?;
-    // More objects, more refused calls while Prometheus watches.
-    for i in 0..3 {
+    // Only calls refused after Prometheus's first scrape count as an increase.
+    let scraping = std::time::Instant::now();
+    prometheus
+        .wait_scraping("rekognition-operator-metrics", targets.len())
+        .await?;
+    eprintln!(
+        "Prometheus scrapes {} pods after {:.1} s",
+        targets.len(),
+        scraping.elapsed().as_secs_f64()
+    );
+    // More objects, more refused calls while Prometheus watches: one every 3 s until the alert
+    // fires, so the test does not lean on when the objects already refused retry.
+    let started = std::time::Instant::now();
+    let mut made = 0;
+    let alert = loop {
+        if let Some(alert) = prometheus
+            .alerts("RekognitionOperatorCredentialsFailing")
+            .await?
+            .into_iter()
+            .find(|a| a["state"] == "firing")
+        {
+            break alert;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            let seen = prometheus
+                .query("rekognition_operator_aws_calls_total{outcome=\"credentials_unavailable\"} or up")
+                .await;
+            bail!(
+                "RekognitionOperatorCredentialsFailing not firing within 120 s of {made} more \
+                 refused objects; targets {targets:?}; Prometheus has {seen:?}"
+            );
+        }
         let object: RekognitionCollection = serde_json::from_value(serde_json::json!({
             "apiVersion": "rekognition.aws-operators.dev/v1alpha1",
             "kind": "RekognitionCollection",
-            "metadata": { "name": format!("refused-{i}") },
+            "metadata": { "name": format!("refused-{made}") },
             "spec": {},
         }))?;
         objects_after
             .create(&PostParams::default(), &object)
             .await?;
+        made += 1;
         tokio::time::sleep(Duration::from_secs(3)).await;
-    }
-    let (alert, after) = prometheus
-        .wait_firing(
-            "RekognitionOperatorCredentialsFailing",
-            Duration::from_secs(120),
-        )
-        .await?;
+    };
+    let after = started.elapsed();
     eprintln!(
         "RekognitionOperatorCredentialsFailing firing after {:.1} s: {}",
         after.as_secs_f64(),

@@ -150,6 +150,18 @@ impl Prometheus {
             .collect())
     }
 
+    /// Waits until Prometheus has scraped `targets` targets of `job` successfully: until then a
+    /// counter's first increments are not seen as increments.
+    pub async fn wait_scraping(&self, job: &str, targets: usize) -> Result<()> {
+        let promql = format!("up{{job=\"{job}\"}} == 1");
+        super::eventually(
+            &format!("Prometheus scrapes {targets} targets of {job}"),
+            super::WAIT,
+            || async { Ok(self.query(&promql).await?.len() == targets) },
+        )
+        .await
+    }
+
     /// Waits until an alert `name` is firing (within `deadline`); returns it and how long it took.
     pub async fn wait_firing(&self, name: &str, deadline: Duration) -> Result<(Value, Duration)> {
         let started = std::time::Instant::now();
