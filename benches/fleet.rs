@@ -1,6 +1,7 @@
 //! Fleet benchmark: the operator binary, as it ships, against the real control plane and the
 //! emulator. Prints one table: bursts of new objects under several AWS quotas, deletions, new
-//! objects and deletions with no quota on default flags, a fleet of thousands of objects (rate,
+//! objects and deletions with no quota on default flags (and the same new objects with the
+//! operator as a pod of the chart, on the test bed's node), a fleet of thousands of objects (rate,
 //! memory), a restart over it, single-object latency, and new objects while resyncs are behind.
 //!
 //! `cargo bench --bench fleet` runs the full benchmark (release build, about half an hour on two
@@ -29,6 +30,12 @@ use tokio::sync::Notify;
 
 #[path = "fleet/chart.rs"]
 mod chart;
+#[path = "../tests/support/helm.rs"]
+#[allow(dead_code)]
+mod helm;
+#[path = "../tests/support/node.rs"]
+#[allow(dead_code)]
+mod node;
 
 /// How big each scenario is.
 struct Scale {
@@ -675,16 +682,23 @@ async fn unlimited(bench: &mut Bench, n: usize, rows: &mut Vec<Row>) -> Result<(
     let objects = names("free", n);
     let metrics = free_local_addr()?;
     let metrics_flag = metrics.to_string();
-    let (row, _) = ready_from_operator_start(
+    let scenario = format!("{n} new objects, quotas off, default flags");
+    let (row, pid) = ready_from_operator_start(
         bench,
         &mut stage,
         &objects,
         &["--metrics-addr", &metrics_flag],
-        format!("{n} new objects, quotas off, default flags"),
+        scenario.clone(),
         "≥ 90/s; 1 call, ≤ 2 writes",
     )
     .await?;
     rows.push(row);
+    rows.push(Row {
+        scenario,
+        measure: "operator RSS peak (VmHWM) once all are Ready",
+        value: mib(rss_kib(pid, "VmHWM:")),
+        target: "—",
+    });
     let (calls, _, _) = stage.calls().await?;
     let (writes, events) = (bench.api_writes().await?, bench.events_written().await?);
     let passes = reconcile_passes(metrics).await?;
@@ -718,6 +732,148 @@ async fn unlimited(bench: &mut Bench, n: usize, rows: &mut Vec<Row>) -> Result<(
         ),
         target: "—",
     });
+    Ok(())
+}
+
+/// The operator as a pod, as a platform team runs it: the chart with its default values on the
+/// test bed's node (two replicas, leader election, the image's build), its Deployment scaled to
+/// zero while `n` objects are created, then back to the chart's replicas. The row beside
+/// `unlimited`'s: objects/s to all Ready from the scale-up (the pods' start and the Lease's
+/// acquisition included), AWS calls per object, and the leader's container memory against the
+/// chart's limit.
+async fn in_pod(n: usize, rows: &mut Vec<Row>) -> Result<()> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::core::v1::Pod;
+    use testbed::node::ContainerProcess;
+
+    let plane = node::control_plane_with_node().await?;
+    let addresses = plane.node().context("a node")?.addresses();
+    let mut config = testbed::emulator_config();
+    config.quota.rate_per_sec = 0.0;
+    config.call_log_capacity = config.call_log_capacity.max(200_000);
+    // Where the pods reach it: the host's end of the node's link.
+    let emulator = BackgroundEmulator::start_on(config, addresses.host)?;
+    node::import_operator_image(&plane)?;
+    let client = plane.client().await?;
+    let (dir, kubeconfig) = helm::kubeconfig_file(&plane.kubeconfig())?;
+    node::restricted_namespace(&client, helm::NAMESPACE).await?;
+    let values = node::emulator_key_values(&client, &emulator).await?;
+    node::install_chart(&plane, &kubeconfig, dir.path(), &values).await?;
+    let replicas = Api::<Deployment>::namespaced(client.clone(), helm::NAMESPACE)
+        .get(helm::RELEASE)
+        .await?
+        .spec
+        .and_then(|spec| spec.replicas)
+        .unwrap_or(1);
+    let scale = |replicas: i32| {
+        node::kubectl(
+            &plane,
+            &kubeconfig,
+            &[
+                "scale",
+                "--namespace",
+                helm::NAMESPACE,
+                &format!("deployment/{}", helm::RELEASE),
+                &format!("--replicas={replicas}"),
+            ],
+        )
+    };
+    scale(0)?;
+    node::kubectl(
+        &plane,
+        &kubeconfig,
+        &[
+            "wait",
+            "--for=delete",
+            "pod",
+            "--namespace",
+            helm::NAMESPACE,
+            "--selector=app.kubernetes.io/name=rekognition-operator",
+            "--timeout=120s",
+        ],
+    )?;
+
+    let ns = "bench-in-pod";
+    create_namespace(&client, ns).await?;
+    let api: Api<RekognitionCollection> = Api::namespaced(client.clone(), ns);
+    let tracker = Tracker::start(api.clone());
+    tracker
+        .until(
+            "the benchmark's watch synced",
+            Duration::from_secs(60),
+            |s| s.synced,
+        )
+        .await?;
+    let stage = Stage {
+        ns: ns.into(),
+        api,
+        emulator,
+        operator: None,
+        tracker,
+    };
+    let objects = names("pod", n);
+    stage.create_all(&objects).await?;
+    stage
+        .tracker
+        .until("objects present", Duration::from_secs(600), |s| {
+            s.present.len() >= n
+        })
+        .await?;
+    let started = Instant::now();
+    scale(replicas)?;
+    stage
+        .tracker
+        .until("all Ready", Duration::from_secs(1800), |s| {
+            s.ready.len() >= n
+        })
+        .await?;
+    let secs = started.elapsed().as_secs_f64();
+    let (calls, _, _) = stage.calls().await?;
+
+    // The leader's container: the Lease names `<pod>-<n>`.
+    let holder = Api::<Lease>::namespaced(client.clone(), helm::NAMESPACE)
+        .get(helm::RELEASE)
+        .await?
+        .spec
+        .and_then(|spec| spec.holder_identity)
+        .context("the Lease's holder")?;
+    let pod = holder
+        .rsplit_once('-')
+        .map_or(holder.as_str(), |(pod, _)| pod);
+    let uid = Api::<Pod>::namespaced(client.clone(), helm::NAMESPACE)
+        .get(pod)
+        .await?
+        .metadata
+        .uid
+        .unwrap_or_default();
+    let process = ContainerProcess::of_pod("/rekognition-operator", &uid)?;
+    let scenario = format!(
+        "{n} new objects, quotas off, the operator as a pod (chart defaults: {replicas} replicas, the image's build)"
+    );
+    rows.push(Row {
+        scenario: scenario.clone(),
+        measure: "objects/s to all Ready from the scale-up (pods' start and the Lease included)",
+        value: format!(
+            "{:.1} ({secs:.1} s; {:.2} AWS calls per object)",
+            n as f64 / secs,
+            calls as f64 / n as f64
+        ),
+        target: "beside the process row",
+    });
+    rows.push(Row {
+        scenario,
+        measure: "leader's container: cgroup memory peak; VmHWM; the chart's limit",
+        value: format!(
+            "{}; {}; {}",
+            mib(process.memory_peak()? >> 10),
+            mib(rss_kib(process.pid, "VmHWM:")),
+            mib(process.memory_limit >> 10),
+        ),
+        target: "under the limit",
+    });
+    drop(stage);
+    plane.stop().await;
     Ok(())
 }
 
@@ -1129,7 +1285,7 @@ async fn main() -> Result<()> {
         .install_default()
         .ok();
     // FLEET_PARTS picks parts to run (comma-separated: default-quota, other-quotas, unlimited,
-    // latency, fleet, ceiling); all of them by default.
+    // in-pod, latency, fleet, ceiling); all of them by default.
     let parts = std::env::var("FLEET_PARTS").unwrap_or_default();
     let wanted = |part: &str| parts.is_empty() || parts.split(',').any(|p| p == part);
     let mut bench = Bench::start().await?;
@@ -1153,6 +1309,9 @@ async fn main() -> Result<()> {
     }
     if wanted("unlimited") {
         unlimited(&mut bench, scale.burst, &mut rows).await?;
+    }
+    if wanted("in-pod") {
+        in_pod(scale.burst, &mut rows).await?;
     }
     if wanted("latency") {
         latency(&mut bench, scale.latency_samples, None, &mut rows).await?;

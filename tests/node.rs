@@ -20,61 +20,22 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Secret};
-use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use rekognition_emulator::admin::PodIdentityAssociationConfig;
 use rekognition_emulator::{OidcProviderConfig, RoleConfig, TrustRule};
 use rekognition_operator::crd::RekognitionCollection;
 use support::helm::{CHART, NAMESPACE, RELEASE, helm_ok, kubeconfig_file};
-use testbed::{BackgroundEmulator, ControlPlane, ControlPlaneOptions, wait_until};
-
-/// Where the chart's default values look for the image; the test imports it under that name.
-const DEFAULT_IMAGE: &str = "ghcr.io/aws-operators/rekognition-operator";
+use support::node::{
+    control_plane_with_node, emulator_key_values, import_operator_image, install_chart, kubectl,
+    restricted_namespace,
+};
+use testbed::node::ContainerProcess;
+use testbed::{BackgroundEmulator, ControlPlane, wait_until};
 
 /// One node at a time in this process, so that the teardown test reads the machine with no other
 /// node on it (the node's supervisor also takes a machine-wide lock).
 static ONE_NODE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-async fn control_plane_with_node() -> Result<ControlPlane> {
-    ensure!(
-        is_root(),
-        "the node needs root (namespaces, cgroups, mounts); CI and the dev machines run tests as root"
-    );
-    ControlPlane::start(ControlPlaneOptions {
-        node: true,
-        ..ControlPlaneOptions::default()
-    })
-    .await
-}
-
-/// The image scripts/image.sh writes (built when stale), imported into the node's runtime under
-/// the name the chart's defaults give it: the pod pulls nothing.
-fn import_operator_image(plane: &ControlPlane) -> Result<()> {
-    let oci = testbed::build_with_script(&testbed::workspace_root().join("scripts/image.sh"))?;
-    let tarball = oci
-        .parent()
-        .context("the image's directory")?
-        .join("rekognition-operator.tar");
-    let node = plane.node().context("a node")?;
-    let version = env!("CARGO_PKG_VERSION");
-    node.import_image(&tarball, &format!("{DEFAULT_IMAGE}:{version}"))
-}
-
-fn kubectl(plane: &ControlPlane, kubeconfig: &Path, args: &[&str]) -> Result<String> {
-    let output = Command::new(&plane.binaries().kubectl)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .current_dir(testbed::workspace_root())
-        .output()?;
-    ensure!(
-        output.status.success(),
-        "kubectl {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
 
 /// `kubectl rollout <verb>` of the chart's Deployment (`status` waits at most three minutes).
 fn rollout(plane: &ControlPlane, kubeconfig: &Path, verb: &str) -> Result<String> {
@@ -89,116 +50,6 @@ fn rollout(plane: &ControlPlane, kubeconfig: &Path, verb: &str) -> Result<String
         args.push("--timeout=3m");
     }
     kubectl(plane, kubeconfig, &args)
-}
-
-/// What the kernel says of one container's main process, from the host's `/proc`.
-#[derive(Debug)]
-struct ContainerProcess {
-    pid: u32,
-    status: String,
-    root_mount_options: String,
-    /// Its memory cgroup's path, which names the pod's UID.
-    cgroup: String,
-    memory_limit: u64,
-    memory_usage: u64,
-}
-
-impl ContainerProcess {
-    fn field(&self, name: &str) -> &str {
-        self.status
-            .lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-            .map(str::trim)
-            .unwrap_or_default()
-    }
-
-    /// The processes whose executable is `path` inside their container (the host sees every
-    /// PID of the node's namespaces).
-    fn find(path: &str) -> Result<Vec<Self>> {
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir("/proc")? {
-            let Some(pid) = entry?
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-                continue;
-            };
-            if cmdline.split(|b| *b == 0).next() != Some(path.as_bytes()) {
-                continue;
-            }
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-            let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))?;
-            let root_mount_options = mountinfo
-                .lines()
-                .find_map(|line| {
-                    let fields: Vec<&str> = line.split_whitespace().collect();
-                    (fields.get(4) == Some(&"/")).then(|| fields.get(5).copied())?
-                })
-                .unwrap_or_default()
-                .to_owned();
-            let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
-            let memory = cgroups
-                .lines()
-                .find_map(|line| line.split_once(":memory:").map(|(_, path)| path.to_owned()))
-                .context("the container's memory cgroup")?;
-            let read = |file: &str| -> Result<u64> {
-                let path = format!("/sys/fs/cgroup/memory{memory}/{file}");
-                Ok(std::fs::read_to_string(&path)
-                    .with_context(|| path.clone())?
-                    .trim()
-                    .parse()?)
-            };
-            found.push(Self {
-                pid,
-                status,
-                root_mount_options,
-                memory_limit: read("memory.limit_in_bytes")?,
-                cgroup: memory.clone(),
-                memory_usage: read("memory.usage_in_bytes")?,
-            });
-        }
-        Ok(found)
-    }
-}
-
-/// `helm install` of the chart into [`NAMESPACE`] with `values` and `--wait`; on failure, the
-/// cluster's Events and the kubelet's log say why.
-async fn install_chart(
-    plane: &ControlPlane,
-    kubeconfig: &Path,
-    dir: &Path,
-    values: &serde_json::Value,
-) -> Result<()> {
-    let values_file = dir.join("values.json");
-    std::fs::write(&values_file, values.to_string())?;
-    let installed = helm_ok(
-        Some(kubeconfig),
-        &[
-            "install",
-            RELEASE,
-            CHART,
-            "--namespace",
-            NAMESPACE,
-            "--values",
-            &values_file.to_string_lossy(),
-            "--wait",
-            "--timeout",
-            "3m",
-        ],
-    );
-    if let Err(error) = installed {
-        let node = plane.node().context("a node")?;
-        bail!(
-            "{error:#}\n{}\n{}",
-            kubectl(plane, kubeconfig, &["get", "events", "-A"]).unwrap_or_default(),
-            node.log_tail("kubelet", 30)
-        );
-    }
-    Ok(())
 }
 
 /// The chart's pods: both replicas on the node, Running and Ready.
@@ -259,36 +110,8 @@ async fn helm_install_runs_the_pods_locked_down_and_makes_myphotos_ready() -> Re
 
     // The release namespace enforces Pod Security `restricted`.
     restricted_namespace(&client, NAMESPACE).await?;
-    // What points the chart at the emulator: its endpoint and region, and its keys in a Secret
-    // (on EKS, IRSA or Pod Identity gives credentials instead).
     let config = emulator.config();
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
-    let mut secret = Secret::default();
-    secret.metadata.name = Some("emulator-credentials".into());
-    secret.string_data = Some(
-        [
-            (
-                "AWS_ACCESS_KEY_ID".to_string(),
-                config.access_key_id.clone(),
-            ),
-            (
-                "AWS_SECRET_ACCESS_KEY".to_string(),
-                config.secret_access_key.clone(),
-            ),
-        ]
-        .into(),
-    );
-    secrets.create(&PostParams::default(), &secret).await?;
-    let credential = |key: &str| {
-        serde_json::json!({
-            "name": key,
-            "valueFrom": { "secretKeyRef": { "name": "emulator-credentials", "key": key } },
-        })
-    };
-    let values = serde_json::json!({
-        "aws": { "region": config.region, "endpointUrl": emulator.endpoint_url() },
-        "extraEnv": [credential("AWS_ACCESS_KEY_ID"), credential("AWS_SECRET_ACCESS_KEY")],
-    });
+    let values = emulator_key_values(&client, &emulator).await?;
     install_chart(&plane, &kubeconfig, dir.path(), &values).await?;
 
     // Both replicas scheduled on the node, Running and Ready: the kubelet's readiness and
@@ -521,10 +344,7 @@ async fn helm_install_runs_the_pods_locked_down_and_makes_myphotos_ready() -> Re
     // Lease duration and renews it.
     let leader_pod = pods.get(&pod_of(&after_delete)).await?;
     let uid = leader_pod.metadata.uid.clone().unwrap_or_default();
-    let process = ContainerProcess::find("/rekognition-operator")?
-        .into_iter()
-        .find(|p| p.cgroup.contains(&uid) || p.cgroup.contains(&uid.replace('-', "_")))
-        .context("the leader's container process")?;
+    let process = ContainerProcess::of_pod("/rekognition-operator", &uid)?;
     let renewed_before = leases.get(RELEASE).await?.metadata.resource_version;
     let started = Instant::now();
     kill_9(process.pid)?;
@@ -631,28 +451,6 @@ async fn helm_install_runs_the_pods_locked_down_and_makes_myphotos_ready() -> Re
     holds_a_fleet_under_the_memory_limit(&client, &pods, &holder().await?, fleet_objects).await?;
 
     plane.stop().await;
-    Ok(())
-}
-
-/// A namespace that enforces Pod Security `restricted`, as the chart's docs ask for.
-async fn restricted_namespace(client: &kube::Client, name: &str) -> Result<()> {
-    let namespace = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            labels: Some(
-                [(
-                    "pod-security.kubernetes.io/enforce".to_string(),
-                    "restricted".to_string(),
-                )]
-                .into(),
-            ),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &namespace)
-        .await?;
     Ok(())
 }
 
@@ -792,16 +590,8 @@ async fn holds_a_fleet_under_the_memory_limit(
         .get(leader.rsplit_once('-').map_or(leader, |(pod, _)| pod))
         .await?;
     let uid = leader_pod.metadata.uid.unwrap_or_default();
-    let process = ContainerProcess::find("/rekognition-operator")?
-        .into_iter()
-        .find(|p| p.cgroup.contains(&uid) || p.cgroup.contains(&uid.replace('-', "_")))
-        .context("the leader's container process")?;
-    let peak = std::fs::read_to_string(format!(
-        "/sys/fs/cgroup/memory{}/memory.max_usage_in_bytes",
-        process.cgroup
-    ))?
-    .trim()
-    .parse::<u64>()?;
+    let process = ContainerProcess::of_pod("/rekognition-operator", &uid)?;
+    let peak = process.memory_peak()?;
     let mib = |bytes: u64| bytes as f64 / 1048576.0;
     eprintln!(
         "{count} objects Ready in {:.1} s ({:.0} objects/s, chart defaults); leader's container: \
@@ -1529,17 +1319,6 @@ fn kill_9(pid: u32) -> Result<()> {
         .status()?;
     ensure!(status.success(), "kill -KILL {pid}");
     Ok(())
-}
-
-/// Whether this process runs as root (from /proc, without unsafe code).
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
-        status
-            .lines()
-            .find(|l| l.starts_with("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(2))
-            == Some("0")
-    })
 }
 
 fn same<T: PartialEq>(before: &T, after: &T) -> &'static str {

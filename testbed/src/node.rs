@@ -42,6 +42,104 @@ pub const SERVICE_CIDR: &str = "10.0.0.0/24";
 /// The `kubernetes` Service's cluster IP.
 pub const KUBERNETES_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 
+/// A process a container of the node runs, as the host sees it (the host sees every PID of the
+/// node's namespaces): its `/proc` status, its root mount and its memory cgroup (v1).
+#[derive(Debug)]
+pub struct ContainerProcess {
+    pub pid: u32,
+    /// `/proc/PID/status`.
+    pub status: String,
+    /// The mount options of its root (`ro` for a read-only root).
+    pub root_mount_options: String,
+    /// Its memory cgroup's path, which names the pod's UID.
+    pub cgroup: String,
+    pub memory_limit: u64,
+    pub memory_usage: u64,
+}
+
+impl ContainerProcess {
+    /// A field of `/proc/PID/status` (`VmRSS`, `Uid`…), trimmed; empty when absent.
+    pub fn field(&self, name: &str) -> &str {
+        self.status
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim)
+            .unwrap_or_default()
+    }
+
+    /// The processes whose executable is `path` inside their container (the host sees every
+    /// PID of the node's namespaces).
+    pub fn find(path: &str) -> Result<Vec<Self>> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc")? {
+            let Some(pid) = entry?
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                continue;
+            };
+            if cmdline.split(|b| *b == 0).next() != Some(path.as_bytes()) {
+                continue;
+            }
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+            let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))?;
+            let root_mount_options = mountinfo
+                .lines()
+                .find_map(|line| {
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    (fields.get(4) == Some(&"/")).then(|| fields.get(5).copied())?
+                })
+                .unwrap_or_default()
+                .to_owned();
+            let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
+            let memory = cgroups
+                .lines()
+                .find_map(|line| line.split_once(":memory:").map(|(_, path)| path.to_owned()))
+                .context("the container's memory cgroup")?;
+            let read = |file: &str| -> Result<u64> {
+                let path = format!("/sys/fs/cgroup/memory{memory}/{file}");
+                Ok(std::fs::read_to_string(&path)
+                    .with_context(|| path.clone())?
+                    .trim()
+                    .parse()?)
+            };
+            found.push(Self {
+                pid,
+                status,
+                root_mount_options,
+                memory_limit: read("memory.limit_in_bytes")?,
+                cgroup: memory.clone(),
+                memory_usage: read("memory.usage_in_bytes")?,
+            });
+        }
+        Ok(found)
+    }
+
+    /// The process of the pod `uid` whose executable is `path`.
+    pub fn of_pod(path: &str, uid: &str) -> Result<Self> {
+        Self::find(path)?
+            .into_iter()
+            .find(|p| p.cgroup.contains(uid) || p.cgroup.contains(&uid.replace('-', "_")))
+            .with_context(|| format!("no process {path} in the containers of pod {uid}"))
+    }
+
+    /// The most memory its cgroup has held (`memory.max_usage_in_bytes`).
+    pub fn memory_peak(&self) -> Result<u64> {
+        let path = format!(
+            "/sys/fs/cgroup/memory{}/memory.max_usage_in_bytes",
+            self.cgroup
+        );
+        Ok(std::fs::read_to_string(&path)
+            .with_context(|| path.clone())?
+            .trim()
+            .parse()?)
+    }
+}
+
 /// The addresses of one node (see the module's documentation).
 #[derive(Clone, Copy, Debug)]
 pub struct NodeAddresses {

@@ -5,6 +5,7 @@
 pub mod emulator_sdk;
 pub mod helm;
 pub mod kstatus;
+pub mod node;
 pub mod prometheus;
 
 use std::sync::Arc;
