@@ -21,6 +21,17 @@ pub struct LeaseSettings {
     pub renew_before: Duration,
 }
 
+/// The field manager of a replica's writes to the Lease: its own, as kube-lease-manager needs.
+/// It takes an unheld Lease with a server-side apply, and only distinct managers make the API
+/// server refuse a second replica's apply (409) instead of letting it overwrite the holder.
+/// The API server takes at most 128 characters.
+pub fn field_manager(identity: &str) -> String {
+    format!("rekognition-operator-{identity}")
+        .chars()
+        .take(128)
+        .collect()
+}
+
 /// A running election. `is_leader` follows this replica's state.
 pub struct Election {
     pub is_leader: watch::Receiver<bool>,
@@ -34,7 +45,7 @@ impl Election {
             .with_identity(settings.identity.clone())
             .with_duration(settings.duration.as_secs().max(1))
             .with_grace(settings.renew_before.as_secs().max(1))
-            .with_field_manager("rekognition-operator")
+            .with_field_manager(field_manager(&settings.identity))
             .build()
             .await?;
         let (is_leader, task) = manager.watch().await;

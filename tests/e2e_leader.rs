@@ -4,10 +4,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail, ensure};
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::api::Api;
+use kube::api::{Api, Patch, PatchParams};
 use rekognition_operator::crd::CollectionSpec;
+use rekognition_operator::leader::{self, Election, LeaseSettings};
 use support::{Options, WAIT, World};
 use testbed::{OperatorOptions, OperatorProcess};
 
@@ -112,18 +113,10 @@ async fn one_replica_leads_another_takes_over_and_sigterm_releases_the_lease() -
             .await?,
         0.0
     );
-    // The gauges agree with the Lease. Seen once in a CI run: the standby's gauge said 1 right
-    // after start while the Lease named the other replica (it made no AWS call, asserted above);
-    // so they are awaited for one renewal, and the startup race stays to be diagnosed.
-    support::eventually(
-        "only the leader's gauge says so",
-        Duration::from_secs(10),
-        || async {
-            Ok(leader.metric("rekognition_operator_leader").await? == 1.0
-                && standby.metric("rekognition_operator_leader").await? == 0.0)
-        },
-    )
-    .await?;
+    // The gauges agree with the Lease: the standby's says 0 (it never took the Lease: see
+    // `a_replica_cannot_take_a_lease_another_holds`), and the leader's says 1.
+    assert_eq!(standby.metric("rekognition_operator_leader").await?, 0.0);
+    assert_eq!(leader.metric("rekognition_operator_leader").await?, 1.0);
 
     // kill -9 the leader: the standby takes over and finishes pending work within the lease
     // duration plus 5 s.
@@ -209,5 +202,64 @@ async fn a_paused_leader_never_writes_to_aws_after_another_took_over() -> Result
         !world.aws_has("victim").await?,
         "a collection nothing will ever delete"
     );
+    Ok(())
+}
+
+/// A replica cannot take a Lease another holds. kube-lease-manager takes a Lease it read unheld
+/// with a server-side apply under the replica's field manager, and only a field manager of each
+/// replica's own makes the API server refuse the second such apply: under one shared manager, a
+/// standby that read the Lease unheld just before the other replica took it overwrote the holder,
+/// and both believed they led until the first one's next renewal.
+#[tokio::test]
+async fn a_replica_cannot_take_a_lease_another_holds() -> Result<()> {
+    let world = World::without_operator("lease-race", Options::default()).await?;
+    let settings = |identity: &str| LeaseSettings {
+        name: "race".into(),
+        namespace: world.ns.name.clone(),
+        identity: identity.into(),
+        duration: Duration::from_secs(30),
+        renew_before: Duration::from_secs(5),
+    };
+    let mut holder = Election::start(world.ns.client.clone(), &settings("replica-a")).await?;
+    ensure!(holder.acquired().await, "replica-a takes the unheld Lease");
+
+    // What the other replica sends when it has read the Lease unheld: its apply of itself as the
+    // holder, under its own field manager.
+    let leases: Api<Lease> = Api::namespaced(world.ns.client.clone(), &world.ns.name);
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    let take = serde_json::json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "spec": {
+            "acquireTime": now,
+            "renewTime": now,
+            "holderIdentity": "replica-b",
+            "leaseDurationSeconds": 30,
+        },
+    });
+    let params = PatchParams {
+        field_manager: Some(leader::field_manager("replica-b")),
+        ..PatchParams::default()
+    };
+    match leases.patch("race", &params, &Patch::Apply(&take)).await {
+        Err(kube::Error::Api(refused)) if refused.code == 409 => {}
+        Err(other) => bail!("replica-b's apply failed otherwise: {other}"),
+        Ok(lease) => bail!(
+            "replica-b's apply took the Lease replica-a holds: holder now {:?}",
+            lease.spec.and_then(|s| s.holder_identity)
+        ),
+    }
+    let held = leases
+        .get("race")
+        .await?
+        .spec
+        .and_then(|s| s.holder_identity);
+    ensure!(
+        held.as_deref() == Some("replica-a"),
+        "the holder is still replica-a, not {held:?}"
+    );
+    holder.release().await;
     Ok(())
 }
