@@ -226,7 +226,7 @@ pub struct Condition {
     pub type_: String,
     /// True, False or Unknown.
     pub status: String,
-    /// One word, CamelCase, saying why (see the README for the set of Ready reasons).
+    /// One word, CamelCase, saying why (docs/reference.md lists the reasons).
     pub reason: String,
     /// Human-readable detail, including AWS's own message when AWS refused a call.
     #[serde(default)]
@@ -239,49 +239,27 @@ pub struct Condition {
 }
 
 /// The closed set of condition reasons (Ready and Synced). Each says whether the operator retries
-/// on its own.
+/// on its own: [`ReadyReason::description`] says what each means, and the API reference
+/// (`docs/reference.md`) is generated from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ReadyReason {
-    /// The operator is creating the collection.
     Creating,
-    /// The collection exists and matches the spec.
     Available,
-    /// The collection existed before this object and was claimed (managementPolicy Adopt).
     Adopted,
-    /// AWS throttled the operator; retrying with backoff.
     Throttled,
-    /// AWS refused the call for lack of permission; retrying on a long backoff.
     AccessDenied,
-    /// AWS refused a parameter; waits for a spec change.
     InvalidParameter,
-    /// A collection with this ID exists and is not owned by this object; waits for a spec change.
     AlreadyExists,
-    /// An AWS service quota is exhausted; retrying on a long backoff.
     QuotaExceeded,
-    /// ObserveOnly: no collection with this ID exists; checked again every resync.
     NotFound,
-    /// The object is being deleted and the collection cleaned up.
     Deleting,
-    /// AWS failed or could not be reached (server error, timeout, connection); retrying with backoff.
     AwsUnavailable,
-    /// AWS answered with an error the operator does not know; retrying on a long backoff.
     AwsError,
-    /// spec.region differs from the region the collection lives in (status.region); waits for a
-    /// spec change.
     RegionConflict,
-    /// The platform team's tenancy policy or account mapping refuses the object; no AWS call,
-    /// checked again until the policy allows it or the spec changes.
     PolicyDenied,
-    /// No AWS credentials could be obtained (IRSA, Pod Identity, STS); retrying on a long backoff.
     CredentialsUnavailable,
-    /// The object carries the annotation rekognition.aws-operators.dev/paused: "true": no AWS
-    /// call, and no deletion, until it is removed.
     Paused,
-    /// The collection was handed over to the same object in another cluster (its claim tag names
-    /// that cluster): this object never deletes, retags or recreates it; waits for a spec change.
     HandedOver,
-    /// The same object in another cluster holds the collection, and this cluster does not take
-    /// over from it; checked again when the operator restarts set to take over from some cluster.
     AwaitingHandover,
 }
 
@@ -332,6 +310,54 @@ impl ReadyReason {
 
     pub fn parse(reason: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.as_str() == reason)
+    }
+
+    /// What the reason means and what the operator does about it.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Creating => "The operator is creating the collection.",
+            Self::Available => "The collection exists and matches the spec.",
+            Self::Adopted => {
+                "The collection existed before this object and was claimed (managementPolicy Adopt)."
+            }
+            Self::Throttled => "AWS throttled the operator; retrying with backoff.",
+            Self::AccessDenied => {
+                "AWS refused the call for lack of permission; retrying on a long backoff."
+            }
+            Self::InvalidParameter => "AWS refused a parameter; waits for a spec change.",
+            Self::AlreadyExists => {
+                "A collection with this ID exists and is not owned by this object; waits for a spec change."
+            }
+            Self::QuotaExceeded => "An AWS service quota is exhausted; retrying on a long backoff.",
+            Self::NotFound => {
+                "ObserveOnly: no collection with this ID exists; checked again every resync."
+            }
+            Self::Deleting => "The object is being deleted and the collection cleaned up.",
+            Self::AwsUnavailable => {
+                "AWS failed or could not be reached (server error, timeout, connection); retrying with backoff."
+            }
+            Self::AwsError => {
+                "AWS answered with an error the operator does not know; retrying on a long backoff."
+            }
+            Self::RegionConflict => {
+                "spec.region differs from the region the collection lives in (status.region); waits for a spec change."
+            }
+            Self::PolicyDenied => {
+                "The platform team's tenancy policy or account mapping refuses the object; no AWS call, checked again until the policy allows it or the spec changes."
+            }
+            Self::CredentialsUnavailable => {
+                "No AWS credentials could be obtained (IRSA, Pod Identity, STS); retrying on a long backoff."
+            }
+            Self::Paused => {
+                "The object carries the annotation rekognition.aws-operators.dev/paused: \"true\": no AWS call, and no deletion, until it is removed."
+            }
+            Self::HandedOver => {
+                "The collection was handed over to the same object in another cluster (its claim tag names that cluster): this object never deletes, retags or recreates it; waits for a spec change."
+            }
+            Self::AwaitingHandover => {
+                "The same object in another cluster holds the collection, and this cluster does not take over from it; checked again when the operator restarts set to take over from some cluster."
+            }
+        }
     }
 
     /// Whether `Ready` is True with this reason.
