@@ -17,7 +17,7 @@ for tool in cargo go git tar readelf unshare nsenter flock ip sha256sum; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "missing on this machine: ${missing[*]} (README \"Test\" lists what the test command needs)" >&2
+  echo "missing on this machine: ${missing[*]} (docs/development.md, \"Test\", lists what the test command needs)" >&2
   exit 1
 fi
 # The run must leave the clone as it found it: a step that rewrites a tracked file (a Go build
@@ -36,8 +36,8 @@ actionlint="$(tools/actionlint/build.sh)/actionlint"
 step "the node's runtime: containerd, runc, CNI plugins, iptables, nftables (Debian packages, installed when missing) and the pause image"
 tools/node/build.sh >/dev/null
 
-step "cargo-deny and cargo-auditable (pinned, from crates.io)"
-cargo_tools=$(tools/cargo/install.sh cargo-deny cargo-auditable)
+step "cargo-deny, cargo-auditable, mdbook and lychee (pinned, from crates.io)"
+cargo_tools=$(tools/cargo/install.sh cargo-deny cargo-auditable mdbook lychee | tail -n 1)
 
 step "crates: the registry emptied, then every crate Cargo.lock names fetched (all platforms); cargo runs offline from here"
 # The scripts' own cargo home (scripts/cache.sh): every run empties its registry and fills it
@@ -63,7 +63,7 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cargo deny check licenses bans sources (advisories need the network: see README)"
+step "cargo deny check licenses bans sources (advisories need the network: see docs/install.md)"
 PATH="$cargo_tools:$PATH" cargo deny --offline --log-level error check licenses bans sources
 
 step "generated CRD is in sync with the Rust types"
@@ -71,6 +71,15 @@ if ! cargo run --quiet --locked --bin crdgen | diff -u crds/rekognitioncollectio
   echo "crds/rekognitioncollections.yaml is out of date: cargo run --bin crdgen > crds/rekognitioncollections.yaml" >&2
   exit 1
 fi
+
+step "generated API reference (docs/reference.md) is in sync with the CRD"
+if ! cargo run --quiet --locked --bin crdgen -- --reference | diff -u docs/reference.md -; then
+  echo "docs/reference.md is out of date: cargo run --bin crdgen -- --reference > docs/reference.md" >&2
+  exit 1
+fi
+
+step "docs: the site builds (mdBook; a warning fails it) and every link holds (lychee, offline)"
+scripts/docs.sh
 
 step "operator image without a daemon (scripts/image.sh: release build, crane)"
 scripts/image.sh >/dev/null

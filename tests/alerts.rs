@@ -42,7 +42,7 @@ fn the_rules_are_valid_and_every_alert_passes_its_unit_tests() -> Result<()> {
 #[test]
 fn every_alert_has_a_unit_test_a_runbook_entry_and_its_annotations() -> Result<()> {
     let tests = std::fs::read_to_string(test_file())?;
-    let readme = std::fs::read_to_string(support::helm::root().join("README.md"))?;
+    let runbooks = std::fs::read_to_string(support::helm::root().join("docs/runbooks.md"))?;
     let rules: serde_yaml::Value = serde_yaml::from_str(&rules_yaml(&[])?)?;
     let mut seen = Vec::new();
     for group in rules["groups"].as_sequence().into_iter().flatten() {
@@ -65,12 +65,12 @@ fn every_alert_has_a_unit_test_a_runbook_entry_and_its_annotations() -> Result<(
             assert!(
                 rule["annotations"]["runbook_url"]
                     .as_str()
-                    .is_some_and(|u| u.ends_with(&format!("README.md#{anchor}"))),
+                    .is_some_and(|u| u.ends_with(&format!("docs/runbooks.md#{anchor}"))),
                 "{name}'s runbook_url"
             );
             assert!(
-                readme.contains(&format!("#### {name}\n")),
-                "the README's troubleshooting section has an entry for {name}"
+                runbooks.contains(&format!("\n## {name}\n")),
+                "docs/runbooks.md has a runbook for {name}"
             );
             assert!(
                 tests.contains(&format!("alertname: {name}\n")),

@@ -142,7 +142,7 @@ async fn a_flood_of_reconcile_requests_leaves_another_namespace_its_share() -> R
         tag_reached_aws.as_secs_f64(),
         newcomer_ready.as_secs_f64(),
     );
-    // The targets are 0.5 s each (README "Tenancy"); bounded loosely here, as timings on a shared
+    // The targets are 0.5 s each (docs/tenancy.md); bounded loosely here, as timings on a shared
     // machine vary: before the fair share the tag edit took 3.8 s.
     for (what, took) in [
         ("the tag edit reaches AWS", tag_reached_aws),

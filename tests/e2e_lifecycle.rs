@@ -137,7 +137,7 @@ async fn an_object_whose_status_was_wiped_keeps_its_collection() -> Result<()> {
 async fn a_migration_hands_every_collection_to_the_new_cluster_and_the_old_one_lets_go()
 -> Result<()> {
     // Blue, the old cluster, on the shared API server, with the default resync: it sees the
-    // handover when asked to look (README, migration step 3: a reconcile request per object).
+    // handover when asked to look (docs/backup-restore.md, migration step 3: a reconcile request per object).
     let blue_options = Options {
         args: vec!["--cluster-name".into(), "blue".into()],
         ..Options::default()
@@ -194,7 +194,7 @@ async fn a_migration_hands_every_collection_to_the_new_cluster_and_the_old_one_l
         let notes = support::event_notes(&green_client, &world.ns.name, name, "TakenOver").await?;
         assert!(notes.iter().any(|n| n.contains("blue")), "{notes:?}");
     }
-    // Step 3 as the README says: a reconcile request on each of blue's objects
+    // Step 3 as docs/backup-restore.md says: a reconcile request on each of blue's objects
     // (`kubectl annotate --overwrite rekcol --all …/reconcile-requested-at=…`). Blue knows:
     // HandedOver, while both run, and it stays so (no flip-flop).
     let request = serde_json::json!({"metadata": {"annotations": {

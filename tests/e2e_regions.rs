@@ -137,7 +137,7 @@ const GONE: &str = "gone"; // spec.region eu-west-1, not restored
 /// object with `spec.region` keeps its region whatever the default; one restored without status
 /// follows the new default, gets a new collection there and says so. The inventory scans both
 /// regions and reports, in its region, the collection of an object that was not restored; never
-/// the one that the object restored without status left behind, whose name is live (the README's
+/// the one that the object restored without status left behind, whose name is live (docs/backup-restore.md's
 /// recovery points the object back at it).
 #[tokio::test]
 async fn a_restore_keeps_the_pinned_regions_and_the_inventory_scans_every_region() -> Result<()> {
@@ -253,7 +253,7 @@ async fn a_restore_keeps_the_pinned_regions_and_the_inventory_scans_every_region
             creates_after.1 - creates_before.1
         ),
         (0, 1),
-        "one new collection, the one the README's recovery step is about"
+        "one new collection, the one the recovery step of docs/backup-restore.md is about"
     );
 
     // The inventory lists both regions and finds GONE's collection in eu-west-1.

@@ -268,7 +268,7 @@ async fn a_recreated_collection_never_shows_the_old_ones_creation_time() -> Resu
 /// What the real kstatus (sigs.k8s.io/cli-utils, as Flux health checks and kubectl-based tools
 /// use it) says of statuses the operator wrote: Failed at once for every object that waits for a
 /// person (also after a spec edit), InProgress while the operator retries by itself or waits for
-/// a collection to appear, Current when Ready. Prints the table the README shows.
+/// a collection to appear, Current when Ready. Prints the table docs/api.md shows.
 #[tokio::test]
 async fn kstatus_fails_fast_on_objects_that_wait_for_a_person() -> Result<()> {
     use kube::api::{Patch, PatchParams};

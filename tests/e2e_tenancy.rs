@@ -1,4 +1,4 @@
-//! What tenants can write (README "Threat model") end to end: a tenant who holds every verb on
+//! What tenants can write (docs/tenancy.md, "Threat model") end to end: a tenant who holds every verb on
 //! `rekognitioncollections` and their `status` in its own namespace (a generous namespace admin,
 //! acting with its ServiceAccount's TokenRequest token, never the admin client) forges the
 //! account, role, region and ARN pinned in its objects' status. None of it may take the operator

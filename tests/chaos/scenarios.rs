@@ -503,7 +503,7 @@ async fn out_of_band_changes(run: &mut Run<'_>, rng: &mut StdRng) -> Result<()> 
             }
             2 => {
                 edit_tags_out_of_band(&aws, &arn).await?;
-                // By design a steady object is only described on resync (README, "Quiet"), so
+                // By design a steady object is only described on resync (docs/api.md, "Quiet"), so
                 // its tags are read again at its next spec change: make one.
                 run.patch_spec(name, serde_json::json!({"tags": {"after-edit": "yes"}}))
                     .await?;

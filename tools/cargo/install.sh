@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the pinned cargo tools the scripts use (cargo-deny for licences, bans and sources;
 # cargo-auditable to embed the dependency list in the release binary; inferno for the flame
-# graphs of scripts/cpu-profile.sh)
+# graphs of scripts/cpu-profile.sh; mdbook for the docs site and lychee for its links, see
+# scripts/docs.sh)
 # from crates.io into a cache outside git, with their own Cargo.lock (--locked). Does nothing when
 # the pinned versions are already there. Prints the directory holding the binaries on its last line.
 #
@@ -16,6 +17,8 @@ pins=(
   "cargo-deny 0.20.2"
   "cargo-auditable 0.7.7"
   "inferno 0.12.8"
+  "mdbook 0.5.4"
+  "lychee 0.24.2"
 )
 
 for pin in "${pins[@]}"; do
