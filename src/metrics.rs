@@ -65,6 +65,25 @@ struct ConditionLabels {
     reason: &'static str,
 }
 
+/// Every metric family the operator exports, as the exposition's `# TYPE` lines name them. A
+/// family appears there only once it has a sample; tests read absent families as 0 only when they
+/// are listed here, so a misspelt or renamed metric fails instead of reading 0.
+pub const FAMILIES: [&str; 13] = [
+    "rekognition_operator_reconciles",
+    "rekognition_operator_reconcile_duration_seconds",
+    "rekognition_operator_aws_calls",
+    "rekognition_operator_aws_throttles",
+    "rekognition_operator_rate_limiter_wait_seconds",
+    "rekognition_operator_resyncs_deferred",
+    "rekognition_operator_leader",
+    "rekognition_operator_orphaned_collections",
+    "rekognition_operator_collections",
+    "rekognition_operator_unsynced_collections",
+    "rekognition_operator_aws_rate_limit",
+    "rekognition_operator_resync_backlog_seconds",
+    "rekognition_operator_object_memory_entries",
+];
+
 /// The operator's metrics; cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
@@ -388,5 +407,34 @@ mod tests {
         assert!(text.contains(
             r#"rekognition_operator_aws_throttles_total{account="own",region="us-east-1",operation="CreateCollection"} 1"#
         ), "{text}");
+    }
+
+    #[test]
+    fn families_lists_every_family_the_exposition_declares() {
+        let metrics = Metrics::new();
+        let (store, _writer) = kube::runtime::reflector::store::<RekognitionCollection>();
+        metrics.attach_store(Some(store));
+        let limiters = RateLimiters::new(crate::rate::RateLimit::off());
+        limiters.get("own", "us-east-1", "CreateCollection");
+        metrics.attach_limiters(limiters);
+        metrics.attach_memory(Arc::new(Memory::new(
+            crate::backoff::BackoffPolicy::default(),
+        )));
+        metrics.observe_reconcile("ok", Duration::from_millis(3));
+        metrics.count_aws_call("own", "us-east-1", "CreateCollection", "ok");
+        metrics.count_throttle("own", "us-east-1", "CreateCollection");
+        metrics.count_deferred("DescribeCollection");
+        metrics.observe_limiter_wait("CreateCollection", Duration::from_millis(1));
+        metrics.set_orphans(&[(("own".to_string(), "us-east-1".to_string()), 1)].into());
+        metrics.set_leader(true);
+        let text = metrics.encode();
+        let mut declared: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE ")?.split_whitespace().next())
+            .collect();
+        declared.sort_unstable();
+        let mut listed = FAMILIES.to_vec();
+        listed.sort_unstable();
+        assert_eq!(declared, listed, "{text}");
     }
 }

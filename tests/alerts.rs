@@ -101,3 +101,23 @@ fn thresholds_are_values_and_a_selector_replaces_the_default() -> Result<()> {
     assert!(rules.contains("team: platform"), "{rules}");
     Ok(())
 }
+
+/// The tests read the operator's metrics with `support::metric_sum`: a metric nothing has counted
+/// yet reads 0, and a name the operator does not export is an error, not 0.
+#[test]
+fn metric_sum_reads_zero_for_an_empty_family_and_refuses_an_unknown_name() -> Result<()> {
+    let metrics = rekognition_operator::metrics::Metrics::new();
+    let text = metrics.encode();
+    assert_eq!(
+        support::metric_sum(&text, "rekognition_operator_aws_calls_total")?,
+        0.0
+    );
+    metrics.count_aws_call("123456789012", "us-east-1", "CreateCollection", "ok");
+    assert_eq!(
+        support::metric_sum(&metrics.encode(), "rekognition_operator_aws_calls_total")?,
+        1.0
+    );
+    let renamed = support::metric_sum(&text, "rekognition_operator_aws_call_total");
+    assert!(renamed.is_err(), "{renamed:?}");
+    Ok(())
+}

@@ -47,12 +47,7 @@ impl Replica {
 
     async fn metric(&self, name: &str) -> Result<f64> {
         let url = format!("{}/metrics", self.process.health_url());
-        let text = reqwest::get(url).await?.text().await?;
-        Ok(text
-            .lines()
-            .filter(|l| l.starts_with(name))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum())
+        support::metric_sum(&reqwest::get(url).await?.text().await?, name)
     }
 }
 

@@ -460,7 +460,7 @@ impl World {
 
     /// A metric of the running operator, summed over its label sets.
     pub async fn metric(&self, name: &str) -> Result<f64> {
-        Ok(metric_sum(&self.metrics_text().await?, name))
+        metric_sum(&self.metrics_text().await?, name)
     }
 
     /// The running operator's `/metrics` exposition.
@@ -758,15 +758,31 @@ pub fn ready_message(obj: &RekognitionCollection) -> String {
         .unwrap_or_default()
 }
 
-/// The sum of every sample of a metric (all label sets) in a Prometheus text exposition.
-pub fn metric_sum(text: &str, name: &str) -> f64 {
-    text.lines()
+/// The sum of every sample of the series `name` (all its label sets) in a Prometheus text
+/// exposition. A family the operator exports but that has no sample yet (a counter nothing has
+/// incremented) sums to 0; a name that is neither in the exposition nor among the operator's
+/// families is an error, so that a check of `== 0.0` cannot pass on a misspelt or renamed metric.
+pub fn metric_sum(text: &str, name: &str) -> Result<f64> {
+    let family = ["_total", "_sum", "_count", "_bucket"]
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))
+        .unwrap_or(name);
+    let declared = text.lines().any(|l| {
+        l.strip_prefix("# TYPE ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .is_some_and(|declared| declared == family || declared == name)
+    });
+    if !declared && !rekognition_operator::metrics::FAMILIES.contains(&family) {
+        bail!("the operator exports no metric {name} (rekognition_operator::metrics::FAMILIES)");
+    }
+    Ok(text
+        .lines()
         .filter(|l| {
             l.strip_prefix(name)
                 .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        .sum())
 }
 
 /// Runs the Argo CD health check (`deploy/argocd/health.lua`) on an object as Argo CD does: the
