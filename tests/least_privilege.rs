@@ -8,8 +8,7 @@ mod support;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DynamicObject, ListParams, ObjectMeta, Patch, PatchParams, PostParams,
@@ -136,16 +135,13 @@ async fn operator_runs_with_only_the_charts_rbac_and_nothing_more() -> Result<()
     );
 
     // A token for the ServiceAccount, minted by the API server.
-    let token = Api::<ServiceAccount>::namespaced(admin.clone(), &release_namespace)
-        .create_token_request(
-            &service_account,
-            &PostParams::default(),
-            &TokenRequest::default(),
-        )
-        .await?
-        .status
-        .context("token")?
-        .token;
+    let token = support::service_account_token(
+        &admin,
+        &release_namespace,
+        &service_account,
+        support::API_AUDIENCE,
+    )
+    .await?;
     let testbed = testbed::shared().await?;
     let kubeconfig = testbed
         .control_plane
