@@ -297,6 +297,7 @@ fn expected_grants(scope: &str) -> BTreeSet<Grant> {
     [
         grant(scope, collections, "rekognitioncollections", "list", &[]),
         grant(scope, collections, "rekognitioncollections", "watch", &[]),
+        grant(scope, collections, "rekognitioncollections", "get", &[]),
         grant(scope, collections, "rekognitioncollections", "patch", &[]),
         grant(
             scope,

@@ -217,6 +217,54 @@ async fn operator_runs_with_only_the_charts_rbac_and_nothing_more() -> Result<()
     .await
     .context("myphotos was not released with the chart's RBAC")??;
     assert!(!world.aws_has("myphotos").await?);
+
+    // An object whose finalizer and region pin a pass wrote before it stopped short of its
+    // CreateCollection (a replica that lost the Lease, a crash): its next pass writes nothing
+    // before the create, so it reads the object afresh (a quorum GET) to see that it is still
+    // live. With the chart's RBAC too.
+    let config = world.emulator.config();
+    let pinned = RekognitionCollection {
+        metadata: ObjectMeta {
+            name: Some("pinned".into()),
+            finalizers: Some(vec![rekognition_operator::crd::FINALIZER.into()]),
+            annotations: Some(
+                [(
+                    rekognition_operator::crd::REGION_PIN_ANNOTATION.to_string(),
+                    config.region.clone(),
+                )]
+                .into(),
+            ),
+            ..ObjectMeta::default()
+        },
+        spec: CollectionSpec::default(),
+        status: None,
+    };
+    api.create(&PostParams::default(), &pinned).await?;
+    let ready = tokio::time::timeout(
+        support::WAIT,
+        kube::runtime::wait::await_condition(
+            api.clone(),
+            "pinned",
+            |o: Option<&RekognitionCollection>| {
+                o.and_then(|o| o.ready_condition())
+                    .is_some_and(|c| c.status == "True")
+            },
+        ),
+    )
+    .await
+    .context("an object pinned by an earlier pass did not become Ready with the chart's RBAC")??;
+    assert!(ready.is_some());
+    api.delete("pinned", &Default::default()).await?;
+    tokio::time::timeout(
+        support::WAIT,
+        kube::runtime::wait::await_condition(
+            api.clone(),
+            "pinned",
+            |o: Option<&RekognitionCollection>| o.is_none(),
+        ),
+    )
+    .await
+    .context("pinned was not released with the chart's RBAC")??;
     world.stop_operator().await?;
 
     // What it must not do.

@@ -86,12 +86,15 @@ RBAC rules for the watched objects, for the ClusterRole (all namespaces) or the 
 namespace).
 */}}
 {{- define "rekognition-operator.watchRules" -}}
-# The controller's watch cache (list + watch) and the cleanup finalizer (patch).
+# The controller's watch cache (list + watch), the cleanup finalizer (patch), and the quorum
+# read (get) that a create makes when no write of its reconcile has checked the object is still
+# live (the watch cache may be behind a deletion).
 - apiGroups:
     - rekognition.aws-operators.dev
   resources:
     - rekognitioncollections
   verbs:
+    - get
     - list
     - watch
     - patch
