@@ -293,7 +293,7 @@ impl Bench {
     async fn warm_up(&self) -> Result<()> {
         let client = self.plane.client().await?;
         let ns = "bench-warm-up";
-        create_namespace(&client, ns).await?;
+        node::create_namespace(&client, ns, &[]).await?;
         let api: Api<RekognitionCollection> = Api::namespaced(client, ns);
         let started = Instant::now();
         api.create(&PostParams::default(), &new_object("warm-up"))
@@ -347,30 +347,13 @@ impl Bench {
         self.next_ns += 1;
         let ns = format!("bench-{}", self.next_ns);
         let client = self.plane.client().await?;
-        create_namespace(&client, &ns).await?;
+        node::create_namespace(&client, &ns, &[]).await?;
         let mut config = testbed::emulator_config();
         config.quota.rate_per_sec = quota;
         config.quota.burst = 5;
         config.call_log_capacity = config.call_log_capacity.max(200_000);
         let emulator = BackgroundEmulator::start(config)?;
-        let api: Api<RekognitionCollection> = Api::namespaced(client, &ns);
-        let tracker = Tracker::start(api.clone());
-        // A scenario's clock starts once the benchmark's own watch is live, so that every Ready
-        // is timed when it happens, not when a late first list finds it.
-        tracker
-            .until(
-                "the benchmark's watch synced",
-                Duration::from_secs(60),
-                |s| s.synced,
-            )
-            .await?;
-        Ok(Stage {
-            ns,
-            api,
-            emulator,
-            operator: None,
-            tracker,
-        })
+        Stage::watching(client, ns, emulator).await
     }
 
     /// Starts the operator with `extra` flags and no metrics endpoint; answers its pid.
@@ -424,6 +407,50 @@ impl Bench {
 }
 
 impl Stage {
+    /// A stage on `ns`, once the benchmark's own watch of it is live: a scenario's clock starts
+    /// then, so that every Ready is timed when it happens, not when a late first list finds it.
+    async fn watching(
+        client: kube::Client,
+        ns: String,
+        emulator: BackgroundEmulator,
+    ) -> Result<Self> {
+        let api: Api<RekognitionCollection> = Api::namespaced(client, &ns);
+        let tracker = Tracker::start(api.clone());
+        tracker
+            .until(
+                "the benchmark's watch synced",
+                Duration::from_secs(60),
+                |s| s.synced,
+            )
+            .await?;
+        Ok(Self {
+            ns,
+            api,
+            emulator,
+            operator: None,
+            tracker,
+        })
+    }
+
+    /// Creates `names` (while no operator runs) and waits until the watch has seen them all.
+    async fn create_present(&self, names: &[String]) -> Result<()> {
+        self.create_all(names).await?;
+        self.tracker
+            .until("objects present", Duration::from_secs(600), |s| {
+                s.present.len() >= names.len()
+            })
+            .await
+    }
+
+    /// Waits until `n` objects are Ready.
+    async fn all_ready(&self, n: usize) -> Result<()> {
+        self.tracker
+            .until("all Ready", Duration::from_secs(1800), |s| {
+                s.ready.len() >= n
+            })
+            .await
+    }
+
     async fn create(&self, name: &str) -> Result<()> {
         self.api
             .create(&PostParams::default(), &new_object(name))
@@ -487,21 +514,6 @@ impl Drop for Stage {
             let _ = child.wait();
         }
     }
-}
-
-async fn create_namespace(client: &kube::Client, name: &str) -> Result<()> {
-    use k8s_openapi::api::core::v1::Namespace;
-    let namespace = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &namespace)
-        .await?;
-    Ok(())
 }
 
 /// A RekognitionCollection with a default spec.
@@ -641,22 +653,11 @@ async fn ready_from_operator_start(
     target: &'static str,
 ) -> Result<(Row, u32)> {
     let n = objects.len();
-    stage.create_all(objects).await?;
-    stage
-        .tracker
-        .until("objects present", Duration::from_secs(600), |s| {
-            s.present.len() >= n
-        })
-        .await?;
+    stage.create_present(objects).await?;
     let writes_before = bench.api_writes().await?;
     let started = Instant::now();
     let pid = bench.start_operator(stage, flags)?;
-    stage
-        .tracker
-        .until("all Ready", Duration::from_secs(1800), |s| {
-            s.ready.len() >= n
-        })
-        .await?;
+    stage.all_ready(n).await?;
     let secs = started.elapsed().as_secs_f64();
     let writes = bench.api_writes().await? - writes_before;
     let (calls, _, _) = stage.calls().await?;
@@ -795,39 +796,13 @@ async fn in_pod(n: usize, rows: &mut Vec<Row>) -> Result<()> {
     )?;
 
     let ns = "bench-in-pod";
-    create_namespace(&client, ns).await?;
-    let api: Api<RekognitionCollection> = Api::namespaced(client.clone(), ns);
-    let tracker = Tracker::start(api.clone());
-    tracker
-        .until(
-            "the benchmark's watch synced",
-            Duration::from_secs(60),
-            |s| s.synced,
-        )
-        .await?;
-    let stage = Stage {
-        ns: ns.into(),
-        api,
-        emulator,
-        operator: None,
-        tracker,
-    };
+    node::create_namespace(&client, ns, &[]).await?;
+    let stage = Stage::watching(client.clone(), ns.into(), emulator).await?;
     let objects = names("pod", n);
-    stage.create_all(&objects).await?;
-    stage
-        .tracker
-        .until("objects present", Duration::from_secs(600), |s| {
-            s.present.len() >= n
-        })
-        .await?;
+    stage.create_present(&objects).await?;
     let started = Instant::now();
     scale(replicas)?;
-    stage
-        .tracker
-        .until("all Ready", Duration::from_secs(1800), |s| {
-            s.ready.len() >= n
-        })
-        .await?;
+    stage.all_ready(n).await?;
     let secs = started.elapsed().as_secs_f64();
     let (calls, _, _) = stage.calls().await?;
 

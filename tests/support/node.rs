@@ -96,15 +96,28 @@ pub async fn install_chart(
 
 /// A namespace that enforces Pod Security `restricted`, as the chart's docs ask for.
 pub async fn restricted_namespace(client: &kube::Client, name: &str) -> Result<()> {
+    create_namespace(
+        client,
+        name,
+        &[("pod-security.kubernetes.io/enforce", "restricted")],
+    )
+    .await
+}
+
+/// Creates the namespace `name` with `labels`.
+pub async fn create_namespace(
+    client: &kube::Client,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Result<()> {
     let namespace = Namespace {
         metadata: ObjectMeta {
             name: Some(name.into()),
             labels: Some(
-                [(
-                    "pod-security.kubernetes.io/enforce".to_string(),
-                    "restricted".to_string(),
-                )]
-                .into(),
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
             ),
             ..ObjectMeta::default()
         },
