@@ -442,12 +442,13 @@ impl Stage {
             .await
     }
 
-    /// Waits until `n` objects are Ready.
+    /// Waits until `n` objects are Ready: at most two minutes plus a second per five objects
+    /// (quotas are off wherever this is used), so an object that never gets Ready fails the run
+    /// in minutes, not half an hour.
     async fn all_ready(&self, n: usize) -> Result<()> {
+        let deadline = Duration::from_secs(120 + n as u64 / 5);
         self.tracker
-            .until("all Ready", Duration::from_secs(1800), |s| {
-                s.ready.len() >= n
-            })
+            .until("all Ready", deadline, |s| s.ready.len() >= n)
             .await
     }
 
