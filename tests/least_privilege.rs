@@ -7,7 +7,7 @@ mod support;
 
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
@@ -190,32 +190,9 @@ async fn operator_runs_with_only_the_charts_rbac_and_nothing_more() -> Result<()
         status: None,
     };
     api.create(&PostParams::default(), &object).await?;
-    let ready = tokio::time::timeout(
-        support::WAIT,
-        kube::runtime::wait::await_condition(
-            api.clone(),
-            "myphotos",
-            |o: Option<&RekognitionCollection>| {
-                o.and_then(|o| o.ready_condition())
-                    .is_some_and(|c| c.status == "True")
-            },
-        ),
-    )
-    .await
-    .context("myphotos did not become Ready with the chart's RBAC")??;
-    assert!(ready.is_some());
+    until_ready(&api, "myphotos").await?;
     assert!(world.aws_has("myphotos").await?);
-    api.delete("myphotos", &Default::default()).await?;
-    tokio::time::timeout(
-        support::WAIT,
-        kube::runtime::wait::await_condition(
-            api.clone(),
-            "myphotos",
-            |o: Option<&RekognitionCollection>| o.is_none(),
-        ),
-    )
-    .await
-    .context("myphotos was not released with the chart's RBAC")??;
+    delete_until_gone(&api, "myphotos").await?;
     assert!(!world.aws_has("myphotos").await?);
 
     // An object whose finalizer and region pin a pass wrote before it stopped short of its
@@ -240,31 +217,10 @@ async fn operator_runs_with_only_the_charts_rbac_and_nothing_more() -> Result<()
         status: None,
     };
     api.create(&PostParams::default(), &pinned).await?;
-    let ready = tokio::time::timeout(
-        support::WAIT,
-        kube::runtime::wait::await_condition(
-            api.clone(),
-            "pinned",
-            |o: Option<&RekognitionCollection>| {
-                o.and_then(|o| o.ready_condition())
-                    .is_some_and(|c| c.status == "True")
-            },
-        ),
-    )
-    .await
-    .context("an object pinned by an earlier pass did not become Ready with the chart's RBAC")??;
-    assert!(ready.is_some());
-    api.delete("pinned", &Default::default()).await?;
-    tokio::time::timeout(
-        support::WAIT,
-        kube::runtime::wait::await_condition(
-            api.clone(),
-            "pinned",
-            |o: Option<&RekognitionCollection>| o.is_none(),
-        ),
-    )
-    .await
-    .context("pinned was not released with the chart's RBAC")??;
+    until_ready(&api, "pinned")
+        .await
+        .context("an object pinned by an earlier pass")?;
+    delete_until_gone(&api, "pinned").await?;
     world.stop_operator().await?;
 
     // What it must not do.
@@ -314,6 +270,41 @@ async fn operator_runs_with_only_the_charts_rbac_and_nothing_more() -> Result<()
             .create(&PostParams::default(), &object)
             .await,
     )?;
+    Ok(())
+}
+
+/// Waits until the object `name` is Ready, with the chart's RBAC.
+async fn until_ready(api: &Api<RekognitionCollection>, name: &str) -> Result<()> {
+    let ready = tokio::time::timeout(
+        support::WAIT,
+        kube::runtime::wait::await_condition(
+            api.clone(),
+            name,
+            |o: Option<&RekognitionCollection>| {
+                o.and_then(|o| o.ready_condition())
+                    .is_some_and(|c| c.status == "True")
+            },
+        ),
+    )
+    .await
+    .with_context(|| format!("{name} did not become Ready with the chart's RBAC"))??;
+    ensure!(ready.is_some(), "{name} is gone");
+    Ok(())
+}
+
+/// Deletes the object `name` and waits until its finalizer is released and it is gone.
+async fn delete_until_gone(api: &Api<RekognitionCollection>, name: &str) -> Result<()> {
+    api.delete(name, &Default::default()).await?;
+    tokio::time::timeout(
+        support::WAIT,
+        kube::runtime::wait::await_condition(
+            api.clone(),
+            name,
+            |o: Option<&RekognitionCollection>| o.is_none(),
+        ),
+    )
+    .await
+    .with_context(|| format!("{name} was not released with the chart's RBAC"))??;
     Ok(())
 }
 
