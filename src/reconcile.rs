@@ -886,3 +886,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod scenarios;
