@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The operator image for people who have Docker. It holds the same files as the daemonless build
 # (scripts/image.sh): the same release build, the same root filesystem laid out by
-# scripts/image-rootfs.sh, the same user, entrypoint and labels; tests/image.rs compares the two.
+# scripts/image-rootfs.sh, the same user, entrypoint and labels; tests/package/image.rs compares the two.
 #   docker build -t rekognition-operator:dev .
 #   docker buildx build --platform linux/amd64,linux/arm64 -t <registry>/rekognition-operator:<tag> --push .
 # Each platform builds natively (under emulation when it is not the builder's), because the image

@@ -22,7 +22,7 @@ claim_target_dir
 say() { printf 'image.sh: %s\n' "$*" >&2; }
 fail() { say "$*"; exit 1; }
 
-# What the image declares. The Dockerfile declares the same; tests/image.rs compares them.
+# What the image declares. The Dockerfile declares the same; tests/package/image.rs compares them.
 entrypoint=/rekognition-operator
 user=65532:65532
 port=8080/tcp

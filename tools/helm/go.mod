@@ -1,4 +1,4 @@
-// Pins the Helm v3 CLI that the chart tests (tests/chart.rs) use to lint and render
+// Pins the Helm v3 CLI that the chart tests (tests/package/chart.rs) use to lint and render
 // deploy/helm/rekognition-operator. build.sh compiles it with the machine's Go; nothing is
 // downloaded from release pages.
 module github.com/aws-operators/rekognition-operator/tools/helm

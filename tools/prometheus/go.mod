@@ -1,5 +1,5 @@
 // Pins Prometheus and promtool, which the alert tests use: promtool checks and unit-tests the
-// chart's alerting rules (tests/alerts.rs), and a real Prometheus scrapes the operator on the
+// chart's alerting rules (tests/package/alerts.rs), and a real Prometheus scrapes the operator on the
 // test bed and evaluates them (tests/e2e_alerts.rs). build.sh compiles both with the machine's Go;
 // nothing is downloaded from release pages.
 module github.com/aws-operators/rekognition-operator/tools/prometheus

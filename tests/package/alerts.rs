@@ -2,7 +2,7 @@
 //! rules as helm renders them, and `promtool test rules` with deploy/prometheus/alerts.test.yaml
 //! (series in, alerts out) for every alert, at the chart's default thresholds.
 
-mod support;
+use crate::support;
 
 use anyhow::Result;
 use support::prometheus::{promtool, rules_yaml};

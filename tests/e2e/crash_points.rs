@@ -2,7 +2,7 @@
 //! point) right after AWS acted and before it recorded that, and a restarted operator converges
 //! without a duplicate and without a leak.
 
-mod support;
+use crate::support;
 
 use anyhow::{Context, Result};
 use rekognition_operator::crd::CollectionSpec;

@@ -4,7 +4,7 @@
 //! namespace edits a tag and creates an object. The operator watches every namespace here, so
 //! this test has its test binary (and control plane) to itself.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -9,7 +9,7 @@
 //! mapped to no namespace. The operator runs with `--require-mapping` and `--allowed-regions`
 //! and watches team A's namespace.
 
-mod support;
+use crate::support;
 
 use anyhow::{Context as _, Result};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};

@@ -5,7 +5,7 @@
 //! test. A token of another ServiceAccount, for another audience, or expired is refused by STS and
 //! the object shows `CredentialsUnavailable`.
 
-mod support;
+use crate::support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

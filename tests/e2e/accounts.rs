@@ -3,7 +3,7 @@
 //! objects, and existing ones stay only where the mapping's formerRoles keep them; a refused AssumeRole names the role and reaches no Rekognition API; requireMapping
 //! refuses unmapped namespaces with no AWS call.
 
-mod support;
+use crate::support;
 
 use anyhow::{Context as _, Result};
 use rekognition_operator::crd::CollectionSpec;

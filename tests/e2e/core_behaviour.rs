@@ -1,7 +1,7 @@
 //! The operator's core behaviour, end to end: the real kube-apiserver, the real AWS SDK and the
 //! Rekognition emulator over HTTP, the operator running as a task of each test.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

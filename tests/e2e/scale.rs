@@ -1,7 +1,7 @@
 //! Fleet scale end to end: one call before Ready, restarts without a stampede, backoff that holds,
 //! priority of user work over resyncs, and per-object memory that deleted objects leave.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

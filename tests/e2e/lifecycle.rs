@@ -2,7 +2,7 @@
 //! and no status), a status wiped on its own, and a migration between two real API servers that
 //! share one AWS account.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

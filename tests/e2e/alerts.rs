@@ -4,7 +4,7 @@
 //! then removed until the alert is silent. Prints how long each took. Then every query of the
 //! chart's Grafana dashboard runs over what that fleet went through.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! existed is refused by the operator (running with the Deployment's own tenancy flags) with
 //! PolicyDenied and no AWS call. Its own test binary: the policy is cluster-wide.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
@@ -31,9 +31,22 @@ fn documents() -> Result<Vec<serde_json::Value>> {
     Ok(docs)
 }
 
-/// Applies the rendered policy, its binding and its parameters.
-async fn install_policy(client: &kube::Client, docs: &[serde_json::Value]) -> Result<()> {
+/// Applies the rendered policy, its binding and its parameters. The binding is scoped to
+/// `namespace`: the end-to-end tier shares one API server, and the chart's binding, cluster-wide
+/// as a platform team wants it, would refuse the other tests' unprefixed collection IDs.
+async fn install_policy(
+    client: &kube::Client,
+    docs: &[serde_json::Value],
+    namespace: &str,
+) -> Result<()> {
     for doc in docs {
+        let mut doc = doc.clone();
+        if doc["kind"] == "ValidatingAdmissionPolicyBinding" {
+            doc["spec"]["matchResources"] = serde_json::json!({"namespaceSelector": {
+                "matchLabels": {"kubernetes.io/metadata.name": namespace}
+            }});
+        }
+        let doc = &doc;
         let kind = doc["kind"].as_str().unwrap_or_default();
         let (resource, namespaced) = match kind {
             "ValidatingAdmissionPolicy" | "ValidatingAdmissionPolicyBinding" => {
@@ -157,7 +170,7 @@ async fn the_tenancy_policy_refuses_at_admission_and_the_operator_refuses_what_c
         )
         .await?;
 
-    install_policy(&world.ns.client, &docs).await?;
+    install_policy(&world.ns.client, &docs, &ns).await?;
     let probe = object("no-prefix", CollectionSpec::default());
     support::eventually(
         "the admission policy takes effect",

@@ -1,6 +1,6 @@
 //! Leader election with two real operator processes on the test bed.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! Helm installs it as it would on a new cluster. No controller-manager or scheduler runs here, so
 //! the Deployment never gets pods: acceptance by the API server is what is tested.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 

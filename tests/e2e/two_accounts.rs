@@ -3,7 +3,7 @@
 //! from its own account. The operator watches every namespace here, so this test has its test
 //! binary (and control plane) to itself.
 
-mod support;
+use crate::support;
 
 use anyhow::Result;
 use rekognition_operator::crd::{CollectionSpec, RekognitionCollection};

@@ -3,7 +3,7 @@
 //! second and the spec changes), deletion waits with the finalizer kept, and removing the
 //! annotation resumes both.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

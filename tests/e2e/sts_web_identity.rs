@@ -4,7 +4,7 @@
 //! credentials then create a collection in the role's account. Tokens of another
 //! ServiceAccount or for another audience are refused as STS refuses them.
 
-mod support;
+use crate::support;
 
 use anyhow::{Context, Result};
 use aws_sdk_sts::error::ProvideErrorMetadata;

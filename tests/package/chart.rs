@@ -2,7 +2,7 @@
 //! schema, least-privilege RBAC, Pod Security Standard "restricted", and the operator flags it
 //! passes. Helm is built from the version pinned in tools/helm (tools/helm/build.sh).
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -114,7 +114,7 @@ fn rendered_chart_matches_committed_snapshots() -> Result<()> {
             bail!(
                 "deploy/helm/snapshots/{file} is out of date; first difference at line {line}:\n  \
                  committed: {want}\n  rendered:  {got}\nReview the change, then run \
-                 UPDATE_SNAPSHOTS=1 cargo test --test chart"
+                 UPDATE_SNAPSHOTS=1 cargo test --test package chart::"
             );
         }
     }
@@ -1065,7 +1065,8 @@ fn values_table(rows: &[ValueRow]) -> String {
     table
 }
 
-const TABLE_START: &str = "<!-- values table: generated from values.yaml by tests/chart.rs -->\n";
+const TABLE_START: &str =
+    "<!-- values table: generated from values.yaml by tests/package/chart.rs -->\n";
 const TABLE_END: &str = "<!-- end of values table -->\n";
 
 #[test]
@@ -1105,6 +1106,6 @@ fn chart_readme_values_table_matches_values_yaml() -> Result<()> {
     }
     bail!(
         "{CHART}/README.md's values table differs from values.yaml; run \
-         UPDATE_SNAPSHOTS=1 cargo test --test chart and review the change"
+         UPDATE_SNAPSHOTS=1 cargo test --test package chart:: and review the change"
     )
 }

@@ -1,7 +1,7 @@
 //! Safety in a shared cluster end to end: the region pin, proven ownership, releasing ownership
 //! on a policy change, tags at the limit, the tenancy policy and credentials failures.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

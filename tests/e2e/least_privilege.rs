@@ -3,7 +3,7 @@
 //! by TokenRequest) and the Deployment's own arguments, and the core scenario passes. Then what the
 //! identity must not do is refused.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

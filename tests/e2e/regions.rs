@@ -3,7 +3,7 @@
 //! through its endpoint template, a fixed endpoint that serves its own region only, the region
 //! pin across a restore, and the orphan inventory of every (account, region) in use.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! Fleet behaviour end to end: adoption, observe-only, tag convergence, drift, rate limiting,
 //! metrics and leader election, on the real API server with the emulator.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

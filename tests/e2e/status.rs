@@ -1,7 +1,7 @@
 //! Status under failure end to end: Ready stays True through a throttle storm, Synced tells of it,
 //! and Events come once per transition.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
