@@ -1413,6 +1413,9 @@ async fn main() -> Result<()> {
     // deletion, in-pod, latency, fleet, ceiling); all of them by default.
     let parts = std::env::var("FLEET_PARTS").unwrap_or_default();
     let wanted = |part: &str| parts.is_empty() || parts.split(',').any(|p| p == part);
+    // The machine's load when the run starts: figures from a busy machine are not comparable.
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
     let mut bench = Bench::start().await?;
     let mut rows = Vec::new();
     let started = Instant::now();
@@ -1453,14 +1456,15 @@ async fn main() -> Result<()> {
     }
 
     println!(
-        "\nfleet benchmark ({} scale, {} build, {:.0} s)\n",
+        "\nfleet benchmark ({} scale, {} build, {:.0} s; load average at its start {})\n",
         if small { "small" } else { "full" },
         if cfg!(debug_assertions) {
             "debug"
         } else {
             "release"
         },
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        load.join(" ")
     );
     println!("| scenario | measure | measured | target |");
     println!("|---|---|---|---|");
