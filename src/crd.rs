@@ -10,8 +10,6 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The API group.
-pub const GROUP: &str = "rekognition.aws-operators.dev";
 /// The finalizer that guards every object that may own a collection.
 pub const FINALIZER: &str = "rekognition.aws-operators.dev/cleanup";
 /// The tag that marks a collection as owned by one object: its value is the object's UID.
@@ -363,11 +361,6 @@ impl ReadyReason {
     /// Whether `Ready` is True with this reason.
     pub fn is_ready(self) -> bool {
         matches!(self, Self::Available | Self::Adopted)
-    }
-
-    /// Failures the operator retries on a short backoff by itself.
-    pub fn retries_soon(self) -> bool {
-        matches!(self, Self::Throttled | Self::AwsUnavailable)
     }
 
     /// Refusals: the operator makes no AWS call for the object until its spec changes, or (for a

@@ -1,5 +1,5 @@
 //! The operator's one error type. Variants are named after the step that failed; `category()`
-//! labels metrics and `backoff_class()` drives the error policy, never string matching.
+//! labels metrics and `retry()` drives the error policy, never string matching.
 //! [`disposition`] is the one table of what each AWS failure means.
 
 use crate::aws_error::{AwsError, AwsErrorKind};
@@ -44,15 +44,6 @@ impl Error {
     }
 }
 
-/// How long to back off after an error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BackoffClass {
-    /// Throttling, server errors, timeouts, API server conflicts: short exponential backoff.
-    Transient,
-    /// Permissions, quotas, unknown AWS errors: a person has to act; long exponential backoff.
-    Long,
-}
-
 impl Error {
     /// A short, bounded label for metrics and logs.
     pub fn category(&self) -> &'static str {
@@ -68,13 +59,16 @@ impl Error {
         }
     }
 
-    pub fn backoff_class(&self) -> BackoffClass {
+    /// When to try again: AWS failures by the one table ([`disposition`]); failures of the API
+    /// server's side (writes, conflicts, the fence, the mapping not loaded yet) soon; an object or
+    /// plan the operator cannot work with, after the long backoff.
+    pub fn retry(&self) -> Retry {
         match self {
+            // A refusal is not retried at all (the object waits for a spec change); should one
+            // reach the error policy, it gets the long backoff.
             Self::Aws(error) => match disposition(error.kind).retry {
-                Retry::Short => BackoffClass::Transient,
-                // A refusal is not retried at all (the object waits for a spec change); should one
-                // reach the error policy, it gets the long backoff.
-                Retry::Long | Retry::OnSpecChange => BackoffClass::Long,
+                Retry::OnSpecChange => Retry::Long,
+                retry => retry,
             },
             Self::AddFinalizer(_)
             | Self::RemoveFinalizer(_)
@@ -82,13 +76,9 @@ impl Error {
             | Self::ReadObject(_)
             | Self::ObjectChanged
             | Self::Fenced
-            | Self::AccountMappingUnavailable => BackoffClass::Transient,
-            Self::MalformedObject(_) | Self::PlanDidNotSettle(_) => BackoffClass::Long,
+            | Self::AccountMappingUnavailable => Retry::Short,
+            Self::MalformedObject(_) | Self::PlanDidNotSettle(_) => Retry::Long,
         }
-    }
-
-    pub fn is_transient(&self) -> bool {
-        self.backoff_class() == BackoffClass::Transient
     }
 }
 
@@ -143,16 +133,12 @@ mod tests {
 
     #[test]
     fn throttling_and_outages_back_off_briefly_and_permissions_long() {
-        assert!(aws(AwsErrorKind::Throttled).is_transient());
-        assert!(aws(AwsErrorKind::Unavailable).is_transient());
-        assert_eq!(
-            aws(AwsErrorKind::AccessDenied).backoff_class(),
-            BackoffClass::Long
-        );
-        assert_eq!(
-            aws(AwsErrorKind::QuotaExceeded).backoff_class(),
-            BackoffClass::Long
-        );
+        assert_eq!(aws(AwsErrorKind::Throttled).retry(), Retry::Short);
+        assert_eq!(aws(AwsErrorKind::Unavailable).retry(), Retry::Short);
+        assert_eq!(aws(AwsErrorKind::AccessDenied).retry(), Retry::Long);
+        assert_eq!(aws(AwsErrorKind::QuotaExceeded).retry(), Retry::Long);
+        // A refusal that reaches the error policy after all is not retried soon.
+        assert_eq!(aws(AwsErrorKind::InvalidParameter).retry(), Retry::Long);
     }
 
     #[test]
@@ -175,12 +161,7 @@ mod tests {
                 "{kind:?}"
             );
             assert_eq!(
-                d.reason.retries_soon(),
-                d.retry == Retry::Short,
-                "{kind:?}: the reason's documented retry matches the backoff"
-            );
-            assert_eq!(
-                aws(kind).is_transient(),
+                aws(kind).retry() == Retry::Short,
                 d.retry == Retry::Short,
                 "{kind:?}"
             );

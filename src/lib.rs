@@ -7,7 +7,6 @@
 //! [`accounts`] maps the object's namespace to. [`memory`] is the
 //! per-object state of this process, [`crd`] defines the API and [`operator`] wires it all into a
 //! kube-runtime controller.
-#![forbid(unsafe_code)]
 
 pub mod accounts;
 /// A test-only crash point (see `chaos`, built with the `chaos-hooks` feature): one line at the

@@ -1,5 +1,4 @@
 //! The `rekognition-operator` binary: parse flags, set up logging and TLS, run.
-#![forbid(unsafe_code)]
 
 use clap::Parser;
 use rekognition_operator::config::Config;

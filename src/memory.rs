@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::backoff::BackoffPolicy;
-use crate::error::BackoffClass;
+use crate::error::Retry;
 use crate::plan::Proven;
 use crate::schedule::{Due, Remembered};
 use crate::sync::lock;
@@ -133,16 +133,10 @@ impl Memory {
 
     /// A reconcile of `generation` failed: returns how long to back off, and remembers it so that
     /// no trigger of the same generation reaches AWS sooner.
-    pub fn failed(
-        &self,
-        uid: &str,
-        generation: i64,
-        class: BackoffClass,
-        now: Instant,
-    ) -> Duration {
-        let bounds = match class {
-            BackoffClass::Transient => self.policy.transient,
-            BackoffClass::Long => self.policy.long,
+    pub fn failed(&self, uid: &str, generation: i64, retry: Retry, now: Instant) -> Duration {
+        let bounds = match retry {
+            Retry::Short => self.policy.transient,
+            Retry::Long | Retry::OnSpecChange => self.policy.long,
         };
         let mut delay = Duration::ZERO;
         self.update(uid, |e| {
@@ -215,7 +209,7 @@ mod tests {
     fn a_failure_is_remembered_for_its_generation_until_success() {
         let memory = Memory::new(policy());
         let now = Instant::now();
-        let delay = memory.failed("u", 3, BackoffClass::Transient, now);
+        let delay = memory.failed("u", 3, Retry::Short, now);
         assert_eq!(delay, Duration::from_secs(1));
         assert_eq!(memory.recall("u").backoff_until, Some((3, now + delay)));
         memory.succeeded("u");
@@ -228,12 +222,12 @@ mod tests {
         let memory = Memory::new(policy());
         let now = Instant::now();
         for _ in 0..8 {
-            memory.failed("u", 1, BackoffClass::Transient, now);
+            memory.failed("u", 1, Retry::Short, now);
         }
         memory.succeeded("u");
         // First attempt after a reset: ceiling == floor == base.
         assert_eq!(
-            memory.failed("u", 1, BackoffClass::Transient, now),
+            memory.failed("u", 1, Retry::Short, now),
             Duration::from_secs(1)
         );
     }
@@ -243,7 +237,7 @@ mod tests {
         let memory = Memory::new(policy());
         let now = Instant::now();
         memory.settle("a", 1, Due::At(now));
-        memory.failed("b", 1, BackoffClass::Long, now);
+        memory.failed("b", 1, Retry::Long, now);
         memory.released("c");
         memory.settle("d", 1, Due::SpecChange);
         memory.retain(|uid| uid == "d");
@@ -258,7 +252,7 @@ mod tests {
         memory.settle("due", 1, Due::At(now));
         memory.settle("later", 1, Due::At(now + Duration::from_secs(60)));
         memory.settle("spec", 1, Due::SpecChange);
-        memory.failed("failed", 1, BackoffClass::Transient, now);
+        memory.failed("failed", 1, Retry::Short, now);
         assert_eq!(memory.due_resyncs(now), HashSet::from(["due".to_owned()]));
         assert!(memory.due_resyncs(now).is_empty(), "triggered once");
         memory.settle("due", 1, Due::At(now + Duration::from_secs(1)));
@@ -268,7 +262,7 @@ mod tests {
             HashSet::from(["due".to_owned(), "later".to_owned()])
         );
         // A failure in between: its backoff brings it back, and its next settle is due again.
-        memory.failed("due", 1, BackoffClass::Transient, later);
+        memory.failed("due", 1, Retry::Short, later);
         memory.settle("due", 1, Due::At(later));
         assert_eq!(memory.due_resyncs(later), HashSet::from(["due".to_owned()]));
     }
@@ -298,7 +292,7 @@ mod tests {
         let memory = Memory::new(policy());
         let now = Instant::now();
         memory.tags_read("a", now, 7, Proven::Ours);
-        memory.failed("a", 1, BackoffClass::Transient, now);
+        memory.failed("a", 1, Retry::Short, now);
         memory.succeeded("a");
         assert_eq!(memory.recall("a").tags_read_at, Some((now, 7)));
         memory.released("a");

@@ -73,7 +73,8 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    /// No limiting at all.
+    /// No limiting at all (tests).
+    #[cfg(test)]
     pub fn off() -> Self {
         Self {
             start_per_sec: 0.0,

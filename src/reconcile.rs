@@ -29,7 +29,7 @@ use crate::ownership::{ClusterIdentity, Holder};
 use crate::plan::{Collection, Facts, Observed, Step, TagPurpose, plan, tag_diff};
 use crate::policy::TenancyPolicy;
 use crate::rate::Priority;
-use crate::schedule::{Comeback, Due, Gate, Pause, Recorded, after_finish, gate, tags_due};
+use crate::schedule::{Comeback, Due, Gate, Trigger, after_finish, gate, tags_due};
 use crate::status::{self, Acted, Notice, Outcome, action_event};
 use crate::sync::{read, write};
 
@@ -110,15 +110,11 @@ pub async fn reconcile<A: CollectionApi>(
     let now = Instant::now();
     let phase = resync_delay(&uid, ctx.resync_interval, SystemTime::now());
     let priority = match gate(
-        generation,
-        obj.metadata.deletion_timestamp.is_some(),
-        Recorded::of(&obj),
-        Pause::of(&obj),
+        Trigger::of(&obj),
         ctx.memory.recall(&uid),
         now,
         phase,
         !ctx.cluster.take_over_from.is_empty(),
-        obj.pending_reconcile_request().is_some(),
     ) {
         Gate::Run(priority) => priority,
         Gate::Sleep(after) => return Ok(Action::requeue(after)),
@@ -165,7 +161,7 @@ pub fn error_policy<A: CollectionApi>(
         Some(uid) => ctx.memory.failed(
             &uid,
             obj.metadata.generation.unwrap_or(0),
-            error.backoff_class(),
+            error.retry(),
             Instant::now(),
         ),
         None => BackoffPolicy::default().long.cap,

@@ -174,23 +174,49 @@ pub enum Gate {
     AwaitChange,
 }
 
+/// What the gate reads of an object, once per trigger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trigger {
+    pub generation: i64,
+    /// The object is marked for deletion.
+    pub deleting: bool,
+    /// What its status records.
+    pub recorded: Recorded,
+    pub pause: Pause,
+    /// A reconcile asked for by annotation is pending: it runs at once, in the foreground,
+    /// whatever the object waits for (a paused object excepted).
+    pub requested: bool,
+}
+
+impl Trigger {
+    pub fn of(obj: &RekognitionCollection) -> Self {
+        Self {
+            generation: obj.metadata.generation.unwrap_or(0),
+            deleting: obj.metadata.deletion_timestamp.is_some(),
+            recorded: Recorded::of(obj),
+            pause: Pause::of(obj),
+            requested: obj.pending_reconcile_request().is_some(),
+        }
+    }
+}
+
 /// The gate for one trigger. `phase` is how long until the object's next resync at its own
 /// phase within the interval. `takes_over`: this process is set to take over from some cluster, so
-/// an object that awaited a handover is looked at once more. `requested`: a reconcile asked for by
-/// annotation is pending, which runs at once, in the foreground, whatever the object waits for
-/// (a paused object excepted).
-#[allow(clippy::too_many_arguments)]
+/// an object that awaited a handover is looked at once more.
 pub fn gate(
-    generation: i64,
-    deleting: bool,
-    recorded: Recorded,
-    pause: Pause,
+    trigger: Trigger,
     memory: Remembered,
     now: Instant,
     phase: Duration,
     takes_over: bool,
-    requested: bool,
 ) -> Gate {
+    let Trigger {
+        generation,
+        deleting,
+        recorded,
+        pause,
+        requested,
+    } = trigger;
     if deleting && memory.released {
         // A stale copy of an object this process already let go.
         return Gate::AwaitChange;
@@ -407,15 +433,17 @@ mod tests {
         for (name, generation, deleting, recorded, memory, expected) in cases {
             assert_eq!(
                 gate(
-                    generation,
-                    deleting,
-                    recorded,
-                    Pause::default(),
+                    Trigger {
+                        generation,
+                        deleting,
+                        recorded,
+                        pause: Pause::default(),
+                        requested: false,
+                    },
                     memory,
                     now,
                     PHASE,
                     false,
-                    false
                 ),
                 expected,
                 "{name}"
@@ -505,7 +533,17 @@ mod tests {
         for (name, generation, deleting, pause, memory, expected) in cases {
             assert_eq!(
                 gate(
-                    generation, deleting, steady, pause, memory, now, PHASE, false, false
+                    Trigger {
+                        generation,
+                        deleting,
+                        recorded: steady,
+                        pause,
+                        requested: false,
+                    },
+                    memory,
+                    now,
+                    PHASE,
+                    false,
                 ),
                 expected,
                 "{name}"
@@ -588,7 +626,14 @@ mod tests {
         let now = Instant::now() + Duration::from_secs(60);
         let settled = Recorded::Settled;
         let run = |recorded, pause, memory| {
-            gate(1, false, recorded, pause, memory, now, PHASE, false, true)
+            let trigger = Trigger {
+                generation: 1,
+                deleting: false,
+                recorded,
+                pause,
+                requested: true,
+            };
+            gate(trigger, memory, now, PHASE, false)
         };
         let fg = Gate::Run(Priority::Foreground);
         let backing_off = Remembered {
@@ -635,17 +680,14 @@ mod tests {
     fn an_object_awaiting_a_handover_is_looked_at_once_when_the_operator_takes_over() {
         let now = Instant::now();
         let run = |memory, takes_over| {
-            gate(
-                1,
-                false,
-                Recorded::AwaitsHandover,
-                Pause::default(),
-                memory,
-                now,
-                PHASE,
-                takes_over,
-                false,
-            )
+            let trigger = Trigger {
+                generation: 1,
+                deleting: false,
+                recorded: Recorded::AwaitsHandover,
+                pause: Pause::default(),
+                requested: false,
+            };
+            gate(trigger, memory, now, PHASE, takes_over)
         };
         // A restart: the status may be forged, so it is looked at again at its phase.
         assert_eq!(run(Remembered::default(), false), Gate::Resync(PHASE));

@@ -33,8 +33,6 @@
 //! [`Emulator::start`] binds both listeners and serves in background tasks; the
 //! `rekognition-emulator` binary wraps it with flags.
 
-#![forbid(unsafe_code)]
-
 pub mod admin;
 pub mod app;
 pub mod config;

@@ -2,8 +2,6 @@
 //!
 //! Every flag can also be given as an environment variable (`REKOGNITION_EMULATOR_<FLAG>`).
 
-#![forbid(unsafe_code)]
-
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -2,7 +2,6 @@
 //! `--reference` the API reference generated from that CRD's own schema, as Markdown.
 //! `cargo run --bin crdgen > crds/rekognitioncollections.yaml`
 //! `cargo run --bin crdgen -- --reference > docs/reference.md`
-#![forbid(unsafe_code)]
 
 use std::fmt::Write as _;
 

@@ -12,7 +12,6 @@
 //!   configuration tests start from.
 //!
 //! The `testbed` binary (`cargo run -p testbed -- up`) starts both for people and scripts.
-#![forbid(unsafe_code)]
 
 mod binaries;
 mod control_plane;

@@ -1,5 +1,4 @@
 //! `testbed up`: a real control plane and the Rekognition emulator, for people and scripts.
-#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 
