@@ -24,7 +24,7 @@ use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use kube::runtime::watcher;
 use rekognition_emulator::protocol::Operation;
 use rekognition_emulator::quota::QuotaUpdate;
-use rekognition_operator::crd::{CollectionSpec, RekognitionCollection};
+use rekognition_operator::model::crd::{CollectionSpec, RekognitionCollection};
 use testbed::{BackgroundEmulator, ControlPlane, ControlPlaneOptions};
 use tokio::sync::Notify;
 
@@ -311,6 +311,13 @@ impl Bench {
     /// the operator writes to them once they exist, and scenarios run one at a time.
     async fn api_writes(&self) -> Result<u64> {
         self.api_requests("rekognitioncollections", &["PATCH", "UPDATE", "APPLY"])
+            .await
+    }
+
+    /// Object reads so far (GET, LIST and WATCH on the kind), the operator's and the benchmark's
+    /// own watch.
+    async fn api_reads(&self) -> Result<u64> {
+        self.api_requests("rekognitioncollections", &["GET", "LIST", "WATCH"])
             .await
     }
 
@@ -747,8 +754,8 @@ async fn unlimited(bench: &mut Bench, n: usize, rows: &mut Vec<Row>) -> Result<(
 /// ListTagsForResource token, then a DeleteCollection token, per object, from fresh buckets (slow
 /// start included) that AWS never throttles. Answers the seconds it took.
 async fn limiter_alone(n: usize) -> f64 {
-    use rekognition_operator::rate::{RateLimit, RateLimiters};
-    let defaults = <rekognition_operator::config::Config as clap::Parser>::parse_from([
+    use rekognition_operator::adapters::rate::{RateLimit, RateLimiters};
+    let defaults = <rekognition_operator::runtime::config::Config as clap::Parser>::parse_from([
         "rekognition-operator",
     ]);
     let limiters = RateLimiters::new(RateLimit {
@@ -800,6 +807,7 @@ async fn deletion(bench: &mut Bench, n: usize, rows: &mut Vec<Row>) -> Result<()
     stage.delete_all(&objects).await?;
     let (calls, _, _) = stage.calls().await?;
     let (writes, events) = (bench.api_writes().await?, bench.events_written().await?);
+    let reads = bench.api_reads().await?;
     let started = Instant::now();
     bench.start_operator(&mut stage, &flags)?;
     stage
@@ -821,17 +829,18 @@ async fn deletion(bench: &mut Bench, n: usize, rows: &mut Vec<Row>) -> Result<()
     });
     rows.push(Row {
         scenario,
-        measure: "per object: object writes, Events, AWS calls, passes past the gate (mean ms); workers busy",
+        measure: "per object: object writes, object reads, Events, AWS calls, passes past the gate (mean ms); workers busy",
         value: format!(
-            "{:.2}, {:.2}, {:.2}, {:.2} ({:.1} ms); {:.0} %",
+            "{:.2}, {:.2}, {:.2}, {:.2}, {:.2} ({:.1} ms); {:.0} %",
             per(bench.api_writes().await? - writes),
+            per(bench.api_reads().await? - reads),
             per(bench.events_written().await? - events),
             per(after - calls),
             per(passes.count),
             passes.mean_ms(),
             passes.seconds * 100.0 / (16.0 * secs),
         ),
-        target: "1 write, 1 Event, 2 calls, 1 pass",
+        target: "1 write, 0 reads, 1 Event, 2 calls, 1 pass",
     });
     Ok(())
 }
@@ -1043,7 +1052,7 @@ async fn ceiling_run(
     use kube::Resource;
     use kube::api::{Patch, PatchParams};
     use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-    use rekognition_operator::crd::{FINALIZER, REGION_PIN_ANNOTATION, ROLE_PIN_ANNOTATION};
+    use rekognition_operator::model::crd::{FINALIZER, REGION_PIN_ANNOTATION, ROLE_PIN_ANNOTATION};
     let stage = bench.stage(0.0).await?;
     let objects = names("ceiling", n);
     stage.create_all(&objects).await?;

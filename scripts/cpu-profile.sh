@@ -82,7 +82,7 @@ kinds = [
     ("kube-runtime (controller, scheduler, reflector)", r"kube_runtime"),
     ("logging (tracing)", r"tracing"),
     ("the operator's own decisions (plan, status, gate, limiter)",
-     r"rekognition_operator::(plan|status|schedule|rate|ownership|memory)"),
+     r"rekognition_operator::(core|adapters::rate|runtime::memory)"),
 ]
 total, by = 0, collections.Counter()
 for line in open(sys.argv[1]):

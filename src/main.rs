@@ -1,7 +1,7 @@
 //! The `rekognition-operator` binary: parse flags, set up logging and TLS, run.
 
 use clap::Parser;
-use rekognition_operator::config::Config;
+use rekognition_operator::runtime::config::Config;
 
 // With `--features dhat-heap` every allocation is recorded; the profile (dhat-heap.json in the
 // working directory) is written when main returns after SIGTERM.
@@ -24,11 +24,11 @@ async fn run() -> anyhow::Result<()> {
     let _profiler = dhat::Profiler::new_heap();
     let config = Config::parse();
     #[cfg(feature = "chaos-hooks")]
-    rekognition_operator::chaos::init();
-    rekognition_operator::telemetry::init(config.log_format, &config.log_level)?;
+    rekognition_operator::runtime::chaos::init();
+    rekognition_operator::runtime::telemetry::init(config.log_format, &config.log_level)?;
     // One crypto provider for every TLS connection (Kubernetes and AWS): aws-lc-rs.
     rustls::crypto::aws_lc_rs::default_provider()
         .install_default()
         .map_err(|_| anyhow::anyhow!("a rustls crypto provider was already installed"))?;
-    rekognition_operator::operator::run(config).await
+    rekognition_operator::runtime::operator::run(config).await
 }

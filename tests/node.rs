@@ -24,7 +24,7 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use rekognition_emulator::admin::PodIdentityAssociationConfig;
 use rekognition_emulator::{OidcProviderConfig, RoleConfig, TrustRule};
-use rekognition_operator::crd::RekognitionCollection;
+use rekognition_operator::model::crd::RekognitionCollection;
 use support::helm::{CHART, NAMESPACE, RELEASE, helm_ok, kubeconfig_file};
 use support::node::{
     control_plane_with_node, emulator_key_values, import_operator_image, install_chart, kubectl,

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use clap::Parser;
 use kube::CustomResourceExt;
-use rekognition_operator::crd::{ReadyReason, RekognitionCollection};
+use rekognition_operator::model::crd::{ReadyReason, RekognitionCollection};
 use serde_json::Value;
 
 #[derive(Parser)]

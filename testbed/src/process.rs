@@ -323,7 +323,7 @@ mod tests {
     fn the_bound_address_is_read_from_json_and_text_logs() {
         let json = r#"{"timestamp":"t","level":"INFO","fields":{"message":"serving /livez, /readyz and /metrics","bound":"127.0.0.1:41234"}}"#;
         assert_eq!(bound_field(json).as_deref(), Some("127.0.0.1:41234"));
-        let text = "2026-12-07T04:14:53Z  INFO rekognition_operator::operator: serving /livez, /readyz and /metrics bound=127.0.0.1:38591";
+        let text = "2026-12-07T04:14:53Z  INFO rekognition_operator::runtime::operator: serving /livez, /readyz and /metrics bound=127.0.0.1:38591";
         assert_eq!(bound_field(text).as_deref(), Some("127.0.0.1:38591"));
         assert_eq!(bound_field("serving /livez, no address"), None);
     }

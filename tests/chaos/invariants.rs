@@ -49,10 +49,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rekognition_emulator::admin::CollectionView;
 use rekognition_emulator::ledger::CallRecord;
-use rekognition_operator::crd::{
+use rekognition_operator::core::ownership::{claim, object_part, parse_claim};
+use rekognition_operator::model::crd::{
     CLAIM_TAG, DeletionPolicy, ManagementPolicy, OWNER_TAG, RekognitionCollection,
 };
-use rekognition_operator::ownership::{claim, object_part, parse_claim};
 
 use crate::run::{Intent, Run};
 

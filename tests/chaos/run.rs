@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use rekognition_emulator::admin::{AdminClient, CollectionView};
-use rekognition_operator::crd::{
+use rekognition_operator::model::crd::{
     CollectionSpec, DeletionPolicy, ManagementPolicy, RekognitionCollection,
 };
 use testbed::{

@@ -12,8 +12,10 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use rekognition_emulator::admin::{FaultRule, LostResponse, LostResponseRule, QuotaUpdate};
 use rekognition_emulator::{ErrorKind, Operation};
-use rekognition_operator::crd::{CLAIM_TAG, CollectionSpec, OWNER_TAG, RekognitionCollection};
-use rekognition_operator::ownership::claim;
+use rekognition_operator::core::ownership::claim;
+use rekognition_operator::model::crd::{
+    CLAIM_TAG, CollectionSpec, OWNER_TAG, RekognitionCollection,
+};
 use testbed::{ApiServerStop, OperatorProcess, killed_by_sigkill};
 
 use crate::run::{READY, Run, spec_with_tag};

@@ -6,7 +6,7 @@
 use crate::support;
 
 use anyhow::{Context as _, Result};
-use rekognition_operator::crd::CollectionSpec;
+use rekognition_operator::model::crd::CollectionSpec;
 use support::{Options, World, eventually};
 
 const TEAM_A: &str = "210987654321";
@@ -43,7 +43,7 @@ async fn create_until<F>(
     wanted: F,
 ) -> Result<String>
 where
-    F: Fn(&rekognition_operator::crd::RekognitionCollection) -> bool,
+    F: Fn(&rekognition_operator::model::crd::RekognitionCollection) -> bool,
 {
     let mut early = Vec::new();
     let mut found = None;

@@ -3,7 +3,7 @@
 use anyhow::{Result, bail};
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
-use rekognition_operator::crd::OWNER_TAG;
+use rekognition_operator::model::crd::OWNER_TAG;
 use serde_json::{Value, json};
 use testbed::shared;
 

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ApiResource, DynamicObject, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
-use rekognition_operator::crd::{CollectionSpec, ManagementPolicy, RekognitionCollection};
+use rekognition_operator::model::crd::{CollectionSpec, ManagementPolicy, RekognitionCollection};
 use support::{Options, World, ensure_namespace};
 
 const SNAPSHOT: &str = "deploy/helm/snapshots/tenancy.yaml";

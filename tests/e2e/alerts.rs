@@ -12,7 +12,7 @@ use anyhow::{Context as _, Result};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, Patch, PatchParams};
 use rekognition_emulator::protocol::{ErrorKind, Operation};
-use rekognition_operator::crd::{CLAIM_TAG, CollectionSpec, OWNER_TAG};
+use rekognition_operator::model::crd::{CLAIM_TAG, CollectionSpec, OWNER_TAG};
 use support::World;
 use support::prometheus::{Prometheus, rules_yaml};
 
@@ -268,7 +268,7 @@ async fn every_alert_fires_on_its_fault_and_goes_silent_when_it_is_gone() -> Res
         async |bed: &Bed| {
             let cluster = support::default_cluster_name(&bed.world.ns.client).await?;
             let claim =
-                rekognition_operator::ownership::claim(&cluster, &bed.world.ns.name, "lost");
+                rekognition_operator::core::ownership::claim(&cluster, &bed.world.ns.name, "lost");
             let sdk = bed.world.rekognition().await;
             sdk.create_collection()
                 .collection_id("lost")

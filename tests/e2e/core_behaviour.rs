@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rekognition_emulator::ErrorKind;
 use rekognition_emulator::admin::FaultRule;
-use rekognition_operator::crd::{CollectionSpec, DeletionPolicy, OWNER_TAG};
+use rekognition_operator::model::crd::{CollectionSpec, DeletionPolicy, OWNER_TAG};
 use support::{Options, World};
 
 fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -5,7 +5,7 @@
 use crate::support;
 
 use anyhow::{Context, Result};
-use rekognition_operator::crd::CollectionSpec;
+use rekognition_operator::model::crd::CollectionSpec;
 use support::{WAIT, World};
 use testbed::{OperatorProcess, killed_by_sigkill};
 

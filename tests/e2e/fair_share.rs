@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use rekognition_operator::crd::{
+use rekognition_operator::model::crd::{
     CollectionSpec, RECONCILE_REQUEST_ANNOTATION, RekognitionCollection,
 };
 use support::{Options, World, eventually};

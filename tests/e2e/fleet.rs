@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use kube::api::{Api, ListParams, Patch, PatchParams};
-use rekognition_operator::crd::{CollectionSpec, FINALIZER, ManagementPolicy, OWNER_TAG};
+use rekognition_operator::model::crd::{CollectionSpec, FINALIZER, ManagementPolicy, OWNER_TAG};
 use support::{Options, World, eventually};
 
 fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use rekognition_emulator::{OidcProviderConfig, RoleConfig, TrustRule};
-use rekognition_operator::crd::CollectionSpec;
+use rekognition_operator::model::crd::CollectionSpec;
 use support::{Options, World, eventually};
 
 /// The issuer the test bed's API server signs ServiceAccount tokens as.

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, Patch, PatchParams};
-use rekognition_operator::crd::CollectionSpec;
-use rekognition_operator::leader::{self, Election, LeaseSettings};
+use rekognition_operator::model::crd::CollectionSpec;
+use rekognition_operator::runtime::leader::{self, Election, LeaseSettings};
 use support::{Options, WAIT, World};
 use testbed::{OperatorOptions, OperatorProcess};
 

@@ -14,8 +14,8 @@ use kube::api::{
     Api, ApiResource, DynamicObject, ListParams, ObjectMeta, Patch, PatchParams, PostParams,
 };
 use kube::core::GroupVersionKind;
-use rekognition_operator::config::Config;
-use rekognition_operator::crd::{CollectionSpec, RekognitionCollection};
+use rekognition_operator::model::crd::{CollectionSpec, RekognitionCollection};
+use rekognition_operator::runtime::config::Config;
 use support::{Options, ParseArgs, World, ensure_namespace};
 
 const SNAPSHOT: &str = "deploy/helm/snapshots/one-namespace.yaml";
@@ -203,10 +203,10 @@ async fn operator_runs_with_only_the_charts_rbac_and_nothing_more() -> Result<()
     let pinned = RekognitionCollection {
         metadata: ObjectMeta {
             name: Some("pinned".into()),
-            finalizers: Some(vec![rekognition_operator::crd::FINALIZER.into()]),
+            finalizers: Some(vec![rekognition_operator::model::crd::FINALIZER.into()]),
             annotations: Some(
                 [(
-                    rekognition_operator::crd::REGION_PIN_ANNOTATION.to_string(),
+                    rekognition_operator::model::crd::REGION_PIN_ANNOTATION.to_string(),
                     config.region.clone(),
                 )]
                 .into(),

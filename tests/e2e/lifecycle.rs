@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use rekognition_operator::crd::{
+use rekognition_operator::model::crd::{
     CLAIM_TAG, CollectionSpec, DeletionPolicy, OWNER_TAG, PAUSED_ANNOTATION, RekognitionCollection,
 };
 use support::{Options, World, eventually, lose_objects};
@@ -198,7 +198,7 @@ async fn a_migration_hands_every_collection_to_the_new_cluster_and_the_old_one_l
     // (`kubectl annotate --overwrite rekcol --all …/reconcile-requested-at=…`). Blue knows:
     // HandedOver, while both run, and it stays so (no flip-flop).
     let request = serde_json::json!({"metadata": {"annotations": {
-        rekognition_operator::crd::RECONCILE_REQUEST_ANNOTATION: "handover"
+        rekognition_operator::model::crd::RECONCILE_REQUEST_ANNOTATION: "handover"
     }}});
     for name in FLEET {
         world

@@ -3,7 +3,7 @@
 //! binary for the tier, so the SDK and kube are linked once; each module is one subject.
 //!
 //! What the reconciler decides, request by request, is tested in milliseconds by its scenario
-//! tests (`src/reconcile/scenarios.rs`); what is here needs the real API server: admission, the
+//! tests (`src/runtime/reconcile/scenarios.rs`); what is here needs the real API server: admission, the
 //! watch, RBAC, server-side apply, several processes, crashes.
 
 #[path = "../support/mod.rs"]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Result;
 use kube::ResourceExt;
 use kube::api::{Patch, PatchParams};
-use rekognition_operator::crd::{CollectionSpec, FINALIZER, PAUSED_ANNOTATION};
+use rekognition_operator::model::crd::{CollectionSpec, FINALIZER, PAUSED_ANNOTATION};
 use support::{Options, World, eventually};
 
 async fn set_paused(world: &World, name: &str, paused: bool) -> Result<()> {

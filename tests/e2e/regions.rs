@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
 use kube::api::{Patch, PatchParams, PostParams};
-use rekognition_operator::crd::{CollectionSpec, DeletionPolicy, RekognitionCollection};
+use rekognition_operator::model::crd::{CollectionSpec, DeletionPolicy, RekognitionCollection};
 use support::{Options, World, eventually, lose_objects};
 
 const HOME: &str = "us-east-1";

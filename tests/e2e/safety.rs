@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 use kube::ResourceExt;
 use kube::api::{Patch, PatchParams};
-use rekognition_operator::crd::{
+use rekognition_operator::model::crd::{
     CollectionSpec, DeletionPolicy, FINALIZER, ManagementPolicy, OWNER_TAG,
 };
 use support::{Credentials, Options, World, eventually};

@@ -10,7 +10,7 @@ use anyhow::Result;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::wait::await_condition;
 use rekognition_emulator::protocol::{ErrorKind, Operation};
-use rekognition_operator::crd::{CollectionSpec, ManagementPolicy, RekognitionCollection};
+use rekognition_operator::model::crd::{CollectionSpec, ManagementPolicy, RekognitionCollection};
 use support::{Options, World, eventually};
 
 fn create_calls(counters: &rekognition_emulator::admin::Counters) -> u64 {

@@ -10,7 +10,7 @@ use anyhow::Result;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams};
 use rekognition_emulator::protocol::{ErrorKind, Operation};
-use rekognition_operator::crd::{CollectionSpec, ManagementPolicy};
+use rekognition_operator::model::crd::{CollectionSpec, ManagementPolicy};
 use support::{Options, World, argocd_health, eventually};
 
 #[tokio::test]
@@ -272,7 +272,7 @@ async fn a_recreated_collection_never_shows_the_old_ones_creation_time() -> Resu
 #[tokio::test]
 async fn kstatus_fails_fast_on_objects_that_wait_for_a_person() -> Result<()> {
     use kube::api::{Patch, PatchParams};
-    use rekognition_operator::crd::{CLAIM_TAG, OWNER_TAG, PAUSED_ANNOTATION};
+    use rekognition_operator::model::crd::{CLAIM_TAG, OWNER_TAG, PAUSED_ANNOTATION};
 
     let options = Options {
         resync_interval: Duration::from_secs(600),
@@ -420,7 +420,7 @@ async fn kstatus_fails_fast_on_objects_that_wait_for_a_person() -> Result<()> {
 #[tokio::test]
 async fn a_reconcile_request_is_handled_at_once_and_recorded() -> Result<()> {
     use kube::api::{Patch, PatchParams};
-    use rekognition_operator::crd::{PAUSED_ANNOTATION, RECONCILE_REQUEST_ANNOTATION};
+    use rekognition_operator::model::crd::{PAUSED_ANNOTATION, RECONCILE_REQUEST_ANNOTATION};
 
     // Resyncs far off, so nothing but the request explains a call.
     let options = Options {
@@ -643,7 +643,7 @@ async fn wait_repaired(world: &World, names: &[String]) -> Result<()> {
 async fn a_reconcile_request_looks_at_aws_whatever_terminal_reason_the_status_claims() -> Result<()>
 {
     use kube::api::{Patch, PatchParams};
-    use rekognition_operator::crd::RECONCILE_REQUEST_ANNOTATION;
+    use rekognition_operator::model::crd::RECONCILE_REQUEST_ANNOTATION;
     // Resyncs far off, so nothing but the request explains a repair.
     let options = Options {
         resync_interval: Duration::from_secs(3600),
@@ -696,13 +696,13 @@ async fn a_forged_terminal_reason_holds_off_drift_repair_one_resync_at_most() ->
 }
 
 /// A flood of reconcile requests on one object costs AWS one reconcile per
-/// [`REQUEST_SPACING`](rekognition_operator::schedule::REQUEST_SPACING): the values set in between
+/// [`REQUEST_SPACING`](rekognition_operator::core::schedule::REQUEST_SPACING): the values set in between
 /// are coalesced, and the last one is handled.
 #[tokio::test]
 async fn reconcile_requests_for_one_object_are_spaced() -> Result<()> {
     use kube::api::{Patch, PatchParams};
-    use rekognition_operator::crd::RECONCILE_REQUEST_ANNOTATION;
-    use rekognition_operator::schedule::REQUEST_SPACING;
+    use rekognition_operator::core::schedule::REQUEST_SPACING;
+    use rekognition_operator::model::crd::RECONCILE_REQUEST_ANNOTATION;
     let options = Options {
         resync_interval: Duration::from_secs(3600),
         ..Options::default()

@@ -14,7 +14,7 @@ use crate::support;
 use anyhow::{Context as _, Result};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
-use rekognition_operator::crd::{
+use rekognition_operator::model::crd::{
     CollectionSpec, FINALIZER, PAUSED_ANNOTATION, RekognitionCollection,
 };
 use serde_json::{Value, json};
@@ -602,7 +602,7 @@ async fn a_genuine_pin_holds_across_an_operator_restart_and_a_forged_external_id
 /// collection is disclosed in the tenant's status, nothing is changed, and the deletion leaves it.
 #[tokio::test]
 async fn a_status_forged_to_claim_another_owners_collection_is_refused() -> Result<()> {
-    use rekognition_operator::crd::OWNER_TAG;
+    use rekognition_operator::model::crd::OWNER_TAG;
     let options = Options::default();
     let mut world = World::without_operator("forge-owner", options.clone()).await?;
     let other_owner = "0b8e6f2c-5d1a-4c3e-9f7a-2e4d6c8a0b1f";
@@ -698,7 +698,7 @@ async fn a_status_forged_to_claim_another_owners_collection_is_refused() -> Resu
 #[tokio::test]
 async fn a_status_forged_after_the_refusal_still_shows_nothing_of_another_owners_collection()
 -> Result<()> {
-    use rekognition_operator::crd::{CLAIM_TAG, OWNER_TAG};
+    use rekognition_operator::model::crd::{CLAIM_TAG, OWNER_TAG};
     let options = Options::default();
     let mut world = World::without_operator("forge-after", options.clone()).await?;
     // Another namespace's object on the same identity (the operator's own): its collection,

@@ -6,7 +6,7 @@
 use crate::support;
 
 use anyhow::Result;
-use rekognition_operator::crd::{CollectionSpec, RekognitionCollection};
+use rekognition_operator::model::crd::{CollectionSpec, RekognitionCollection};
 use support::{Options, World};
 
 const TEAM_A: &str = "210987654321";

@@ -5,6 +5,7 @@
 use crate::support;
 
 use anyhow::Result;
+use rekognition_operator::adapters::aws::CallCounter;
 use support::prometheus::{promtool, rules_yaml};
 
 const ALERTS: [&str; 10] = [
@@ -106,7 +107,7 @@ fn thresholds_are_values_and_a_selector_replaces_the_default() -> Result<()> {
 /// yet reads 0, and a name the operator does not export is an error, not 0.
 #[test]
 fn metric_sum_reads_zero_for_an_empty_family_and_refuses_an_unknown_name() -> Result<()> {
-    let metrics = rekognition_operator::metrics::Metrics::new();
+    let metrics = rekognition_operator::runtime::metrics::Metrics::new();
     let text = metrics.encode();
     assert_eq!(
         support::metric_sum(&text, "rekognition_operator_aws_calls_total")?,

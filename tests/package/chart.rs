@@ -11,7 +11,7 @@ use clap::Parser;
 use k8s_openapi::api::core::v1::{Container, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
-use rekognition_operator::config::{Config, Listen, LogFormat};
+use rekognition_operator::runtime::config::{Config, Listen, LogFormat};
 use support::helm::{
     CHART, NAMESPACE, ONE_NAMESPACE_VALUES, Rendered, env_field_ref, env_value, helm,
     operator_container, pod_spec, root, template,
@@ -850,7 +850,7 @@ fn service_monitor_and_network_policy_render_only_when_enabled() -> Result<()> {
 #[test]
 fn the_account_mapping_values_become_the_configmap_the_operator_reads() -> Result<()> {
     use k8s_openapi::api::core::v1::ConfigMap;
-    use rekognition_operator::accounts::{MAPPING_KEY, Mapping};
+    use rekognition_operator::core::accounts::{MAPPING_KEY, Mapping};
     let rendered = Rendered::new(&["-f", ACCOUNTS_VALUES])?;
     let config = operator_config(operator_container(&rendered.deployment()?)?)?;
     assert!(config.require_mapping);

@@ -16,7 +16,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, Role};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, ObjectMeta, PostParams};
 use kube::core::GroupVersionKind;
-use rekognition_operator::crd::RekognitionCollection;
+use rekognition_operator::model::crd::RekognitionCollection;
 use support::helm::{
     CHART, NAMESPACE, ONE_NAMESPACE_VALUES, RELEASE, Rendered, helm_ok, kubeconfig_file,
     operator_container,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use rekognition_operator::aws::OPERATIONS;
+use rekognition_operator::adapters::aws::OPERATIONS;
 
 fn repo_file(path: &str) -> String {
     let full = testbed::workspace_root().join(path);
@@ -11,7 +11,7 @@ fn repo_file(path: &str) -> String {
 
 /// Every `const OP: &str = "..."` in the AWS adapter: the operations it actually sends.
 fn operations_in_adapter() -> BTreeSet<String> {
-    repo_file("src/aws/sdk.rs")
+    repo_file("src/adapters/aws/sdk.rs")
         .lines()
         .filter_map(|line| line.trim().strip_prefix("const OP: &str = \""))
         .filter_map(|rest| rest.strip_suffix("\";"))

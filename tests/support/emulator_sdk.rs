@@ -22,7 +22,7 @@ pub async fn sdk_config(
 /// caller to add credentials.
 pub fn loader(emulator: &BackgroundEmulator, region: Option<String>) -> aws_config::ConfigLoader {
     let region = region.unwrap_or_else(|| emulator.config().region.clone());
-    rekognition_operator::aws::sdk_config_loader(Duration::from_secs(10))
+    rekognition_operator::adapters::aws::sdk_config_loader(Duration::from_secs(10))
         .region(aws_config::Region::new(region))
         .endpoint_url(emulator.endpoint_url())
 }

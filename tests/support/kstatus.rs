@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use anyhow::{Context as _, Result, bail, ensure};
-use rekognition_operator::crd::RekognitionCollection;
+use rekognition_operator::model::crd::RekognitionCollection;
 use serde::Deserialize;
 
 /// What kstatus says of one object.

@@ -15,8 +15,8 @@ use anyhow::{Context as _, Result, bail};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::wait::await_condition;
-use rekognition_operator::config::Config;
-use rekognition_operator::crd::{CollectionSpec, RekognitionCollection};
+use rekognition_operator::model::crd::{CollectionSpec, RekognitionCollection};
+use rekognition_operator::runtime::config::Config;
 use testbed::{BackgroundEmulator, TestNamespace, shared};
 use tokio::sync::Notify;
 
@@ -44,9 +44,14 @@ impl Operator {
         let stop = Arc::new(Notify::new());
         let stopped = stop.clone();
         let task = tokio::spawn(async move {
-            rekognition_operator::operator::run_operator(&config, client, sdk_config, async move {
-                stopped.notified().await;
-            })
+            rekognition_operator::runtime::operator::run_operator(
+                &config,
+                client,
+                sdk_config,
+                async move {
+                    stopped.notified().await;
+                },
+            )
             .await
         });
         Self { stop, task }
@@ -225,12 +230,12 @@ impl World {
     ) -> Result<std::collections::BTreeMap<String, String>> {
         let mut tags = spec_tags.clone();
         tags.insert(
-            rekognition_operator::crd::OWNER_TAG.into(),
+            rekognition_operator::model::crd::OWNER_TAG.into(),
             obj.metadata.uid.clone().context("uid")?,
         );
         tags.insert(
-            rekognition_operator::crd::CLAIM_TAG.into(),
-            rekognition_operator::ownership::claim(
+            rekognition_operator::model::crd::CLAIM_TAG.into(),
+            rekognition_operator::core::ownership::claim(
                 &default_cluster_name(&self.ns.client).await?,
                 &self.ns.name,
                 obj.metadata.name.as_deref().unwrap_or_default(),
@@ -315,7 +320,7 @@ impl World {
     pub async fn describe_now(&self, name: &str) -> Result<RekognitionCollection> {
         let value = format!("describe-{}", chrono::Utc::now().timestamp_micros());
         let patch = serde_json::json!({"metadata": {"annotations": {
-            rekognition_operator::crd::RECONCILE_REQUEST_ANNOTATION: value,
+            rekognition_operator::model::crd::RECONCILE_REQUEST_ANNOTATION: value,
         }}});
         self.api
             .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -490,7 +495,7 @@ impl World {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": { "name": ACCOUNT_MAPPING },
-            "data": { rekognition_operator::accounts::MAPPING_KEY: mapping_yaml },
+            "data": { rekognition_operator::core::accounts::MAPPING_KEY: mapping_yaml },
         });
         configmaps
             .patch(
@@ -772,8 +777,10 @@ pub fn metric_sum(text: &str, name: &str) -> Result<f64> {
             .and_then(|rest| rest.split_whitespace().next())
             .is_some_and(|declared| declared == family || declared == name)
     });
-    if !declared && !rekognition_operator::metrics::FAMILIES.contains(&family) {
-        bail!("the operator exports no metric {name} (rekognition_operator::metrics::FAMILIES)");
+    if !declared && !rekognition_operator::runtime::metrics::FAMILIES.contains(&family) {
+        bail!(
+            "the operator exports no metric {name} (rekognition_operator::runtime::metrics::FAMILIES)"
+        );
     }
     Ok(text
         .lines()
