@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod error;
 pub mod orphans;
 pub mod ownership;
+pub mod placement;
 pub mod plan;
 pub mod policy;
 pub mod schedule;

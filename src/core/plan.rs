@@ -241,6 +241,16 @@ pub enum Step {
     },
 }
 
+impl Step {
+    /// Whether the step writes to AWS, which only a replica whose leadership holds may do.
+    pub fn writes_to_aws(&self) -> bool {
+        matches!(
+            self,
+            Self::Create { .. } | Self::Tag { .. } | Self::Untag { .. } | Self::Delete
+        )
+    }
+}
+
 /// Why an object is let go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Release {

@@ -165,19 +165,12 @@ pub struct TenancyPolicy {
 }
 
 impl TenancyPolicy {
-    /// Why the policy refuses `obj`, if it does.
-    pub fn check(
-        &self,
-        namespace: &str,
-        obj: &RekognitionCollection,
-        region: &str,
-    ) -> Option<String> {
-        let labels = self
-            .namespaces
+    /// The labels of `namespace` as the watch cache has them, where the rules read labels.
+    pub fn labels(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
+        self.namespaces
             .as_ref()
             .and_then(|store| store.get(&ObjectRef::new(namespace)))
-            .map(|ns| ns.labels().clone());
-        self.rules.refusal(namespace, labels.as_ref(), obj, region)
+            .map(|ns| ns.labels().clone())
     }
 }
 

@@ -18,7 +18,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::core::plan::{Collection, Observed};
+use crate::core::plan::{Collection, Observed, TagPurpose};
 use crate::model::collection::{CollectionDescription, CreatedCollection};
 use crate::model::crd::{CollectionStatus, Condition, ReadyReason};
 use crate::model::identity::{RoleTarget, collection_account, role_account};
@@ -383,6 +383,31 @@ pub enum Acted<'a> {
     Deleted {
         id: &'a str,
     },
+}
+
+/// What a TagResource call did, by why the plan asked for it.
+pub fn tagged<'a>(purpose: &'a TagPurpose, id: &'a str, keys: Vec<&'a str>) -> Acted<'a> {
+    match purpose {
+        TagPurpose::Adopt => Acted::Adopted { id },
+        TagPurpose::Reclaim { previous_uid } => Acted::Reclaimed { id, previous_uid },
+        TagPurpose::TakeOver { cluster } => Acted::TakenOver { id, cluster },
+        TagPurpose::Converge | TagPurpose::Release => Acted::TagsSet { keys },
+    }
+}
+
+/// What an UntagResource call did, by why the plan asked for it: a release while the object is
+/// being deleted keeps the collection (`Retain`).
+pub fn untagged<'a>(
+    purpose: &TagPurpose,
+    deleting: bool,
+    id: &'a str,
+    keys: Vec<&'a str>,
+) -> Acted<'a> {
+    match purpose {
+        TagPurpose::Release if deleting => Acted::Retained { id },
+        TagPurpose::Release => Acted::Released { id },
+        _ => Acted::TagsRemoved { keys },
+    }
 }
 
 /// The Normal Event that tells of an AWS write.

@@ -20,11 +20,12 @@ use crate::adapters::aws::{CollectionApi, Described, Target};
 use crate::core::accounts::{Mapping, Pin, resolve};
 use crate::core::orphans::{Live, Orphan, OrphanPolicy, orphan_claim, sibling_arn};
 use crate::core::ownership::object_part;
+use crate::core::placement::pinned_region;
 use crate::core::plan::release_keys;
 use crate::core::schedule::Priority;
 use crate::model::crd::RekognitionCollection;
 use crate::model::identity::{Identity, RoleTarget, collection_account};
-use crate::runtime::reconcile::{Context, pinned_region};
+use crate::runtime::reconcile::Context;
 
 /// How the inventory runs.
 #[derive(Clone, Debug)]

@@ -13,11 +13,13 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::adapters::aws::{CollectionApi, CreateOutcome, CreatedCollection, Described, Target};
-use crate::core::accounts::{Denied, Pin, resolve};
+use crate::adapters::aws::{
+    CollectionApi, CreateOutcome, CreatedCollection, Described, Tags, Target,
+};
 use crate::core::backoff::BackoffPolicy;
 use crate::core::error::{Error, Retry, disposition};
 use crate::core::ownership::{ClusterIdentity, Holder};
+use crate::core::placement::{Authority, Placement, place};
 use crate::core::plan::{Collection, Facts, Observed, Step, TagPurpose, plan, tag_diff};
 use crate::core::policy::TenancyPolicy;
 use crate::core::schedule::Priority;
@@ -108,24 +110,9 @@ pub async fn reconcile<A: CollectionApi>(
 ) -> Result<Action, Error> {
     let started = Instant::now();
     let uid = obj.uid().ok_or(Error::MalformedObject("uid"))?;
-    let generation = obj.metadata.generation.unwrap_or(0);
-    let now = Instant::now();
-    let phase = resync_delay(&uid, ctx.resync_interval, SystemTime::now());
-    let priority = match gate(
-        Trigger::of(&obj),
-        ctx.memory.recall(&uid),
-        now,
-        phase,
-        !ctx.cluster.take_over_from.is_empty(),
-    ) {
-        Gate::Run(priority) => priority,
-        Gate::Sleep(after) => return Ok(Action::requeue(after)),
-        // The resync trigger (`operator::trigger_resyncs`) brings it back when due.
-        Gate::Resync(after) => {
-            ctx.memory.settle(&uid, generation, Due::At(now + after));
-            return Ok(Action::await_change());
-        }
-        Gate::AwaitChange => return Ok(Action::await_change()),
+    let priority = match admit(&obj, &ctx, &uid) {
+        Ok(priority) => priority,
+        Err(action) => return Ok(action),
     };
     let span = info_span!(
         "reconcile",
@@ -150,6 +137,31 @@ pub async fn reconcile<A: CollectionApi>(
         ctx.memory.request_handled(&uid, Instant::now());
     }
     result
+}
+
+/// Passes the trigger through the gate: the priority it may run with, or the action that ends it
+/// without a reconcile.
+fn admit<A>(obj: &RekognitionCollection, ctx: &Context<A>, uid: &str) -> Result<Priority, Action> {
+    let now = Instant::now();
+    let phase = resync_delay(uid, ctx.resync_interval, SystemTime::now());
+    let takes_over = !ctx.cluster.take_over_from.is_empty();
+    match gate(
+        Trigger::of(obj),
+        ctx.memory.recall(uid),
+        now,
+        phase,
+        takes_over,
+    ) {
+        Gate::Run(priority) => Ok(priority),
+        Gate::Sleep(after) => Err(Action::requeue(after)),
+        // The resync trigger (`operator::trigger_resyncs`) brings it back when due.
+        Gate::Resync(after) => {
+            let generation = obj.metadata.generation.unwrap_or(0);
+            ctx.memory.settle(uid, generation, Due::At(now + after));
+            Err(Action::await_change())
+        }
+        Gate::AwaitChange => Err(Action::await_change()),
+    }
 }
 
 /// Decides when to retry after an error: driven by the error's class, never by its text. The
@@ -185,6 +197,8 @@ struct Reconciler<'a, A> {
     api: Api<RekognitionCollection>,
     /// The account (identity) and region of the object's collection, pinned at first contact.
     target: Target,
+    /// Which collection a proof of ownership is for (identity, region, collection ID).
+    proof: u64,
     observed: Observed,
     created: Option<CreatedCollection>,
     /// Whether a user waits for this reconcile's describe, or it is a resync on spare budget.
@@ -211,67 +225,85 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
     ) -> Result<Self, Error> {
         let namespace = obj.namespace().ok_or(Error::MalformedObject("namespace"))?;
         let uid = obj.uid().ok_or(Error::MalformedObject("uid"))?;
-        let (recorded_region, pinned_role) = obj.recorded_pin();
-        let (region, region_conflict) = pinned_region(
-            obj.spec.region.as_deref(),
-            recorded_region,
-            &ctx.default_region,
-        );
-        let pin = Pin::of(recorded_region, pinned_role);
-        // The mapping decides every identity, pinned or not: a pin is honoured only where the
-        // mapping gives it to the namespace.
-        let mapping = ctx
-            .accounts
-            .current()
-            .ok_or(Error::AccountMappingUnavailable)?;
-        let (identity, unmapped, pin_refused) =
-            match resolve(&pin, &mapping, &namespace, ctx.require_mapping) {
-                Ok(identity) => (identity, None, None),
-                Err(Denied::Unmapped(why)) => (Identity::Own, Some(why), None),
-                Err(Denied::Pin(why)) => (Identity::Own, None, Some(why)),
-            };
-        // The recorded region is a pin too: a region name the policy allows, or no call at all.
-        let pin_refused =
-            pin_refused.or_else(|| ctx.policy.rules.recorded_region_refusal(recorded_region));
-        let proof = proof_key(&identity, &region, &obj.collection_id());
-        let remembered = ctx.memory.recall(&uid);
-        let observed = Observed::of(
-            obj,
-            Facts {
-                uid: uid.clone(),
-                namespace: &namespace,
-                region: &region,
-                region_conflict,
-                account: identity.account_id(),
-                policy_denied: ctx.policy.check(&namespace, obj, &region).or(unmapped),
-                pin_refused,
-                tags_due: tags_due(
-                    remembered.tags_read_at,
-                    proof,
-                    ctx.tag_check_interval,
-                    Instant::now(),
-                ),
-                handover_proven: remembered.handed_over == Some(proof),
-                cluster: ctx.cluster.clone(),
-            },
-        );
-        let target = Target { identity, region };
-        ctx.inventory.note(&target, observed.last.arn.as_deref());
+        let placement = placement(obj, ctx, &namespace)?;
+        let proof = placement.proof_key(&obj.collection_id());
+        let observed = observe(obj, ctx, uid, &namespace, &placement, proof);
+        ctx.inventory
+            .note(&placement.target, observed.last.arn.as_deref());
         Ok(Self {
             obj,
             ctx,
             api: Api::namespaced(ctx.client.clone(), &namespace),
-            target,
+            target: placement.target,
+            proof,
             observed,
             created: None,
             priority,
             written: None,
             resource_version: obj.resource_version(),
-            pin_recorded: recorded_region.is_some(),
+            pin_recorded: placement.pin_recorded,
             claimed: false,
             vanished: false,
         })
     }
+}
+
+/// Where the object's calls go and what refuses it, by the mapping and policy as they are now.
+fn placement<A>(
+    obj: &RekognitionCollection,
+    ctx: &Context<A>,
+    namespace: &str,
+) -> Result<Placement, Error> {
+    let mapping = ctx
+        .accounts
+        .current()
+        .ok_or(Error::AccountMappingUnavailable)?;
+    let labels = ctx.policy.labels(namespace);
+    Ok(place(
+        obj,
+        namespace,
+        &Authority {
+            mapping: &mapping,
+            rules: &ctx.policy.rules,
+            namespace_labels: labels.as_ref(),
+            default_region: &ctx.default_region,
+            require_mapping: ctx.require_mapping,
+        },
+    ))
+}
+
+/// The object as the plan sees it: its status parsed once, with what the placement and this
+/// process's memory of it tell.
+fn observe<A>(
+    obj: &RekognitionCollection,
+    ctx: &Context<A>,
+    uid: String,
+    namespace: &str,
+    placement: &Placement,
+    proof: u64,
+) -> Observed {
+    let remembered = ctx.memory.recall(&uid);
+    let tags_due = tags_due(
+        remembered.tags_read_at,
+        proof,
+        ctx.tag_check_interval,
+        Instant::now(),
+    );
+    Observed::of(
+        obj,
+        Facts {
+            uid,
+            namespace,
+            region: &placement.target.region,
+            region_conflict: placement.region_conflict.clone(),
+            account: placement.target.identity.account_id(),
+            policy_denied: placement.policy_denied.clone(),
+            pin_refused: placement.pin_refused.clone(),
+            tags_due,
+            handover_proven: remembered.handed_over == Some(proof),
+            cluster: ctx.cluster.clone(),
+        },
+    )
 }
 
 impl<A: CollectionApi> Reconciler<'_, A> {
@@ -300,143 +332,20 @@ impl<A: CollectionApi> Reconciler<'_, A> {
 
     /// Carries out one step. `Some(action)` ends the reconcile.
     async fn act(&mut self, step: Step) -> Result<Option<Action>, Error> {
-        let writes_to_aws = matches!(
-            step,
-            Step::Create { .. } | Step::Tag { .. } | Step::Untag { .. } | Step::Delete
-        );
-        if writes_to_aws && !self.ctx.fence.allows(Instant::now()) {
+        if step.writes_to_aws() && !self.ctx.fence.allows(Instant::now()) {
             return Err(Error::Fenced);
         }
-        let aws = &self.ctx.aws;
-        let id = self.observed.collection_id.clone();
         match step {
             Step::AddFinalizer => {
                 self.set_finalizer(true).await?;
                 self.observed.has_finalizer = true;
             }
-            Step::Create { tags, recreate } => {
-                // The finalizer's write pins the region and role; where it did not (the finalizer
-                // came from elsewhere), the Creating status is the pin, and precedes any create.
-                if !self.pin_recorded {
-                    let outcome = Outcome::InProgress(
-                        ReadyReason::Creating,
-                        format!("creating collection {id}"),
-                    );
-                    self.write(outcome, false).await?;
-                    self.pin_recorded = true;
-                }
-                // The watch cache's copy may be behind: another replica (two operators on one
-                // namespace, or a failover) may already have deleted this collection for a
-                // deletion this copy does not show yet. A create that no write of this reconcile
-                // has just checked against the object is made only for an object that a fresh
-                // read shows still live at this generation.
-                if self.resource_version == self.obj.resource_version() {
-                    self.read_afresh().await?;
-                    if self.observed.deleting {
-                        return Ok(None);
-                    }
-                }
-                self.claimed = true;
-                self.create(tags, recreate).await?;
-            }
-            Step::Describe => {
-                let priority = std::mem::replace(&mut self.priority, Priority::Foreground);
-                self.observed.collection = match aws.describe(&self.target, &id, priority).await? {
-                    Described::Exists(description) => Collection::Exists {
-                        arn: Some(description.arn.clone()),
-                        description: Some(description),
-                    },
-                    Described::Missing => Collection::Missing,
-                    Described::Deferred(after) => {
-                        debug!(
-                            retry_in_ms = after.as_millis() as u64,
-                            "resync deferred: no spare DescribeCollection budget"
-                        );
-                        return Ok(Some(Action::requeue(after)));
-                    }
-                };
-            }
-            Step::ListTags { arn } => match aws.list_tags(&self.target, &arn).await? {
-                Some(tags) => {
-                    if self.observed.collection == Collection::Unknown {
-                        self.observed.collection = Collection::Exists {
-                            arn: Some(arn),
-                            description: None,
-                        };
-                    }
-                    self.observed.owner_live = tags
-                        .get(OWNER_TAG)
-                        .is_some_and(|u| *u != self.observed.uid && self.ctx.objects.is_live(u));
-                    self.observed.tags = Some(tags);
-                    self.remember_proof();
-                }
-                None => {
-                    self.observed.collection = Collection::Missing;
-                    self.observed.tags = None;
-                }
-            },
-            Step::Tag { arn, tags, purpose } => {
-                self.claimed |= matches!(
-                    purpose,
-                    TagPurpose::Adopt | TagPurpose::Reclaim { .. } | TagPurpose::TakeOver { .. }
-                );
-                aws.tag(&self.target, &arn, &tags).await?;
-                crash_point!(AfterTagResource);
-                let known = self.observed.tags.get_or_insert_with(BTreeMap::new);
-                known.extend(tags.clone());
-                self.remember_proof();
-                let acted = match &purpose {
-                    TagPurpose::Adopt => {
-                        self.observed.adopted = true;
-                        Acted::Adopted { id: &id }
-                    }
-                    TagPurpose::Reclaim { previous_uid } => Acted::Reclaimed {
-                        id: &id,
-                        previous_uid,
-                    },
-                    TagPurpose::TakeOver { cluster } => Acted::TakenOver { id: &id, cluster },
-                    _ => Acted::TagsSet {
-                        keys: tags.keys().map(String::as_str).collect(),
-                    },
-                };
-                let notice = action_event(&acted);
-                if matches!(
-                    purpose,
-                    TagPurpose::Reclaim { .. } | TagPurpose::TakeOver { .. }
-                ) {
-                    info!(arn = %arn, "{}", notice.note);
-                }
-                self.publish(notice).await;
-            }
-            Step::Untag { arn, keys, purpose } => {
-                aws.untag(&self.target, &arn, &keys).await?;
-                crash_point!(AfterUntagResource);
-                if let Some(known) = self.observed.tags.as_mut() {
-                    for key in &keys {
-                        known.remove(key);
-                    }
-                }
-                let acted = match purpose {
-                    TagPurpose::Release if self.observed.deleting => Acted::Retained { id: &id },
-                    TagPurpose::Release => Acted::Released { id: &id },
-                    _ => Acted::TagsRemoved {
-                        keys: keys.iter().map(String::as_str).collect(),
-                    },
-                };
-                self.publish(action_event(&acted)).await;
-            }
-            // No status is written before the cleanup: an object whose cleanup succeeds is gone
-            // a moment later, and one whose cleanup fails says `Deleting` with the failure.
-            Step::Delete => {
-                let deleted = aws.delete(&self.target, &id).await?;
-                crash_point!(AfterDeleteCollection);
-                if deleted {
-                    info!("deleted collection");
-                    self.publish(action_event(&Acted::Deleted { id: &id }))
-                        .await;
-                }
-                self.observed.collection = Collection::Missing;
-            }
+            Step::Create { tags, recreate } => self.create(tags, recreate).await?,
+            Step::Describe => return self.describe().await,
+            Step::ListTags { arn } => self.list_tags(arn).await?,
+            Step::Tag { arn, tags, purpose } => self.tag(arn, tags, purpose).await?,
+            Step::Untag { arn, keys, purpose } => self.untag(arn, keys, purpose).await?,
+            Step::Delete => self.delete().await?,
             Step::RemoveFinalizer { reason } => {
                 debug!(?reason, "releasing object");
                 self.set_finalizer(false).await?;
@@ -455,32 +364,172 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                 return Ok(Some(Action::await_change()));
             }
             Step::Finish { reason, message } => {
-                self.write(Outcome::Finished(reason, message), true).await?;
-                let phase = resync_delay(
-                    &self.observed.uid,
-                    self.ctx.resync_interval,
-                    SystemTime::now(),
-                );
-                let (uid, generation) = (&self.observed.uid, self.observed.generation);
-                return Ok(Some(match after_finish(reason, phase) {
-                    Comeback::Recheck(after) => {
-                        self.ctx.memory.unsettle(uid);
-                        Action::requeue(after)
-                    }
-                    Comeback::OnSpecChange => {
-                        self.ctx.memory.settle(uid, generation, Due::SpecChange);
-                        Action::await_change()
-                    }
-                    Comeback::Resync(after) => {
-                        self.ctx
-                            .memory
-                            .settle(uid, generation, Due::At(Instant::now() + after));
-                        Action::await_change()
-                    }
-                }));
+                return self.finish(reason, message).await.map(Some);
             }
         }
         Ok(None)
+    }
+
+    /// Creates the collection, once the object records where it lives and, unless a write of
+    /// this reconcile has just checked it, once a fresh read shows it still live at this
+    /// generation.
+    async fn create(&mut self, tags: Tags, recreate: bool) -> Result<(), Error> {
+        // The finalizer's write pins the region and role; where it did not (the finalizer came
+        // from elsewhere), the Creating status is the pin, and precedes any create.
+        if !self.pin_recorded {
+            let id = &self.observed.collection_id;
+            let outcome =
+                Outcome::InProgress(ReadyReason::Creating, format!("creating collection {id}"));
+            self.write(outcome, false).await?;
+            self.pin_recorded = true;
+        }
+        // The watch cache's copy may be behind: another replica (two operators on one namespace,
+        // or a failover) may already have deleted this collection for a deletion this copy does
+        // not show yet.
+        if self.resource_version == self.obj.resource_version() {
+            self.read_afresh().await?;
+            if self.observed.deleting {
+                return Ok(());
+            }
+        }
+        self.claimed = true;
+        self.send_create(tags, recreate).await
+    }
+
+    /// Describes the collection; a resync with no spare budget comes back later instead.
+    async fn describe(&mut self) -> Result<Option<Action>, Error> {
+        let priority = std::mem::replace(&mut self.priority, Priority::Foreground);
+        let id = &self.observed.collection_id;
+        self.observed.collection = match self.ctx.aws.describe(&self.target, id, priority).await? {
+            Described::Exists(description) => Collection::Exists {
+                arn: Some(description.arn.clone()),
+                description: Some(description),
+            },
+            Described::Missing => Collection::Missing,
+            Described::Deferred(after) => {
+                debug!(
+                    retry_in_ms = after.as_millis() as u64,
+                    "resync deferred: no spare DescribeCollection budget"
+                );
+                return Ok(Some(Action::requeue(after)));
+            }
+        };
+        Ok(None)
+    }
+
+    /// Reads the collection's tags: who owns it, and whether they match the spec.
+    async fn list_tags(&mut self, arn: String) -> Result<(), Error> {
+        match self.ctx.aws.list_tags(&self.target, &arn).await? {
+            Some(tags) => {
+                if self.observed.collection == Collection::Unknown {
+                    self.observed.collection = Collection::Exists {
+                        arn: Some(arn),
+                        description: None,
+                    };
+                }
+                self.observed.owner_live = tags
+                    .get(OWNER_TAG)
+                    .is_some_and(|u| *u != self.observed.uid && self.ctx.objects.is_live(u));
+                self.observed.tags = Some(tags);
+                self.remember_proof();
+            }
+            None => {
+                self.observed.collection = Collection::Missing;
+                self.observed.tags = None;
+            }
+        }
+        Ok(())
+    }
+
+    async fn tag(&mut self, arn: String, tags: Tags, purpose: TagPurpose) -> Result<(), Error> {
+        self.claimed |= matches!(
+            purpose,
+            TagPurpose::Adopt | TagPurpose::Reclaim { .. } | TagPurpose::TakeOver { .. }
+        );
+        self.ctx.aws.tag(&self.target, &arn, &tags).await?;
+        crash_point!(AfterTagResource);
+        let known = self.observed.tags.get_or_insert_with(BTreeMap::new);
+        known.extend(tags.clone());
+        self.remember_proof();
+        self.observed.adopted |= purpose == TagPurpose::Adopt;
+        let id = &self.observed.collection_id;
+        let notice = action_event(&status::tagged(
+            &purpose,
+            id,
+            tags.keys().map(String::as_str).collect(),
+        ));
+        if matches!(
+            purpose,
+            TagPurpose::Reclaim { .. } | TagPurpose::TakeOver { .. }
+        ) {
+            info!(arn = %arn, "{}", notice.note);
+        }
+        self.publish(notice).await;
+        Ok(())
+    }
+
+    async fn untag(
+        &mut self,
+        arn: String,
+        keys: Vec<String>,
+        purpose: TagPurpose,
+    ) -> Result<(), Error> {
+        self.ctx.aws.untag(&self.target, &arn, &keys).await?;
+        crash_point!(AfterUntagResource);
+        if let Some(known) = self.observed.tags.as_mut() {
+            for key in &keys {
+                known.remove(key);
+            }
+        }
+        let acted = status::untagged(
+            &purpose,
+            self.observed.deleting,
+            &self.observed.collection_id,
+            keys.iter().map(String::as_str).collect(),
+        );
+        self.publish(action_event(&acted)).await;
+        Ok(())
+    }
+
+    /// Deletes the collection. No status is written before the cleanup: an object whose cleanup
+    /// succeeds is gone a moment later, and one whose cleanup fails says `Deleting` with the
+    /// failure.
+    async fn delete(&mut self) -> Result<(), Error> {
+        let id = &self.observed.collection_id;
+        let deleted = self.ctx.aws.delete(&self.target, id).await?;
+        crash_point!(AfterDeleteCollection);
+        if deleted {
+            info!("deleted collection");
+            self.publish(action_event(&Acted::Deleted { id })).await;
+        }
+        self.observed.collection = Collection::Missing;
+        Ok(())
+    }
+
+    /// Writes the verdict and remembers when the object is due again, as the schedule says.
+    async fn finish(&mut self, reason: ReadyReason, message: String) -> Result<Action, Error> {
+        self.write(Outcome::Finished(reason, message), true).await?;
+        let phase = resync_delay(
+            &self.observed.uid,
+            self.ctx.resync_interval,
+            SystemTime::now(),
+        );
+        let (uid, generation) = (&self.observed.uid, self.observed.generation);
+        Ok(match after_finish(reason, phase) {
+            Comeback::Recheck(after) => {
+                self.ctx.memory.unsettle(uid);
+                Action::requeue(after)
+            }
+            Comeback::OnSpecChange => {
+                self.ctx.memory.settle(uid, generation, Due::SpecChange);
+                Action::await_change()
+            }
+            Comeback::Resync(after) => {
+                let due = Due::At(Instant::now() + after);
+                self.ctx.memory.settle(uid, generation, due);
+                Action::await_change()
+            }
+        })
     }
 
     /// Reads the object from the API server (a quorum read): a deletion the watch cache has not
@@ -510,11 +559,8 @@ impl<A: CollectionApi> Reconciler<'_, A> {
         Ok(())
     }
 
-    async fn create(
-        &mut self,
-        tags: crate::adapters::aws::Tags,
-        recreate: bool,
-    ) -> Result<(), Error> {
+    /// Sends the CreateCollection and takes in what it answered.
+    async fn send_create(&mut self, tags: Tags, recreate: bool) -> Result<(), Error> {
         let id = self.observed.collection_id.clone();
         match self.ctx.aws.create(&self.target, &id, &tags).await? {
             CreateOutcome::Created(created) => {
@@ -550,9 +596,6 @@ impl<A: CollectionApi> Reconciler<'_, A> {
         Ok(())
     }
 
-    /// Records an AWS failure on the object, keeping what this reconcile learned, and lets its
-    /// disposition decide whether the error policy retries it or the object waits for a spec
-    /// change.
     /// The collection's tags were just read, or set by creating or claiming it: remembers, in this
     /// process, what they prove of the collection this reconcile uses. Only tags that name this
     /// object prove ownership; any other owner's leave nothing to skip next time.
@@ -560,15 +603,14 @@ impl<A: CollectionApi> Reconciler<'_, A> {
         self.ctx.memory.tags_read(
             &self.observed.uid,
             Instant::now(),
-            proof_key(
-                &self.target.identity,
-                &self.target.region,
-                &self.observed.collection_id,
-            ),
+            self.proof,
             self.observed.proven(),
         );
     }
 
+    /// Records an AWS failure on the object, keeping what this reconcile learned, and lets its
+    /// disposition decide whether the error policy retries it or the object waits for a spec
+    /// change.
     async fn aws_failed(&mut self, error: crate::adapters::aws::AwsError) -> Result<Action, Error> {
         let disposition = disposition(error.kind);
         // A refusal has handled this generation, as far as it can be: observedGeneration moves to
@@ -705,32 +747,9 @@ impl<A: CollectionApi> Reconciler<'_, A> {
     }
 
     async fn set_finalizer(&mut self, present: bool) -> Result<(), Error> {
-        let mut finalizers: Vec<String> = self
-            .obj
-            .finalizers()
-            .iter()
-            .filter(|f| f.as_str() != FINALIZER)
-            .cloned()
-            .collect();
-        if present {
-            finalizers.push(FINALIZER.to_owned());
-        }
-        // The resourceVersion makes this a compare-and-swap: a concurrent change fails with a
-        // conflict and the reconcile is retried on fresh data.
-        let mut patch = json!({
-            "metadata": {
-                "finalizers": finalizers,
-                "resourceVersion": self.resource_version,
-            }
-        });
         // First contact: the same write pins the region and role, before any create.
         let pin = present && !self.pin_recorded;
-        if pin {
-            patch["metadata"]["annotations"] = json!({
-                REGION_PIN_ANNOTATION: self.target.region,
-                ROLE_PIN_ANNOTATION: self.target.identity.role_arn(),
-            });
-        }
+        let patch = self.finalizer_patch(present, pin);
         match self
             .api
             .patch(
@@ -751,6 +770,35 @@ impl<A: CollectionApi> Reconciler<'_, A> {
         }
     }
 
+    /// The object's finalizers with or without the operator's, as a compare-and-swap on the
+    /// resourceVersion (a concurrent change fails with a conflict and the reconcile is retried on
+    /// fresh data); with `pin`, the region and role annotations too.
+    fn finalizer_patch(&self, present: bool, pin: bool) -> serde_json::Value {
+        let mut finalizers: Vec<String> = self
+            .obj
+            .finalizers()
+            .iter()
+            .filter(|f| f.as_str() != FINALIZER)
+            .cloned()
+            .collect();
+        if present {
+            finalizers.push(FINALIZER.to_owned());
+        }
+        let mut patch = json!({
+            "metadata": {
+                "finalizers": finalizers,
+                "resourceVersion": self.resource_version,
+            }
+        });
+        if pin {
+            patch["metadata"]["annotations"] = json!({
+                REGION_PIN_ANNOTATION: self.target.region,
+                ROLE_PIN_ANNOTATION: self.target.identity.role_arn(),
+            });
+        }
+        patch
+    }
+
     async fn publish(&self, notice: Notice) {
         let event = Event {
             type_: if notice.warning {
@@ -768,40 +816,6 @@ impl<A: CollectionApi> Reconciler<'_, A> {
         if let Err(error) = recorder.publish(&event, &self.obj.object_ref(&())).await {
             debug!(%error, "could not publish event");
         }
-    }
-}
-
-/// The region an object uses: the one its status pinned at first contact, else spec.region, else
-/// the operator's default. A spec.region that differs from the pinned one is a conflict (the
-/// collection never moves), returned beside the pinned region, which stays in use.
-/// Which collection ownership was proven for: the identity (and so the account), the region and
-/// the collection ID, hashed. Only compared within this process.
-fn proof_key(identity: &Identity, region: &str, collection_id: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    match identity {
-        Identity::Own => None,
-        Identity::Role(role) => Some(role.role_arn.as_str()),
-    }
-    .hash(&mut hasher);
-    region.hash(&mut hasher);
-    collection_id.hash(&mut hasher);
-    hasher.finish()
-}
-
-pub fn pinned_region(
-    spec: Option<&str>,
-    status: Option<&str>,
-    default: &str,
-) -> (String, Option<(String, String)>) {
-    match (status, spec) {
-        (Some(pinned), Some(asked)) if pinned != asked => (
-            pinned.to_owned(),
-            Some((pinned.to_owned(), asked.to_owned())),
-        ),
-        (Some(pinned), _) => (pinned.to_owned(), None),
-        (None, Some(asked)) => (asked.to_owned(), None),
-        (None, None) => (default.to_owned(), None),
     }
 }
 
@@ -827,34 +841,6 @@ pub fn resync_delay(uid: &str, interval: Duration, now: SystemTime) -> Duration 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_region_is_pinned_at_first_contact() {
-        // (spec.region, status.region, default) → region used, conflict
-        let none = None;
-        let cases = [
-            ((None, None, "us-east-1"), ("us-east-1", none)),
-            ((Some("eu-west-1"), None, "us-east-1"), ("eu-west-1", none)),
-            // The default changed after the first contact: the pinned region stays.
-            ((None, Some("us-east-1"), "eu-west-1"), ("us-east-1", none)),
-            (
-                (Some("us-east-1"), Some("us-east-1"), "eu-west-1"),
-                ("us-east-1", none),
-            ),
-            (
-                (Some("eu-west-1"), Some("us-east-1"), "us-east-1"),
-                ("us-east-1", Some(("us-east-1", "eu-west-1"))),
-            ),
-        ];
-        for ((spec, status, default), (region, conflict)) in cases {
-            let conflict = conflict.map(|(a, b): (&str, &str)| (a.to_owned(), b.to_owned()));
-            assert_eq!(
-                pinned_region(spec, status, default),
-                (region.to_owned(), conflict),
-                "{spec:?} {status:?} {default}"
-            );
-        }
-    }
 
     #[test]
     fn resync_lands_on_the_objects_phase_within_bounds() {
