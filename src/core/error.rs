@@ -82,6 +82,19 @@ impl Error {
     }
 }
 
+/// Transient AWS failures tolerated while cleaning up after an object that vanished.
+pub const VANISHED_RETRIES: u32 = 6;
+
+impl Error {
+    /// Whether the cleanup after a vanished object tries again after this, its `failures`-th
+    /// failure: a transient AWS failure, a few times. Nothing will reconcile the object again, so
+    /// the error policy cannot retry it later.
+    pub fn retries_cleanup(&self, failures: u32) -> bool {
+        matches!(self, Self::Aws(error) if disposition(error.kind).retry == Retry::Short)
+            && failures < VANISHED_RETRIES
+    }
+}
+
 /// When the operator tries again after a failed AWS call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Retry {

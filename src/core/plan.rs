@@ -60,6 +60,11 @@ pub struct Observed {
     pub generation: i64,
     pub deleting: bool,
     pub has_finalizer: bool,
+    /// The object went from the API server while this reconcile created or claimed its
+    /// collection (a delete that raced with the finalizer's addition, or a stripped finalizer):
+    /// nothing will reconcile it again, so its collection is cleaned up now, as its
+    /// deletionPolicy says, and no write to the object is possible.
+    pub vanished: bool,
     pub collection_id: String,
     pub desired_tags: Tags,
     pub deletion_policy: DeletionPolicy,
@@ -369,6 +374,9 @@ pub fn tag_diff(desired: &Tags, actual: &Tags) -> (Tags, Vec<String>) {
 
 /// The next step for this object.
 pub fn plan(o: &Observed) -> Step {
+    if o.vanished {
+        return plan_vanished(o);
+    }
     if o.paused {
         return Step::Pause {
             message: if o.deleting && o.has_finalizer {
@@ -663,6 +671,21 @@ fn plan_deletion(o: &Observed) -> Step {
     if !o.has_finalizer {
         return Step::Wait;
     }
+    plan_cleanup(o)
+}
+
+/// A vanished object's collection is cleaned up as a deletion's would be; where a deletion would
+/// let its finalizer go, there is no object left to release.
+fn plan_vanished(o: &Observed) -> Step {
+    match plan_cleanup(o) {
+        Step::RemoveFinalizer { .. } => Step::Wait,
+        step => step,
+    }
+}
+
+/// The collection's cleanup when its object goes: deleted or released as the deletionPolicy
+/// says, and only if the tags say it is this object's.
+fn plan_cleanup(o: &Observed) -> Step {
     if o.management_policy == ManagementPolicy::ObserveOnly {
         // Turned ObserveOnly and deleted before that was reconciled: release ownership first.
         return plan_release(o, Release::NeverOwned);

@@ -43,9 +43,6 @@ pub const FIELD_MANAGER: &str = "rekognition-operator";
 /// Steps one reconcile may take; the longest path (create, describe, tag, untag…) needs fewer.
 const MAX_STEPS: usize = 12;
 
-/// Transient AWS failures tolerated while cleaning up after an object that vanished.
-const VANISHED_RETRIES: u32 = 6;
-
 /// What every reconcile shares.
 pub struct Context<A> {
     pub client: kube::Client,
@@ -213,8 +210,6 @@ struct Reconciler<'a, A> {
     /// This reconcile sent a CreateCollection or an Adopt claim: if the object turns out to be
     /// gone, what it made or claimed must be cleaned up here, as nothing will reconcile it again.
     claimed: bool,
-    /// The object is gone; the reconcile cleans up after it and writes no status.
-    vanished: bool,
 }
 
 impl<'a, A: CollectionApi> Reconciler<'a, A> {
@@ -243,7 +238,6 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
             resource_version: obj.resource_version(),
             pin_recorded: placement.pin_recorded,
             claimed: false,
-            vanished: false,
         })
     }
 }
@@ -483,7 +477,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
         }
         let acted = status::untagged(
             &purpose,
-            self.observed.deleting,
+            self.observed.deleting || self.observed.vanished,
             &self.observed.collection_id,
             keys.iter().map(String::as_str).collect(),
         );
@@ -653,17 +647,15 @@ impl<A: CollectionApi> Reconciler<'_, A> {
 
     /// The object was deleted while this reconcile created or claimed its collection. A finalizer
     /// does not rule that out: the API server can let a delete that raced with the finalizer's
-    /// addition remove the object anyway, and a person can strip the finalizer. Nothing will
-    /// reconcile the object again, so the collection is cleaned up now as its deletionPolicy says
-    /// (deleted, or released of the ownership tag), retrying transient AWS failures for a while.
+    /// addition remove the object anyway, and a person can strip the finalizer. The plan, told
+    /// the object vanished, cleans the collection up; transient AWS failures are retried here for
+    /// a while, as the error says, since nothing will reconcile the object again.
     async fn clean_up_after_vanished(mut self) -> Result<Action, Error> {
         warn!(
             deletion_policy = ?self.observed.deletion_policy,
             "the object was deleted while its collection was being created or claimed; cleaning up"
         );
-        self.vanished = true;
-        self.observed.deleting = true;
-        self.observed.has_finalizer = true;
+        self.observed.vanished = true;
         let backoff = BackoffPolicy::default().transient;
         let mut failures = 0;
         loop {
@@ -672,10 +664,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
                     self.ctx.memory.released(&self.observed.uid);
                     return Ok(action);
                 }
-                Err(Error::Aws(error))
-                    if disposition(error.kind).retry == Retry::Short
-                        && failures < VANISHED_RETRIES =>
-                {
+                Err(error) if error.retries_cleanup(failures) => {
                     let delay = backoff.delay(failures, &mut rand::rng());
                     tokio::time::sleep(delay).await;
                     failures += 1;
@@ -694,7 +683,7 @@ impl<A: CollectionApi> Reconciler<'_, A> {
 
     /// Writes the status `outcome` leads to, if it changed, and the Events of its transitions.
     async fn write(&mut self, outcome: Outcome, complete: bool) -> Result<(), Error> {
-        if self.vanished {
+        if self.observed.vanished {
             return Ok(());
         }
         let previous = self.current_status().cloned();

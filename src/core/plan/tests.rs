@@ -1501,3 +1501,67 @@ fn an_object_that_awaited_a_handover_never_says_it_handed_over() {
         Some(ReadyReason::AwaitingHandover)
     );
 }
+
+#[test]
+fn a_vanished_objects_collection_is_cleaned_up_as_its_deletion_policy_says() {
+    // Created by this reconcile, then the object went without its finalizer running (its status
+    // write found nothing): no status was ever written, and no finalizer is left to remove.
+    let created = Observed {
+        vanished: true,
+        has_finalizer: false,
+        created: true,
+        collection: Collection::Exists {
+            arn: Some(ARN.into()),
+            description: None,
+        },
+        tags: Some(owned(&[])),
+        ..fresh()
+    };
+    let retain = Observed {
+        deletion_policy: DeletionPolicy::Retain,
+        ..created.clone()
+    };
+    let another_owner = Observed {
+        tags: Some(tags(&[(OWNER_TAG, "someone-else")])),
+        created: false,
+        ..created.clone()
+    };
+    let paused = Observed {
+        paused: true,
+        ..created.clone()
+    };
+    let cases = [
+        ("Delete", created.clone(), Step::Delete),
+        (
+            "Delete, done",
+            Observed {
+                collection: Collection::Missing,
+                ..created.clone()
+            },
+            Step::Wait,
+        ),
+        (
+            "Retain",
+            retain.clone(),
+            Step::Untag {
+                arn: ARN.into(),
+                keys: vec![OWNER_TAG.to_owned()],
+                purpose: TagPurpose::Release,
+            },
+        ),
+        (
+            "Retain, done",
+            Observed {
+                tags: Some(tags(&[])),
+                ..retain
+            },
+            Step::Wait,
+        ),
+        ("another owner's: never deleted", another_owner, Step::Wait),
+        // The pause annotation went with the object: nothing can lift it.
+        ("paused", paused, Step::Delete),
+    ];
+    for (name, observed, expected) in cases {
+        assert_eq!(plan(&observed), expected, "{name}");
+    }
+}
