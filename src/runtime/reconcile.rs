@@ -23,7 +23,9 @@ use crate::core::placement::{Authority, Placement, place};
 use crate::core::plan::{Collection, Facts, Observed, Step, TagPurpose, plan, tag_diff};
 use crate::core::policy::TenancyPolicy;
 use crate::core::schedule::Priority;
-use crate::core::schedule::{Comeback, Due, Gate, Trigger, after_finish, gate, tags_due};
+use crate::core::schedule::{
+    Comeback, Due, Gate, Remembered, Trigger, after_finish, gate, tags_due,
+};
 use crate::core::status::{self, Acted, Notice, Outcome, action_event};
 use crate::model::crd::OWNER_TAG;
 use crate::model::crd::{
@@ -107,7 +109,9 @@ pub async fn reconcile<A: CollectionApi>(
 ) -> Result<Action, Error> {
     let started = Instant::now();
     let uid = obj.uid().ok_or(Error::MalformedObject("uid"))?;
-    let priority = match admit(&obj, &ctx, &uid) {
+    // What this process remembers of the object, read once for the gate and the plan.
+    let remembered = ctx.memory.recall(&uid);
+    let priority = match admit(&obj, &ctx, &uid, remembered) {
         Ok(priority) => priority,
         Err(action) => return Ok(action),
     };
@@ -120,7 +124,11 @@ pub async fn reconcile<A: CollectionApi>(
     // Calls queue in the namespace's lane of each rate limiter: namespaces sharing an account
     // share its budget fairly.
     let tenant: Arc<str> = Arc::from(obj.namespace().unwrap_or_default());
-    let work = async { Reconciler::new(&obj, &ctx, priority)?.run().await };
+    let work = async {
+        Reconciler::new(&obj, &ctx, priority, remembered)?
+            .run()
+            .await
+    };
     let result = crate::adapters::rate::as_tenant(tenant, work.instrument(span)).await;
     let label = match &result {
         Ok(_) => "ok",
@@ -138,17 +146,16 @@ pub async fn reconcile<A: CollectionApi>(
 
 /// Passes the trigger through the gate: the priority it may run with, or the action that ends it
 /// without a reconcile.
-fn admit<A>(obj: &RekognitionCollection, ctx: &Context<A>, uid: &str) -> Result<Priority, Action> {
+fn admit<A>(
+    obj: &RekognitionCollection,
+    ctx: &Context<A>,
+    uid: &str,
+    remembered: Remembered,
+) -> Result<Priority, Action> {
     let now = Instant::now();
     let phase = resync_delay(uid, ctx.resync_interval, SystemTime::now());
     let takes_over = !ctx.cluster.take_over_from.is_empty();
-    match gate(
-        Trigger::of(obj),
-        ctx.memory.recall(uid),
-        now,
-        phase,
-        takes_over,
-    ) {
+    match gate(Trigger::of(obj), remembered, now, phase, takes_over) {
         Gate::Run(priority) => Ok(priority),
         Gate::Sleep(after) => Err(Action::requeue(after)),
         // The resync trigger (`operator::trigger_resyncs`) brings it back when due.
@@ -217,12 +224,13 @@ impl<'a, A: CollectionApi> Reconciler<'a, A> {
         obj: &'a RekognitionCollection,
         ctx: &'a Context<A>,
         priority: Priority,
+        remembered: Remembered,
     ) -> Result<Self, Error> {
         let namespace = obj.namespace().ok_or(Error::MalformedObject("namespace"))?;
         let uid = obj.uid().ok_or(Error::MalformedObject("uid"))?;
         let placement = placement(obj, ctx, &namespace)?;
         let proof = placement.proof_key(&obj.collection_id());
-        let observed = observe(obj, ctx, uid, &namespace, &placement, proof);
+        let observed = observe(obj, ctx, (uid, remembered), &namespace, &placement, proof);
         ctx.inventory
             .note(&placement.target, observed.last.arn.as_deref());
         Ok(Self {
@@ -271,12 +279,11 @@ fn placement<A>(
 fn observe<A>(
     obj: &RekognitionCollection,
     ctx: &Context<A>,
-    uid: String,
+    (uid, remembered): (String, Remembered),
     namespace: &str,
     placement: &Placement,
     proof: u64,
 ) -> Observed {
-    let remembered = ctx.memory.recall(&uid);
     let tags_due = tags_due(
         remembered.tags_read_at,
         proof,
