@@ -182,6 +182,18 @@ pub enum Gate {
     AwaitChange,
 }
 
+impl Gate {
+    /// The decision's name, for the operator's metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Run(_) => "run",
+            Self::Sleep(_) => "backoff",
+            Self::Resync(_) => "resync",
+            Self::AwaitChange => "await_change",
+        }
+    }
+}
+
 /// What the gate reads of an object, once per trigger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Trigger {

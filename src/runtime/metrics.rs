@@ -28,6 +28,11 @@ struct ResultLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabel {
+    decision: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
     account: String,
     region: String,
@@ -69,8 +74,9 @@ struct ConditionLabels {
 /// Every metric family the operator exports, as the exposition's `# TYPE` lines name them. A
 /// family appears there only once it has a sample; tests read absent families as 0 only when they
 /// are listed here, so a misspelt or renamed metric fails instead of reading 0.
-pub const FAMILIES: [&str; 13] = [
+pub const FAMILIES: [&str; 14] = [
     "rekognition_operator_reconciles",
+    "rekognition_operator_triggers",
     "rekognition_operator_reconcile_duration_seconds",
     "rekognition_operator_aws_calls",
     "rekognition_operator_aws_throttles",
@@ -94,6 +100,7 @@ pub struct Metrics {
 struct Inner {
     registry: Registry,
     reconciles: Family<ResultLabel, Counter>,
+    triggers: Family<DecisionLabel, Counter>,
     reconcile_duration: Histogram,
     aws_calls: Family<CallLabels, Counter>,
     throttles: Family<RateLabels, Counter>,
@@ -233,6 +240,12 @@ impl Metrics {
         let mut registry = Registry::with_prefix("rekognition_operator");
         let reconciles = Family::<ResultLabel, Counter>::default();
         registry.register("reconciles", "Reconciles by result", reconciles.clone());
+        let triggers = Family::<DecisionLabel, Counter>::default();
+        registry.register(
+            "triggers",
+            "Triggers (watch events, requeues, due resyncs) by what the gate decided: run a reconcile, or hold it (backoff, resync, await_change)",
+            triggers.clone(),
+        );
         let reconcile_duration = Histogram::new(exponential_buckets(0.005, 2.0, 14));
         registry.register(
             "reconcile_duration_seconds",
@@ -283,6 +296,7 @@ impl Metrics {
             inner: Arc::new(Inner {
                 registry,
                 reconciles,
+                triggers,
                 reconcile_duration,
                 aws_calls,
                 throttles,
@@ -310,6 +324,14 @@ impl Metrics {
 
     pub fn attach_memory(&self, memory: Arc<Memory>) {
         self.sources().memory = Some(memory);
+    }
+
+    /// One trigger, by what the gate decided of it.
+    pub fn count_trigger(&self, decision: &'static str) {
+        self.inner
+            .triggers
+            .get_or_create(&DecisionLabel { decision })
+            .inc();
     }
 
     pub fn observe_reconcile(&self, result: &'static str, elapsed: Duration) {
@@ -424,6 +446,7 @@ mod tests {
             crate::core::backoff::BackoffPolicy::default(),
         )));
         metrics.observe_reconcile("ok", Duration::from_millis(3));
+        metrics.count_trigger("run");
         metrics.count_aws_call("own", "us-east-1", "CreateCollection", "ok");
         metrics.count_throttle("own", "us-east-1", "CreateCollection");
         metrics.count_deferred("DescribeCollection");

@@ -155,7 +155,9 @@ fn admit<A>(
     let now = Instant::now();
     let phase = resync_delay(uid, ctx.resync_interval, SystemTime::now());
     let takes_over = !ctx.cluster.take_over_from.is_empty();
-    match gate(Trigger::of(obj), remembered, now, phase, takes_over) {
+    let decision = gate(Trigger::of(obj), remembered, now, phase, takes_over);
+    ctx.metrics.count_trigger(decision.label());
+    match decision {
         Gate::Run(priority) => Ok(priority),
         Gate::Sleep(after) => Err(Action::requeue(after)),
         // The resync trigger (`operator::trigger_resyncs`) brings it back when due.
