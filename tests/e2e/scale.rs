@@ -24,7 +24,7 @@ fn create_calls(counters: &rekognition_emulator::admin::Counters) -> u64 {
 #[tokio::test]
 async fn a_new_object_is_ready_after_one_create_call_and_described_later() -> Result<()> {
     let world = World::start("one-call").await?;
-    let held = world.held_triggers().await?;
+    let done = world.triggers_done().await?;
     world.create("myphotos", CollectionSpec::default()).await?;
     // The first status with Ready=True: what the operator knew when it declared the object usable.
     let ready = |obj: Option<&RekognitionCollection>| {
@@ -59,8 +59,8 @@ async fn a_new_object_is_ready_after_one_create_call_and_described_later() -> Re
         }
     };
     // Nothing more until its first resync: no describe only for the creation time. The trigger
-    // of the operator's own status write is held.
-    world.until_held(held, 1.0).await?;
+    // of the operator's own status write is finished with, and nothing follows.
+    world.until_quiet(done, 1.0).await?;
     assert_eq!(calls(&world).await?, ["CreateCollection"]);
     // The creation time arrives with a describe (here asked for now), which also proves by the
     // tags that the collection is still the one this object created.
@@ -108,8 +108,8 @@ async fn a_restart_over_ready_objects_makes_no_aws_call_before_their_phase() -> 
     })
     .await?;
     // …while the steady objects wait for their phase: no call for any of them. The new process
-    // holds each one's first trigger.
-    world.until_held(0.0, 10.0).await?;
+    // finishes with each one's first trigger without a call.
+    world.until_quiet(0.0, 10.0).await?;
     let after: Vec<_> = world
         .admin()
         .calls()
@@ -132,12 +132,12 @@ async fn an_errors_backoff_holds_across_the_operators_own_status_write() -> Resu
     world
         .fail_next(Operation::CreateCollection, ErrorKind::AccessDenied, 1)
         .await?;
-    let held = world.held_triggers().await?;
+    let done = world.triggers_done().await?;
     world.create("denied", CollectionSpec::default()).await?;
     world.wait_reason("denied", "AccessDenied").await?;
     // The status write above triggers a reconcile at once; the gate holds it (the backoff), so
-    // it calls AWS no more.
-    world.until_held(held, 1.0).await?;
+    // it calls AWS no more once the operator is quiet.
+    world.until_quiet(done, 1.0).await?;
     let counters = world.admin().counters().await?;
     assert_eq!(
         create_calls(&counters),

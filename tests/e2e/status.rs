@@ -492,15 +492,15 @@ async fn a_reconcile_request_is_handled_at_once_and_recorded() -> Result<()> {
         "described {latency:?} after the request"
     );
     // The same value again is no new request, even with the object changed beside it (a label,
-    // so the operator sees a trigger): the gate holds it.
-    let held = world.held_triggers().await?;
+    // so the operator sees a trigger): it makes no call.
+    let done = world.triggers_done().await?;
     let mut again = request("1");
     again["metadata"]["labels"] = serde_json::json!({"touched": "yes"});
     world
         .api
         .patch("steady", &PatchParams::default(), &Patch::Merge(&again))
         .await?;
-    world.until_held(held, 1.0).await?;
+    world.until_quiet(done, 1.0).await?;
     assert_eq!(calls_on("steady").await?.len(), calls.len());
 
     // A refused object whose foreign collection went away behind the operator's back.
@@ -533,7 +533,7 @@ async fn a_reconcile_request_is_handled_at_once_and_recorded() -> Result<()> {
         .await?;
     world.wait_synced("steady", "Paused").await?;
     let paused_calls = calls_on("steady").await?.len();
-    let held = world.held_triggers().await?;
+    let done = world.triggers_done().await?;
     world
         .api
         .patch(
@@ -542,7 +542,7 @@ async fn a_reconcile_request_is_handled_at_once_and_recorded() -> Result<()> {
             &Patch::Merge(&request("2")),
         )
         .await?;
-    world.until_held(held, 1.0).await?;
+    world.until_quiet(done, 1.0).await?;
     assert!(
         handled("steady", "1").await?,
         "a paused object records nothing"
@@ -653,11 +653,11 @@ async fn a_reconcile_request_looks_at_aws_whatever_terminal_reason_the_status_cl
     let mut world = World::without_operator("forged-request", options.clone()).await?;
     world.start_operator(&options).await?;
     let names = create_one_per_reason(&world).await?;
-    let held = world.held_triggers().await?;
+    let done = world.triggers_done().await?;
     forge_and_delete(&world, &names).await?;
-    // Nothing repairs them on its own before the resync an hour away: the gate holds the trigger
-    // of each forged status.
-    world.until_held(held, names.len() as f64).await?;
+    // Nothing repairs them on its own before the resync an hour away: the operator finishes
+    // with the trigger of each forged status without a call.
+    world.until_quiet(done, names.len() as f64).await?;
     for name in &names {
         assert!(!world.aws_has(name).await?, "{name} stays gone until asked");
     }

@@ -141,7 +141,7 @@ impl Teams {
     /// Deletes `name` as the tenant while its status is refused, and checks that the deletion
     /// waits (the refusal says so, the object stays) with no Rekognition call since `before`.
     async fn delete_and_see_it_wait(&self, name: &str, before: [u64; 4]) -> Result<()> {
-        let held = self.world.held_triggers().await?;
+        let done = self.world.triggers_done().await?;
         self.tenant.delete(name, &Default::default()).await?;
         eventually(
             "the refusal says the deletion waits",
@@ -154,8 +154,8 @@ impl Teams {
         )
         .await?;
         self.show(name).await?;
-        // The refusal's own write comes back as a trigger, which the gate holds: nothing after it.
-        self.world.until_held(held, 1.0).await?;
+        // The refusal's own write comes back as a trigger; once the operator is quiet, no call.
+        self.world.until_quiet(done, 1.0).await?;
         assert_eq!(
             self.calls().await?,
             before,
@@ -271,7 +271,7 @@ async fn forged_before_first_call(
     teams.create_paused(name).await?;
     teams.forge_status(name, status).await?;
     let before = teams.calls().await?;
-    let held = teams.world.held_triggers().await?;
+    let done = teams.world.triggers_done().await?;
     teams.unpause(name).await?;
     let message = teams.denied(name).await?;
     for word in words {
@@ -280,8 +280,8 @@ async fn forged_before_first_call(
             "the refusal names {word}: {message}"
         );
     }
-    // The refusal's own write comes back as a trigger, which the gate holds: nothing after it.
-    teams.world.until_held(held, 1.0).await?;
+    // The refusal's own write comes back as a trigger; once the operator is quiet, no call.
+    teams.world.until_quiet(done, 1.0).await?;
     assert_eq!(
         teams.calls().await?,
         before,
@@ -398,7 +398,7 @@ async fn a_pin_forged_after_the_first_call_is_refused_and_its_deletion_waits_wit
         )
         .await?;
     let before = teams.calls().await?;
-    let held = teams.world.held_triggers().await?;
+    let done = teams.world.triggers_done().await?;
     let tag = json!({ "spec": { "tags": { "team": "a" } } });
     teams
         .tenant
@@ -406,7 +406,7 @@ async fn a_pin_forged_after_the_first_call_is_refused_and_its_deletion_waits_wit
         .await?;
     let message = teams.denied("mine").await?;
     assert!(message.contains(&teams.role_b), "{message}");
-    teams.world.until_held(held, 1.0).await?;
+    teams.world.until_quiet(done, 1.0).await?;
     assert_eq!(
         teams.calls().await?,
         before,

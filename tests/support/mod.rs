@@ -468,16 +468,19 @@ impl World {
         metric_sum(&self.metrics_text().await?, name)
     }
 
-    /// Triggers the running operator's gate has held so far: seen, and let go without a
-    /// reconcile (a backoff to sleep out, a resync due later, nothing new). Read once the count
-    /// stands still for a quarter of a second, so that the triggers of writes made before (the
-    /// operator's own included) are in it and a later [`World::until_held`] counts only what
-    /// follows.
-    pub async fn held_triggers(&self) -> Result<f64> {
-        let mut last = self.held_triggers_now().await?;
+    /// Triggers the running operator has finished with so far: held by its gate (a backoff to
+    /// sleep out, a resync due later, nothing new) or reconciled to the end, AWS calls and all.
+    /// Read once the operator's metrics answer and the count stands still for a quarter of a
+    /// second, so that the triggers of writes made before (the operator's own included) are in
+    /// it and a later [`World::until_quiet`] counts only what follows.
+    pub async fn triggers_done(&self) -> Result<f64> {
+        let mut last = eventually("the operator's metrics", WAIT, || async {
+            Ok(self.triggers_done_now().await.ok())
+        })
+        .await?;
         loop {
             tokio::time::sleep(Duration::from_millis(250)).await;
-            let now = self.held_triggers_now().await?;
+            let now = self.triggers_done_now().await?;
             if now == last {
                 return Ok(now);
             }
@@ -485,27 +488,31 @@ impl World {
         }
     }
 
-    async fn held_triggers_now(&self) -> Result<f64> {
+    async fn triggers_done_now(&self) -> Result<f64> {
         const TRIGGERS: &str = "rekognition_operator_triggers_total";
         let text = self.metrics_text().await?;
-        let all = metric_sum(&text, TRIGGERS)?;
+        let triggers = metric_sum(&text, TRIGGERS)?;
         let run: f64 = text
             .lines()
             .filter(|l| l.starts_with(TRIGGERS) && l.contains(r#"decision="run""#))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum();
-        Ok(all - run)
+        let reconciled = metric_sum(&text, "rekognition_operator_reconciles_total")?;
+        Ok(triggers - run + reconciled)
     }
 
-    /// Waits until the operator's gate has held `more` triggers beyond `held` (read before with
-    /// [`World::held_triggers`]): the operator has seen what followed and decided on no call, so
-    /// a check that no call was made reads the call log after that decision rather than after a
-    /// guessed sleep.
-    pub async fn until_held(&self, held: f64, more: f64) -> Result<()> {
-        eventually("the operator held the triggers", WAIT, || async {
-            Ok(self.held_triggers_now().await? >= held + more)
+    /// Waits until the operator has finished with at least `more` triggers beyond `done` (read
+    /// before with [`World::triggers_done`]) and then with every trigger that followed (the count
+    /// stands still): whatever a "no call" check looks for would have been called by then, so
+    /// the check reads the call log after the operator's decisions rather than after a guessed
+    /// sleep.
+    pub async fn until_quiet(&self, done: f64, more: f64) -> Result<()> {
+        eventually("the operator finished with the triggers", WAIT, || async {
+            Ok(self.triggers_done_now().await? >= done + more)
         })
-        .await
+        .await?;
+        self.triggers_done().await?;
+        Ok(())
     }
 
     /// The running operator's `/metrics` exposition.
