@@ -61,8 +61,8 @@ async fn a_flood_of_reconcile_requests_leaves_another_namespace_its_share() -> R
     // The operator's default rate flags: 4 calls/s per operation to start, burst 4.
     options.aws_rate = 4.0;
     options.aws_burst = 4;
-    let mut world = World::without_operator("quiet", options.clone()).await?;
-    let noisy = testbed::shared().await?.namespace("noisy").await?;
+    let mut world = World::alone("quiet", options.clone()).await?;
+    let noisy = world.namespace("noisy").await?;
     let noisy_api = world.api_in(&noisy.name);
     world.start_operator(&options).await?;
 

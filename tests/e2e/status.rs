@@ -87,8 +87,28 @@ async fn ready_never_flaps_under_a_throttle_storm_and_synced_tells_of_it() -> Re
     );
 
     // One Warning when Synced turned False, one Normal when it recovered; never one per retry.
+    // The recovery's Event follows its status write, so it may land a moment after the last
+    // status the loop above saw: wait for every warning to have its recovery, then count.
     let events: Api<Event> = Api::namespaced(world.ns.client.clone(), &world.ns.name);
-    let events = events.list(&ListParams::default()).await?.items;
+    let reasons_of = |events: &[Event], name: &str, reason: &str| {
+        events
+            .iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .filter(|e| e.reason.as_deref() == Some(reason))
+            .count()
+    };
+    let events = eventually(
+        "every warning's recovery published",
+        support::WAIT,
+        || async {
+            let events = events.list(&ListParams::default()).await?.items;
+            let balanced = names.iter().all(|name| {
+                reasons_of(&events, name, "Throttled") <= reasons_of(&events, name, "Recovered")
+            });
+            Ok(balanced.then_some(events))
+        },
+    )
+    .await?;
     for name in &names {
         let of = |reason: &str| -> (usize, i32) {
             let matching: Vec<&Event> = events

@@ -14,8 +14,8 @@ const TEAM_B: &str = "310987654321";
 
 #[tokio::test]
 async fn two_namespaces_mapped_to_two_accounts_each_get_their_own_collection() -> Result<()> {
-    let mut world = World::without_operator("two-accounts", Options::default()).await?;
-    let team_b = testbed::shared().await?.namespace("team-b").await?;
+    let mut world = World::alone("two-accounts", Options::default()).await?;
+    let team_b = world.namespace("team-b").await?;
     let role_a = world
         .role_for_operator(TEAM_A, "team-a", Some("ext-a"))
         .await?;

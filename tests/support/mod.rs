@@ -31,6 +31,9 @@ pub struct World {
     /// Base URL of the running operator's /livez, /readyz and /metrics.
     pub metrics_url: Option<String>,
     operator: Option<Operator>,
+    /// A control plane of this world's own ([`World::alone`]), or none: the test binary's shared
+    /// one.
+    own_plane: Option<testbed::SharedTestbed>,
 }
 
 struct Operator {
@@ -71,8 +74,9 @@ pub struct Options {
     pub args: Vec<String>,
     /// Where the operator's AWS credentials come from.
     pub credentials: Credentials,
-    /// Watch every namespace instead of this world's only (for tests that span namespaces; keep
-    /// such a test alone in its test binary, whose control plane it then has to itself).
+    /// Watch every namespace instead of this world's only, for tests that span namespaces: only in
+    /// a world on a control plane of its own ([`World::alone`]), as the shared one holds the
+    /// namespaces of every other test of the binary.
     pub all_namespaces: bool,
 }
 
@@ -114,8 +118,28 @@ impl World {
     /// A world whose operator is started later (to stage AWS state first).
     pub async fn without_operator(prefix: &str, options: Options) -> Result<Self> {
         init_test_logging();
-        let testbed = shared().await?;
-        let ns = testbed.namespace(prefix).await?;
+        let ns = shared().await?.namespace(prefix).await?;
+        Self::on(ns, options, None)
+    }
+
+    /// A world on a control plane of its own, for a test whose operator watches every namespace
+    /// (`Options::all_namespaces`); its operator is started later. More namespaces on the same
+    /// plane: [`World::namespace`].
+    pub async fn alone(prefix: &str, options: Options) -> Result<Self> {
+        init_test_logging();
+        let control_plane = testbed::ControlPlane::start(testbed::ControlPlaneOptions::default())
+            .await
+            .context("starting the world's own control plane")?;
+        let plane = testbed::SharedTestbed { control_plane };
+        let ns = plane.namespace(prefix).await?;
+        Self::on(ns, options, Some(plane))
+    }
+
+    fn on(
+        ns: TestNamespace,
+        options: Options,
+        own_plane: Option<testbed::SharedTestbed>,
+    ) -> Result<Self> {
         let emulator = BackgroundEmulator::start(options.emulator.clone())?;
         let api = Api::namespaced(ns.client.clone(), &ns.name);
         Ok(Self {
@@ -124,7 +148,16 @@ impl World {
             api,
             metrics_url: None,
             operator: None,
+            own_plane,
         })
+    }
+
+    /// Another namespace on this world's control plane.
+    pub async fn namespace(&self, prefix: &str) -> Result<TestNamespace> {
+        match &self.own_plane {
+            Some(plane) => plane.namespace(prefix).await,
+            None => shared().await?.namespace(prefix).await,
+        }
     }
 
     /// Starts the operator as a task of this test, watching this world's namespace.
@@ -136,6 +169,10 @@ impl World {
         let mut args = vec!["--concurrency", "4", "--metrics-addr", &metrics_addr];
         if !options.all_namespaces {
             args.extend(["--namespace", &self.ns.name]);
+        } else if self.own_plane.is_none() {
+            bail!(
+                "an operator that watches every namespace needs a world of its own (World::alone): the shared control plane holds every other test's namespaces"
+            );
         }
         args.extend(options.args.iter().map(String::as_str));
         let mut config = Config::try_parse_from_args(&args)?;
